@@ -1,0 +1,1 @@
+"""Versioned builders: source readers, sampler, frame decoding, model backends, stages, runner."""

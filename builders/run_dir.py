@@ -1,0 +1,123 @@
+"""The layout of a run directory, in one place; builders write it, publishing and stats read it.
+
+```
+RUN_DIR/
+  build.json          BuildInfo: config, model, prompt hashes, seed, counts, timings
+  videos.parquet      the sample (VideoRef rows, with availability and hashes)
+  data/train-0000k-of-0000n.parquet   the pairs (PreferencePair rows)
+  quarantine.jsonl    model outputs that stayed malformed, with their raw text
+  skipped.jsonl       sampled videos that gave no pairs, with the reason
+  prompts/*.txt       the prompt templates used
+  parts/ cache.sqlite working state for resume (not published)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from videosavi.schemas import BuildInfo, QuarantineRecord, VideoRef, VideoSkip
+from videosavi.schemas.arrow import from_table, to_table
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def build_json(self) -> Path:
+        return self.path / "build.json"
+
+    @property
+    def videos(self) -> Path:
+        return self.path / "videos.parquet"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.path / "quarantine.jsonl"
+
+    @property
+    def skipped(self) -> Path:
+        return self.path / "skipped.jsonl"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.path / "prompts"
+
+    @property
+    def cache_db(self) -> Path:
+        return self.path / "cache.sqlite"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    # --- build.json -------------------------------------------------------------------------
+    def write_build_info(self, info: BuildInfo) -> None:
+        _atomic_write_text(self.build_json, info.model_dump_json(indent=2) + "\n")
+
+    def read_build_info(self) -> BuildInfo:
+        if not self.build_json.exists():
+            raise FileNotFoundError(f"{self.build_json} not found: is {self.path} a finished run directory?")
+        return BuildInfo.model_validate_json(self.build_json.read_text(encoding="utf-8"))
+
+    # --- videos.parquet ---------------------------------------------------------------------
+    def write_videos(self, videos: list[VideoRef]) -> None:
+        tmp = self.videos.with_suffix(".tmp")
+        self.path.mkdir(parents=True, exist_ok=True)
+        pq.write_table(to_table(videos, VideoRef), tmp)
+        os.replace(tmp, self.videos)
+
+    def read_videos(self) -> list[VideoRef]:
+        return from_table(pq.read_table(self.videos), VideoRef)
+
+    # --- jsonl side records -----------------------------------------------------------------
+    def write_quarantine(self, records: Iterable[QuarantineRecord]) -> None:
+        _write_jsonl(self.quarantine, (r.model_dump(mode="json") for r in records))
+
+    def read_quarantine(self) -> list[QuarantineRecord]:
+        return [QuarantineRecord.model_validate(r) for r in _read_jsonl(self.quarantine)]
+
+    def write_skipped(self, records: Iterable[VideoSkip]) -> None:
+        _write_jsonl(self.skipped, (r.model_dump(mode="json") for r in records))
+
+    def read_skipped(self) -> list[VideoSkip]:
+        return [VideoSkip.model_validate(r) for r in _read_jsonl(self.skipped)]
+
+    # --- prompts ----------------------------------------------------------------------------
+    def write_prompts(self, templates: dict[str, str]) -> None:
+        self.prompts_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in templates.items():
+            _atomic_write_text(self.prompts_dir / f"{name}.txt", text)
+
+    def read_prompts(self) -> dict[str, str]:
+        if not self.prompts_dir.exists():
+            return {}
+        return {p.stem: p.read_text(encoding="utf-8") for p in sorted(self.prompts_dir.glob("*.txt"))}
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+    _atomic_write_text(path, text)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

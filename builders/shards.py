@@ -1,0 +1,116 @@
+"""Parquet output in the Hugging Face layout, written incrementally and finalised deterministically.
+
+While a build runs, each finished video's pairs go to their own small part file (written to a temp
+name, then renamed, so a killed process never leaves a half part). Finalising concatenates the parts
+in sample order into `data/train-0000k-of-0000n.parquet`; the result depends only on the parts, so a
+resumed or sharded build gives byte-identical rows to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from videosavi.schemas import PreferencePair
+from videosavi.schemas.arrow import arrow_schema, from_table, to_table
+
+DATA_DIR = "data"
+PARTS_DIR = "parts"
+SPLIT = "train"
+
+
+def shard_name(index: int, total: int, split: str = SPLIT) -> str:
+    return f"{DATA_DIR}/{split}-{index:05d}-of-{total:05d}.parquet"
+
+
+def part_path(run_dir: Path, seq: int) -> Path:
+    return Path(run_dir) / PARTS_DIR / f"video-{seq:07d}.parquet"
+
+
+def write_video_part(run_dir: Path, seq: int, pairs: list[PreferencePair]) -> Path:
+    """Atomically write one video's pairs (possibly none) as part `seq`."""
+    path = part_path(run_dir, seq)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    pq.write_table(to_table(pairs, PreferencePair), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def has_part(run_dir: Path, seq: int) -> bool:
+    return part_path(run_dir, seq).exists()
+
+
+def iter_part_tables(part_dirs: Iterable[Path]) -> Iterator[pa.Table]:
+    """Part tables from one or more run directories, in sample order (by sequence number)."""
+    parts: dict[int, Path] = {}
+    for d in part_dirs:
+        for p in sorted((Path(d) / PARTS_DIR).glob("video-*.parquet")):
+            seq = int(p.stem.split("-")[1])
+            if seq in parts:
+                raise ValueError(f"video part {seq} exists in two run directories: {parts[seq]} and {p}")
+            parts[seq] = p
+    for seq in sorted(parts):
+        yield pq.read_table(parts[seq], schema=arrow_schema(PreferencePair))
+
+
+def finalize(run_dir: Path, pairs_per_shard: int, part_dirs: Iterable[Path] | None = None) -> list[str]:
+    """Write `data/` shards from the parts (of `run_dir`, or of several dirs when merging shards).
+
+    Streams: at most one shard's rows are in memory. Returns the shard paths relative to run_dir.
+    """
+    run_dir = Path(run_dir)
+    schema = arrow_schema(PreferencePair)
+    buffer: list[pa.Table] = []
+    buffered = 0
+    chunks_dir = run_dir / DATA_DIR / ".tmp"
+    chunks_dir.mkdir(parents=True, exist_ok=True)
+    for stale in chunks_dir.glob("*"):
+        stale.unlink()
+    chunk_files: list[Path] = []
+
+    def flush(tables: list[pa.Table]) -> None:
+        path = chunks_dir / f"chunk-{len(chunk_files):05d}.parquet"
+        pq.write_table(pa.concat_tables(tables) if tables else schema.empty_table(), path)
+        chunk_files.append(path)
+
+    for table in iter_part_tables(part_dirs or [run_dir]):
+        while table.num_rows:
+            take = min(pairs_per_shard - buffered, table.num_rows)
+            buffer.append(table.slice(0, take))
+            buffered += take
+            table = table.slice(take)
+            if buffered == pairs_per_shard:
+                flush(buffer)
+                buffer, buffered = [], 0
+    if buffer or not chunk_files:
+        flush(buffer)
+    for old in (run_dir / DATA_DIR).glob(f"{SPLIT}-*.parquet"):
+        old.unlink()
+    names = []
+    for i, chunk in enumerate(chunk_files):
+        name = shard_name(i, len(chunk_files))
+        os.replace(chunk, run_dir / name)
+        names.append(name)
+    chunks_dir.rmdir()
+    return names
+
+
+def shard_paths(run_dir: Path) -> list[Path]:
+    return sorted((Path(run_dir) / DATA_DIR).glob(f"{SPLIT}-*-of-*.parquet"))
+
+
+def read_table(run_dir: Path) -> pa.Table:
+    """All finalised rows of a run directory as one Arrow table (derived schema)."""
+    schema = arrow_schema(PreferencePair)
+    tables = [pq.read_table(p, schema=schema) for p in shard_paths(run_dir)]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def read_pairs(run_dir: Path) -> list[PreferencePair]:
+    """Finalised rows, validated back into models (raises on any invalid row)."""
+    return from_table(read_table(run_dir), PreferencePair)

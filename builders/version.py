@@ -1,0 +1,13 @@
+"""The builder version recorded in every row and in build.json.
+
+Bump the component whose logic changed: a different version means different data may come out of
+the same inputs, and `pair_id`s change with it.
+"""
+
+from __future__ import annotations
+
+SAMPLER_VERSION = "1"  # seeded stratified sampling over available videos
+FRAMES_VERSION = "1"  # uniform indices within the clip span
+STAGES_VERSION = "1"  # question -> answer -> critique -> refine, pair rules
+
+BUILDER_VERSION = f"videosavi-builder/s{SAMPLER_VERSION}.f{FRAMES_VERSION}.g{STAGES_VERSION}"

@@ -1,0 +1,64 @@
+"""`build.json`: everything needed to know how a run's data were made, and to check its counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str
+    name_or_path: str
+    revision: str = Field(description="hub revision, or 'local:<weights hash>' for a directory")
+    architecture: str | None = None
+
+
+class StageCounts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    calls: int = 0
+    cached: int = 0
+    retries: int = 0
+    quarantined: int = 0
+
+
+class BuildCounts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    videos_sampled: int = 0
+    videos_done: int = 0
+    videos_skipped: int = 0
+    questions: int = 0
+    pairs: int = 0
+    pairs_by_source: dict[str, int] = Field(default_factory=dict)
+    pairs_by_question_type: dict[str, int] = Field(default_factory=dict)
+    pairs_by_severity: dict[str, int] = Field(default_factory=dict)
+    skip_reasons: dict[str, int] = Field(default_factory=dict, description="videos skipped, by reason")
+    no_pair_reasons: dict[str, int] = Field(default_factory=dict, description="questions without a pair, by reason")
+    filtered: dict[str, int] = Field(default_factory=dict, description="pairs removed by curation, by reason code")
+    stages: dict[str, StageCounts] = Field(default_factory=dict)
+
+
+class BuildInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    iteration: int = Field(ge=1)
+    builder_version: str
+    videosavi_version: str
+    created_at: str
+    seed: int
+    num_frames: int
+    config: dict[str, Any]
+    config_hash: str
+    model: ModelInfo
+    prompt_version: str
+    prompts: dict[str, str] = Field(description="template name -> content hash")
+    counts: BuildCounts
+    timings: dict[str, float] = Field(default_factory=dict)
+    shards: list[str] = Field(default_factory=list)
+    shard_index: int | None = None
+    num_shards: int | None = None

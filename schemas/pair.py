@@ -1,0 +1,118 @@
+"""The published record: one row = one preference pair (DESIGN.md, "The record")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from videosavi.schemas.critique import CritiqueIssue, pair_severity
+from videosavi.schemas.diff import diff_spans
+from videosavi.schemas.enums import QuestionType, Severity
+from videosavi.schemas.frames import check_frame_indices
+from videosavi.schemas.paths import RelativePosixPath
+from videosavi.schemas.text import NonEmptyStr, normalize_text, word_count
+from videosavi.schemas.video import make_video_uid
+
+
+class DiffSpan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    side: Literal["rejected", "chosen"]
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    text: str
+
+
+def make_pair_id(builder_version: str, iteration: int, video_uid: str, question: str) -> str:
+    """Stable across runs and machines: the same question on the same video in the same iteration."""
+    from videosavi.schemas._hash import short_sha256
+
+    return short_sha256(f"{builder_version}\x1f{iteration}\x1f{video_uid}\x1f{normalize_text(question)}", 20)
+
+
+class PreferencePair(BaseModel):
+    """Rejected = the model's initial answer a0; chosen = its answer refined after self-critique a1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pair_id: str = Field(pattern=r"^[0-9a-f]{20}$")
+    iteration: int = Field(ge=1)
+    video_uid: str
+    source: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    video_id: NonEmptyStr
+    video_path: RelativePosixPath
+    clip_start: float | None = Field(default=None, ge=0)
+    clip_end: float | None = Field(default=None, ge=0)
+    video_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    video_num_frames: int = Field(gt=0, description="frames in the whole file, from the container")
+    frame_indices: list[int] = Field(min_length=1)
+    frame_timestamps: list[float] = Field(min_length=1)
+    question_type: QuestionType
+    question: NonEmptyStr
+    rejected: NonEmptyStr
+    chosen: NonEmptyStr
+    critique: NonEmptyStr = Field(description="the critic's summary")
+    issues: list[CritiqueIssue] = Field(min_length=1)
+    severity: Severity
+    chosen_words: int = Field(ge=0)
+    rejected_words: int = Field(ge=0)
+    diff_spans: list[DiffSpan] = Field(default_factory=list)
+    model: NonEmptyStr
+    model_revision: str
+    prompt_version: NonEmptyStr
+    generation: str = Field(description="canonical JSON of the sampling parameters of each stage")
+    builder_version: NonEmptyStr
+    created_at: str
+
+    @field_validator("created_at")
+    @classmethod
+    def _iso_time(cls, value: str) -> str:
+        datetime.fromisoformat(value)
+        return value
+
+    @model_validator(mode="after")
+    def _record_rules(self) -> PreferencePair:
+        if normalize_text(self.chosen) == normalize_text(self.rejected):
+            raise ValueError("chosen and rejected are the same answer after normalisation")
+        expected = pair_severity(self.issues)
+        if self.severity != expected:
+            raise ValueError(f"severity {self.severity!r} disagrees with its issues (expected {expected!r})")
+        check_frame_indices(self.frame_indices, self.frame_timestamps, self.video_num_frames)
+        if self.chosen_words != word_count(self.chosen) or self.rejected_words != word_count(self.rejected):
+            raise ValueError("chosen_words / rejected_words do not match the texts")
+        uid = make_video_uid(self.source, self.video_id, self.clip_start, self.clip_end)
+        if self.video_uid != uid:
+            raise ValueError(f"video_uid {self.video_uid!r} does not match source/video_id/clip ({uid!r})")
+        if self.clip_start is not None and self.clip_end is not None and self.clip_end <= self.clip_start:
+            raise ValueError("clip_end must be after clip_start")
+        for span in self.diff_spans:
+            text = self.rejected if span.side == "rejected" else self.chosen
+            if span.end > len(text) or text[span.start : span.end] != span.text:
+                raise ValueError(f"diff span {span.start}:{span.end} does not match the {span.side} text")
+        expected_id = make_pair_id(self.builder_version, self.iteration, self.video_uid, self.question)
+        if self.pair_id != expected_id:
+            raise ValueError("pair_id is not the hash of (builder_version, iteration, video_uid, question)")
+        return self
+
+    @classmethod
+    def build(cls, **fields: Any) -> PreferencePair:
+        """Construct a pair, deriving pair_id, video_uid, severity, word counts and diff spans.
+
+        Derived fields are computed here once, so producers cannot get them inconsistent; the
+        validators above still check them on every load.
+        """
+        f = dict(fields)
+        f.setdefault("video_uid", make_video_uid(f["source"], f["video_id"], f.get("clip_start"), f.get("clip_end")))
+        issues = [i if isinstance(i, CritiqueIssue) else CritiqueIssue.model_validate(i) for i in f["issues"]]
+        f["issues"] = issues
+        f.setdefault("severity", pair_severity(issues) if issues else "minor")
+        f.setdefault("chosen_words", word_count(f["chosen"]))
+        f.setdefault("rejected_words", word_count(f["rejected"]))
+        f.setdefault("diff_spans", diff_spans(f["rejected"], f["chosen"]))
+        f.setdefault("created_at", datetime.now().astimezone().isoformat(timespec="seconds"))
+        f.setdefault(
+            "pair_id", make_pair_id(f["builder_version"], f["iteration"], f["video_uid"], f["question"])
+        )
+        return cls.model_validate(f)

@@ -1,0 +1,3 @@
+from videosavi.cli import run
+
+run()

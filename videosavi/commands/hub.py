@@ -1,0 +1,9 @@
+"""`savi hub` (not yet implemented)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `savi` app."""

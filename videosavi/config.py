@@ -1,0 +1,184 @@
+"""Build configuration: one YAML file, validated by pydantic, paths relative to a data root.
+
+Source paths are relative to `--data-root` (or `VIDEOSAVI_DATA_ROOT`), so one config serves any
+machine. Only the fields that change the data enter the config hash that guards a run directory
+(worker counts and batch sizes do not).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from videosavi.errors import ConfigError
+from videosavi.hashing import stable_hash
+from videosavi.schemas.enums import SourceKind
+
+DEFAULT_PATTERNS: dict[str, str] = {
+    "star": "{video_id}.mp4",
+    "vidal": "{folder}/{video_id}.mp4",
+    "webvid": "{page_dir}/{videoid}.mp4",
+    "folder": "",
+}
+VIDEO_EXTENSIONS = [".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Strict):
+    kind: SourceKind
+    root: str = Field(description="folder holding the video files, relative to the data root")
+    manifest: str | None = Field(default=None, description="manifest file (a glob for WebVid CSVs)")
+    pattern: str | None = Field(default=None, description="file path under root, as a format string of manifest columns")
+    quota: int = Field(ge=0, description="videos to sample from this source")
+    extensions: list[str] = Field(default_factory=lambda: list(VIDEO_EXTENSIONS))
+
+    @model_validator(mode="after")
+    def _manifest_needed(self) -> SourceConfig:
+        if self.kind != "folder" and not self.manifest:
+            raise ValueError(f"a {self.kind} source needs a manifest")
+        return self
+
+    @property
+    def file_pattern(self) -> str:
+        return self.pattern or DEFAULT_PATTERNS[self.kind]
+
+
+class FramesConfig(_Strict):
+    num_frames: int = Field(default=32, ge=1)
+    resize: tuple[int, int] | None = Field(default=None, description="(height, width) or null for native size")
+    workers: int = Field(default=2, ge=1, description="decoder worker processes")
+    timeout_s: float = Field(default=60.0, gt=0, description="per-video decode timeout")
+    max_tasks_per_worker: int = Field(default=200, ge=1)
+
+
+class QuestionsConfig(_Strict):
+    spatial: int = Field(default=3, ge=0)
+    temporal: int = Field(default=3, ge=0)
+
+
+class SamplingParams(_Strict):
+    temperature: float = Field(default=0.7, ge=0)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    max_new_tokens: int = Field(default=256, ge=1)
+
+
+class StagesConfig(_Strict):
+    question: SamplingParams = SamplingParams(temperature=0.8, max_new_tokens=512)
+    answer: SamplingParams = SamplingParams(temperature=0.7, max_new_tokens=256)
+    critique: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=768)
+    refine: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=384)
+    max_attempts: int = Field(default=3, ge=1, description="tries per structured call before quarantine")
+
+
+class ModelConfig(_Strict):
+    backend: Literal["transformers", "tiny", "openai", "vllm"] = "tiny"
+    name_or_path: str = "tiny-qwen2-vl"
+    revision: str | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    batch_size: int = Field(default=8, ge=1)
+    constrained: bool = Field(default=True, description="grammar-constrained decoding for JSON stages")
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(default=8, ge=1)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+
+
+class OutputConfig(_Strict):
+    pairs_per_shard: int = Field(default=5000, ge=1)
+
+
+class BuildConfig(_Strict):
+    name: str = "videosavi"
+    seed: int = 42
+    license: str = "cc-by-nc-4.0"
+    sources: dict[str, SourceConfig]
+    frames: FramesConfig = FramesConfig()
+    questions: QuestionsConfig = QuestionsConfig()
+    model: ModelConfig = ModelConfig()
+    stages: StagesConfig = StagesConfig()
+    curation: dict[str, Any] = Field(default_factory=dict)
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _source_names(self) -> BuildConfig:
+        import re
+
+        for name in self.sources:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+                raise ValueError(f"source name {name!r} must be lowercase letters, digits, '-' or '_'")
+        return self
+
+    # Fields that change no data: excluded from the hash that guards a run directory.
+    _OPERATIONAL = {
+        "frames": {"workers", "timeout_s", "max_tasks_per_worker"},
+        "model": {"batch_size", "device", "concurrency", "request_timeout_s", "max_retries", "api_key_env", "base_url"},
+        "output": {"pairs_per_shard"},
+    }
+
+    def data_dump(self) -> dict[str, Any]:
+        dump = self.model_dump(mode="json")
+        for section, keys in self._OPERATIONAL.items():
+            for k in keys:
+                dump[section].pop(k, None)
+        return dump
+
+    def data_hash(self) -> str:
+        return stable_hash(self.data_dump())
+
+
+def resolve_data_root(data_root: str | Path | None, config_path: Path | None = None) -> Path:
+    """--data-root, else VIDEOSAVI_DATA_ROOT, else the current directory."""
+    if data_root:
+        return Path(data_root).expanduser().resolve()
+    env = os.environ.get("VIDEOSAVI_DATA_ROOT")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path.cwd().resolve()
+
+
+def bundled_config(name: str) -> Path:
+    """Path of a config shipped with the package (`demo`, `videosavi`)."""
+    from importlib import resources
+
+    path = resources.files("videosavi.configs") / f"{name}.yaml"
+    return Path(str(path))
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> BuildConfig:
+    """Read and validate a YAML config; `None` means the bundled demo config.
+
+    A bare name such as `demo` or `videosavi` picks a bundled config.
+    """
+    if path is None:
+        path = bundled_config("demo")
+    p = Path(path)
+    if not p.is_file() and not p.suffix and bundled_config(str(path)).is_file():
+        p = bundled_config(str(path))
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    try:
+        return BuildConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{p} is not a valid videosavi config:\n{exc}") from exc
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -1,0 +1,31 @@
+"""Errors a user can act on. Each carries a message that says what to do, not just what broke."""
+
+from __future__ import annotations
+
+
+class VideosaviError(Exception):
+    """Base class: the CLI prints these as one clean line instead of a traceback."""
+
+
+class ConfigError(VideosaviError):
+    """A config file or option is missing, malformed or inconsistent."""
+
+
+class ManifestError(VideosaviError):
+    """A source manifest cannot be read in its declared format."""
+
+
+class RunDirMismatchError(VideosaviError):
+    """A run directory was built with another config or model; refusing to mix results."""
+
+
+class PublishError(VideosaviError):
+    """Publishing a run failed or was refused; nothing partial was left behind."""
+
+
+class RevisionNotFoundError(VideosaviError):
+    """A dataset revision (tag, branch or sha) does not exist in the repository."""
+
+
+class TrainingDataError(VideosaviError):
+    """The training data cannot be used as asked (e.g. too many rows lack their video)."""
