@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -22,12 +24,12 @@ def check_frame_indices(indices: list[int], timestamps: list[float], num_frames:
     """Indices inside the video, strictly increasing, one timestamp each, timestamps non-decreasing."""
     if len(indices) != len(timestamps):
         raise ValueError(f"{len(indices)} frame indices but {len(timestamps)} timestamps")
-    for a, b in zip(indices, indices[1:], strict=False):
+    for a, b in pairwise(indices):
         if b <= a:
             raise ValueError(f"frame indices must be strictly increasing, got {a} then {b}")
     if indices and (indices[0] < 0 or indices[-1] >= num_frames):
         raise ValueError(f"frame indices must lie in [0, {num_frames}), got {indices[0]}..{indices[-1]}")
-    for a, b in zip(timestamps, timestamps[1:], strict=False):
+    for a, b in pairwise(timestamps):
         if b < a:
             raise ValueError(f"frame timestamps must not decrease, got {a} then {b}")
     if timestamps and timestamps[0] < 0:

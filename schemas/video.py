@@ -35,7 +35,9 @@ class VideoRef(BaseModel):
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     available: bool = True
     unavailable_reason: str | None = None
-    caption: str | None = Field(default=None, description="the manifest's own caption, if any (not used as supervision)")
+    caption: str | None = Field(
+        default=None, description="the manifest's own caption, if any (never used as supervision)"
+    )
 
     @model_validator(mode="after")
     def _clip_order(self) -> VideoRef:

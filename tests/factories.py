@@ -24,7 +24,9 @@ from videosavi.schemas import (
     VideoRef,
 )
 
-WORDS = "person cup table red door walks sits opens picks left right before after lamp dog ball".split()
+WORDS = (
+    "person cup table red door walks sits opens picks left right before after lamp dog ball"
+).split()
 
 
 def make_issue(severity: str = "critical", error_type: str = "spatial_relationship", n: int = 0) -> dict:

@@ -12,8 +12,10 @@ from videosavi.schemas import Critique, FrameSample, PreferencePair, VideoRef, q
 from videosavi.schemas.arrow import arrow_schema, features, field_table, from_table, to_table
 from videosavi.schemas.json_schema import json_schema, response_format
 
+UNSAFE = ["/abs/video.mp4", "../up.mp4", "a/../../b.mp4", "C:/x.mp4", "a\\b.mp4", "", "a//b.mp4"]
 
-@pytest.mark.parametrize("path", ["/abs/video.mp4", "../up.mp4", "a/../../b.mp4", "C:/x.mp4", "a\\b.mp4", "", "a//b.mp4"])
+
+@pytest.mark.parametrize("path", UNSAFE)
 def test_unsafe_paths_rejected(path: str) -> None:
     with pytest.raises(ValidationError):
         VideoRef(source="star", video_id="x", video_path=path)
@@ -86,7 +88,7 @@ def test_clip_span_in_uid() -> None:
 
 
 def test_arrow_round_trip_through_parquet(tmp_path) -> None:
-    pairs = make_pairs(n_videos=3) + [make_pair(clip_start=0.5, clip_end=3.0, question="Unicode: où est le café ☕?")]
+    pairs = [*make_pairs(n_videos=3), make_pair(clip_start=0.5, clip_end=3.0, question="Unicode: où est le café ☕?")]
     table = to_table(pairs, PreferencePair)
     assert table.schema == arrow_schema(PreferencePair)
     pq.write_table(table, tmp_path / "x.parquet")

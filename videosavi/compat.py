@@ -24,7 +24,7 @@ def ensure_torchvision_importable() -> str:
     if STATUS != "unchecked":
         return STATUS
     try:
-        import torchvision  # noqa: F401
+        import torchvision
 
         STATUS = "native"
         return STATUS

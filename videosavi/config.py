@@ -35,7 +35,9 @@ class SourceConfig(_Strict):
     kind: SourceKind
     root: str = Field(description="folder holding the video files, relative to the data root")
     manifest: str | None = Field(default=None, description="manifest file (a glob for WebVid CSVs)")
-    pattern: str | None = Field(default=None, description="file path under root, as a format string of manifest columns")
+    pattern: str | None = Field(
+        default=None, description="file path under root, as a format string of manifest columns"
+    )
     quota: int = Field(ge=0, description="videos to sample from this source")
     extensions: list[str] = Field(default_factory=lambda: list(VIDEO_EXTENSIONS))
 

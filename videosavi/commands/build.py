@@ -1,14 +1,110 @@
-"""`savi build` (not yet implemented)."""
+"""`savi build` / `savi-build`: one iteration of preference pairs, and `savi merge-shards`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from videosavi.commands._common import friendly_errors
+
+
+@friendly_errors
+def build(
+    iteration: int = typer.Option(1, "--iteration", "-i", min=1, help="Self-training iteration N (1..)."),
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", help="YAML config, or a bundled name (demo, videosavi). Default: demo."
+    ),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", help="Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd)."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/iterN)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m",
+        help="Model: tiny-qwen2-vl, a hub id, or a local directory (for N > 1: the previous iteration's model).",
+    ),
+    limit_videos: Optional[int] = typer.Option(None, "--limit-videos", min=1, help="Use only the first K videos."),
+    num_shards: int = typer.Option(1, "--num-shards", min=1, help="Split the videos into S shards."),
+    shard_index: int = typer.Option(0, "--shard-index", min=0, help="Build only shard I (0-based)."),
+    executor: str = typer.Option("local", "--executor", help="local, or ray to run shards as Ray tasks."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (e.g. auto)."),
+    force: bool = typer.Option(False, "--force", help="Discard a run directory built with another setup."),
+    push: Optional[str] = typer.Option(None, "--push", help="Publish the result to this repo (org/name)."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Local store for --push (default: the cache)."),
+    hub: bool = typer.Option(False, "--hub", help="With --push: publish to the Hugging Face Hub instead."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Build one iteration: sample videos, ask/answer/critique/refine, validate, curate, write shards."""
+    from videosavi.builders.runner import BuildOptions, run_build
+
+    opts = BuildOptions(
+        iteration=iteration, config=config, data_root=data_root, out=out, model=model,
+        limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force, progress=progress,
+    )
+    if executor == "ray":
+        from videosavi.builders.executors.ray_executor import run_build_ray
+
+        result = run_build_ray(opts, address=ray_address)
+    elif executor == "local":
+        result = run_build(opts)
+    else:
+        raise typer.BadParameter(f"unknown executor {executor!r} (local or ray)", param_hint="--executor")
+    print_summary(result.run_dir)
+    if result.pending_videos:
+        typer.secho(
+            f"{result.pending_videos} video(s) hit model-call errors and were left pending: run the same "
+            "command again to retry them.", fg="yellow", err=True,
+        )
+    if push:
+        from videosavi.hub.publish import publish_run
+
+        res = publish_run(result.run_dir, push, backend="hub" if hub else "store", store=store)
+        typer.echo(f"published {push}@{res.tag} ({res.commit_sha[:12]}){' (no change)' if res.noop else ''}")
+
+
+@friendly_errors
+def merge_shards(
+    out: Path = typer.Argument(..., help="Run directory to write the merged result into."),
+    shard_dirs: list[Path] = typer.Argument(..., help="Run directories of the shards."),
+) -> None:
+    """Merge separately built shards (--num-shards/--shard-index) into one run directory."""
+    from videosavi.builders.merge import merge_shards as do_merge
+
+    do_merge(out, shard_dirs)
+    print_summary(out)
+
+
+def print_summary(run_dir: Path) -> None:
+    """A rich table of what a run produced (from build.json, the single record of counts)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from videosavi.builders.run_dir import RunDir
+
+    info = RunDir(run_dir).read_build_info()
+    c = info.counts
+    table = Table(title=f"{info.name} iteration {info.iteration} -> {run_dir}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("model", f"{info.model.name_or_path} ({info.model.revision})")
+    table.add_row("videos", f"{c.videos_sampled} sampled, {c.videos_done} done, {c.videos_skipped} skipped")
+    table.add_row("questions", str(c.questions))
+    table.add_row("pairs", str(c.pairs))
+    for label, d in (("by source", c.pairs_by_source), ("by question type", c.pairs_by_question_type),
+                     ("by severity", c.pairs_by_severity), ("skipped videos", c.skip_reasons),
+                     ("no pair (reason)", c.no_pair_reasons), ("filtered (reason)", c.filtered)):
+        if d:
+            table.add_row(label, ", ".join(f"{k}: {v}" for k, v in sorted(d.items())))
+    quarantined = sum(s.quarantined for s in c.stages.values())
+    table.add_row("quarantined outputs", str(quarantined))
+    if info.timings:
+        total = info.timings.get("total_s", 0.0)
+        rate = c.pairs / total if total else 0.0
+        table.add_row("time", f"{total:.1f} s total, {rate:.2f} pairs/s")
+    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `savi` app."""
-
-
-def build() -> None:
-    """Build one iteration (placeholder until the runner lands)."""
-    raise typer.Exit(code=1)
+    app.command("build")(build)
+    app.command("merge-shards")(merge_shards)

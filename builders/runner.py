@@ -1,0 +1,337 @@
+"""`savi-build`: sample -> decode -> four stages -> validate -> curate -> shards, resumable.
+
+The runner streams videos through a decoder pool (bounded prefetch), groups them into windows for
+batched model calls, and writes each finished video's pairs as a part file before recording the video
+as done in the SQLite resume cache. A re-run of the same command skips finished videos and answers
+already-made calls from the cache, so a crash or `kill -9` loses nothing and duplicates nothing;
+finalising (parts -> `data/` shards, `build.json`) depends only on persisted state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from videosavi import __version__
+from videosavi.builders import shards
+from videosavi.builders.call_cache import CallCache
+from videosavi.builders.counts import add_pair_counts
+from videosavi.builders.prompts import STAGES, PromptSet
+from videosavi.builders.run_dir import RunDir
+from videosavi.builders.stage_runner import CallContext, StageRunner
+from videosavi.builders.version import BUILDER_VERSION
+from videosavi.builders.video_pipeline import DecodedVideo, PipelineContext, VideoPipeline, VideoResult
+from videosavi.config import BuildConfig, load_config, resolve_data_root
+from videosavi.errors import ConfigError, RunDirMismatchError
+from videosavi.hashing import canonical_json, stable_hash
+from videosavi.schemas import BuildCounts, BuildInfo, ModelInfo, QuarantineRecord, StageCounts, VideoRef, VideoSkip
+
+
+@dataclass
+class BuildOptions:
+    iteration: int = 1
+    config: str | Path | None = None
+    data_root: str | Path | None = None
+    out: str | Path | None = None
+    model: str | None = None
+    limit_videos: int | None = None
+    num_shards: int = 1
+    shard_index: int = 0
+    force: bool = False
+    progress: bool = True
+    window: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def run_dir(self) -> Path:
+        if self.out:
+            return Path(self.out)
+        suffix = f"-shard{self.shard_index}of{self.num_shards}" if self.num_shards > 1 else ""
+        return Path("runs") / f"iter{self.iteration}{suffix}"
+
+
+@dataclass
+class BuildResult:
+    run_dir: Path
+    info: BuildInfo
+    pending_videos: int
+
+
+def apply_model_override(cfg: BuildConfig, model: str | None) -> BuildConfig:
+    """`--model` takes a tiny model name, a hub id or a local directory (the previous iteration's
+    trained model); an OpenAI-compatible config keeps its backend and only changes the served name."""
+    if not model:
+        return cfg
+    data = cfg.model_dump()
+    data["model"]["name_or_path"] = model
+    if cfg.model.backend != "openai":
+        data["model"]["backend"] = "tiny" if model.startswith("tiny-") and not Path(model).exists() else "transformers"
+        data["model"]["revision"] = None
+    return BuildConfig.model_validate(data)
+
+
+def display_model_name(name_or_path: str) -> str:
+    """Rows carry no machine-specific absolute paths: a local model is named by its last two parts."""
+    p = Path(name_or_path)
+    if p.is_absolute() or p.exists():
+        return "/".join(p.resolve().parts[-2:])
+    return name_or_path
+
+
+def generation_json(cfg: BuildConfig) -> str:
+    st = cfg.stages
+    return canonical_json({"seed": cfg.seed, **{s: getattr(st, s).model_dump() for s in STAGES}})
+
+
+def _spec(cfg: BuildConfig, info: ModelInfo, prompts: PromptSet, opts: BuildOptions, data_root: Path) -> dict:
+    return {
+        "config_hash": cfg.data_hash(),
+        "model": info.name_or_path,
+        "model_revision": info.revision,
+        "prompt_version": prompts.version,
+        "builder_version": BUILDER_VERSION,
+        "iteration": opts.iteration,
+        "limit_videos": opts.limit_videos,
+        "num_shards": opts.num_shards,
+        "shard_index": opts.shard_index,
+    }
+
+
+def _check_spec(cache: CallCache, spec: dict, run: RunDir, force: bool) -> None:
+    old = cache.get_meta("spec")
+    if old is None:
+        cache.set_meta("spec", canonical_json(spec))
+        return
+    old_spec = json.loads(old)
+    diff = sorted(k for k in set(spec) | set(old_spec) if spec.get(k) != old_spec.get(k))
+    if not diff:
+        return
+    if not force:
+        details = ", ".join(f"{k}: {old_spec.get(k)!r} -> {spec.get(k)!r}" for k in diff)
+        raise RunDirMismatchError(
+            f"{run.path} was built with a different setup ({details}). Use another --out, or --force to "
+            "discard its results and start over."
+        )
+    cache.set_meta("spec", canonical_json(spec))
+
+
+def _wipe(run: RunDir) -> None:
+    import shutil
+
+    for p in [run.path / shards.PARTS_DIR, run.data_dir]:
+        shutil.rmtree(p, ignore_errors=True)
+    for p in [run.cache_db, Path(str(run.cache_db) + "-wal"), Path(str(run.cache_db) + "-shm"), run.videos,
+              run.build_json]:
+        p.unlink(missing_ok=True)
+
+
+def select_videos(
+    videos: list[VideoRef], limit: int | None, num_shards: int, shard_index: int
+) -> list[tuple[int, VideoRef]]:
+    """(global sequence number, video) of this shard's share of the available sample."""
+    if not 0 <= shard_index < num_shards:
+        raise ConfigError(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
+    available = [v for v in videos if v.available]
+    if limit is not None:
+        available = available[:limit]
+    return [(seq, v) for seq, v in enumerate(available) if seq % num_shards == shard_index]
+
+
+def _windows(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for x in it:
+        batch.append(x)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_build(opts: BuildOptions) -> BuildResult:
+    """Build (or resume) one iteration into `opts.out`, then finalise shards and build.json."""
+    from videosavi.builders.decode_pool import FrameDecoderPool
+    from videosavi.builders.models.base import load_backend
+    from videosavi.builders.sampler import sample_videos
+    from videosavi.curation import CurationConfig
+
+    t_start = time.perf_counter()
+    timings: Counter = Counter()
+    cfg = apply_model_override(load_config(opts.config, opts.overrides or None), opts.model)
+    curation = CurationConfig.model_validate(cfg.curation)
+    data_root = resolve_data_root(opts.data_root)
+    run = RunDir(opts.run_dir())
+    if opts.force and run.path.exists():
+        _wipe(run)
+    run.path.mkdir(parents=True, exist_ok=True)
+    prompts = PromptSet.load()
+
+    t0 = time.perf_counter()
+    backend = load_backend(cfg.model)
+    timings["model_load_s"] += time.perf_counter() - t0
+    info = backend.info
+    cache = CallCache(run.cache_db)
+    try:
+        _check_spec(cache, _spec(cfg, info, prompts, opts, data_root), run, opts.force)
+        t0 = time.perf_counter()
+        if run.videos.exists():
+            sample_videos_list = run.read_videos()
+        else:
+            result = sample_videos(cfg, data_root, progress=opts.progress)
+            sample_videos_list = list(result.videos)
+            run.write_videos(sample_videos_list)
+        timings["sample_s"] += time.perf_counter() - t0
+        run.write_prompts(prompts.templates)
+
+        selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
+        finished = cache.finished_videos()
+        todo = [(seq, v) for seq, v in selected if seq not in finished or not shards.has_part(run.path, seq)]
+
+        runner = StageRunner(backend, cache, CallContext(
+            model=info.name_or_path, revision=info.revision, prompt_hashes=prompts.hashes, base_seed=cfg.seed,
+            iteration=opts.iteration, max_attempts=cfg.stages.max_attempts))
+        pipeline = VideoPipeline(runner, PipelineContext(
+            cfg=cfg, curation=curation, prompts=prompts, iteration=opts.iteration,
+            model_name=display_model_name(info.name_or_path), model_revision=info.revision,
+            builder_version=BUILDER_VERSION, generation_json=generation_json(cfg)))
+
+        window = opts.window or cfg.model.batch_size
+        pending = 0
+        with _Progress(len(selected), len(selected) - len(todo), opts.progress) as bar, FrameDecoderPool(
+            workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
+            max_tasks_per_worker=cfg.frames.max_tasks_per_worker,
+        ) as pool:
+            by_key = dict(todo)
+            tasks = [(seq, data_root / cfg.sources[v.source].root / v.video_path, v) for seq, v in todo]
+            stream = pool.decode_many(
+                (
+                    (seq, path, cfg.frames.num_frames, v.clip_start, v.clip_end, cfg.frames.resize)
+                    for seq, path, v in tasks
+                ),
+                prefetch=max(window, cfg.frames.workers) * 2,
+            )
+            t_wait = time.perf_counter()
+            for group in _windows(stream, window):
+                timings["decode_wait_s"] += time.perf_counter() - t_wait
+                decoded: list[DecodedVideo] = []
+                for seq, out in group:
+                    video = by_key[seq]
+                    if isinstance(out, Exception):
+                        reason = getattr(out, "reason", "decode_error")
+                        shards.write_video_part(run.path, seq, [])
+                        cache.mark_video(seq, video.video_uid, "skipped",
+                                         {"skip_reason": reason, "message": str(out)[:500]}, [])
+                        bar.advance(0)
+                    else:
+                        decoded.append(DecodedVideo(seq, video, out))
+                t_models = runner.model_seconds
+                t_proc = time.perf_counter()
+                for res in pipeline.process(decoded) if decoded else []:
+                    pending += _persist(run, cache, res)
+                    bar.advance(len(res.pairs))
+                timings["pipeline_s"] += time.perf_counter() - t_proc
+                timings["model_s"] += runner.model_seconds - t_models
+                t_wait = time.perf_counter()
+
+        t0 = time.perf_counter()
+        info_out = finalize_run(run, cfg, info, prompts, opts, cache, runner.counts)
+        timings["finalize_s"] += time.perf_counter() - t0
+        timings["total_s"] = time.perf_counter() - t_start
+        info_out.timings = {k: round(v, 3) for k, v in timings.items()}
+        run.write_build_info(info_out)
+        return BuildResult(run.path, info_out, pending)
+    finally:
+        cache.close()
+        backend.close()
+
+
+def _persist(run: RunDir, cache: CallCache, res: VideoResult) -> int:
+    """Part file first, then the done mark: a crash in between only redoes cached work."""
+    if res.status != "done":
+        return 1
+    shards.write_video_part(run.path, res.seq, res.pairs)
+    cache.mark_video(res.seq, res.video.video_uid, "done", res.summary(),
+                     [q.model_dump(mode="json") for q in res.quarantine])
+    return 0
+
+
+def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: PromptSet, opts: BuildOptions,
+                 cache: CallCache, stage_counts: dict[str, StageCounts]) -> BuildInfo:
+    """Parts -> shards; side records and counts from the persisted state only."""
+    names = shards.finalize(run.path, cfg.output.pairs_per_shard)
+    finished = cache.finished_videos()
+    videos = {v.video_uid: v for v in run.read_videos()}
+    counts = BuildCounts()
+    counts.videos_sampled = len(select_videos(list(videos.values()), opts.limit_videos, opts.num_shards,
+                                              opts.shard_index))
+    skips: list[VideoSkip] = []
+    for _seq, (uid, status, summary) in sorted(finished.items()):
+        if status == "skipped":
+            counts.videos_skipped += 1
+            reason = summary.get("skip_reason", "decode_error")
+            counts.skip_reasons[reason] = counts.skip_reasons.get(reason, 0) + 1
+            v = videos.get(uid)
+            skips.append(VideoSkip(video_uid=uid, source=v.source if v else "", video_path=v.video_path if v else "",
+                                   reason=reason, message=summary.get("message", "")))
+            continue
+        counts.videos_done += 1
+        counts.questions += summary.get("questions", 0)
+        for k, n in summary.get("no_pair_reasons", {}).items():
+            counts.no_pair_reasons[k] = counts.no_pair_reasons.get(k, 0) + n
+        for k, n in summary.get("filtered", {}).items():
+            counts.filtered[k] = counts.filtered.get(k, 0) + n
+    pending = counts.videos_sampled - counts.videos_done - counts.videos_skipped
+    if pending:
+        counts.skip_reasons["pending_call_error"] = pending
+    add_pair_counts(counts, shards.read_table(run.path))
+    counts.stages = {k: v for k, v in sorted(stage_counts.items())}
+    run.write_quarantine(QuarantineRecord.model_validate(r) for r in cache.quarantined())
+    run.write_skipped(skips)
+    return BuildInfo(
+        name=cfg.name, iteration=opts.iteration, builder_version=BUILDER_VERSION, videosavi_version=__version__,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=cfg.seed,
+        num_frames=cfg.frames.num_frames, config=cfg.model_dump(mode="json"), config_hash=cfg.data_hash(),
+        model=info, prompt_version=prompts.version, prompts=prompts.hashes, counts=counts, shards=names,
+        shard_index=opts.shard_index if opts.num_shards > 1 else None,
+        num_shards=opts.num_shards if opts.num_shards > 1 else None,
+    )
+
+
+class _Progress:
+    """Rich progress bar over videos, showing pairs, pairs/s and ETA; silent when disabled."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total, self.done, self.pairs = total, done, 0
+        self._start = time.perf_counter()
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]building[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"),
+                TextColumn("{task.fields[pairs]} pairs, {task.fields[rate]} pairs/s"), TimeRemainingColumn(),
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("build", total=self.total, completed=self.done, pairs=0, rate="-")
+        return self
+
+    def advance(self, pairs: int) -> None:
+        self.pairs += pairs
+        if self.enabled:
+            elapsed = max(time.perf_counter() - self._start, 1e-9)
+            self._progress.update(self._task, advance=1, pairs=self.pairs, rate=f"{self.pairs / elapsed:.2f}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+
+def config_fingerprint(cfg: BuildConfig) -> str:
+    return stable_hash(cfg.data_dump())

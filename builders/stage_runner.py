@@ -1,0 +1,155 @@
+"""Run one stage over many tasks: cache lookups, batched model calls, parsing, bounded retries.
+
+A malformed reply is retried with a fresh seed up to `max_attempts` times, then given up with its
+raw text and reason (the caller quarantines it). Transport errors (timeouts, HTTP 5xx after the
+backend's own retries) are retried the same way; if they persist the outcome is marked `transient`
+so the caller leaves the video for the next run instead of recording it as done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from videosavi.builders.call_cache import CallCache
+from videosavi.builders.call_keys import call_key, call_seed
+from videosavi.builders.stages.parsing import ParseError
+from videosavi.schemas import StageCounts
+
+# parse(text, finish_reason, last_attempt) -> parsed value; raises ParseError
+Parser = Callable[[str, str, bool], Any]
+
+
+@dataclass
+class StageTask:
+    task_id: Hashable
+    stage: str
+    video_uid: str
+    video_sha256: str
+    frame_indices: list[int]
+    frames: np.ndarray | None
+    messages: list[dict]
+    params: dict[str, Any]
+    json_schema: dict | None
+    slot: int
+    parse: Parser
+
+
+@dataclass
+class StageOutcome:
+    value: Any = None
+    text: str = ""
+    finish_reason: str = ""
+    attempts: int = 0
+    reason: str | None = None
+    detail: str = ""
+    transient: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class CallContext:
+    """What every call key shares within a build."""
+
+    model: str
+    revision: str
+    prompt_hashes: dict[str, str]
+    base_seed: int
+    iteration: int
+    max_attempts: int
+
+
+@dataclass
+class StageRunner:
+    backend: Any
+    cache: CallCache
+    ctx: CallContext
+    counts: dict[str, StageCounts] = field(default_factory=dict)
+    model_seconds: float = 0.0
+
+    def run(self, tasks: list[StageTask]) -> dict[Hashable, StageOutcome]:
+        from videosavi.builders.models.base import GenerationRequest
+
+        outcomes: dict[Hashable, StageOutcome] = {t.task_id: StageOutcome() for t in tasks}
+        pending = list(tasks)
+        for attempt in range(1, self.ctx.max_attempts + 1):
+            if not pending:
+                break
+            last = attempt == self.ctx.max_attempts
+            keyed = []
+            for t in pending:
+                seed = call_seed(self.ctx.base_seed, self.ctx.iteration, t.video_uid, t.stage, t.slot, attempt)
+                key = call_key(
+                    model=self.ctx.model, revision=self.ctx.revision, prompt_hash=self.ctx.prompt_hashes[t.stage],
+                    video_sha256=t.video_sha256, frame_indices=t.frame_indices, messages=t.messages,
+                    params=t.params, json_schema=t.json_schema, seed=seed,
+                )
+                keyed.append((t, seed, key))
+            cached = self.cache.get_many(k for _, _, k in keyed)
+            misses = [(t, s, k) for t, s, k in keyed if k not in cached]
+            for t, _, _ in keyed:
+                c = self._stage_counts(t.stage)
+                if attempt > 1:
+                    c.retries += 1
+            fresh: dict[str, tuple[str, str]] = {}
+            errors: dict[str, str] = {}
+            if misses:
+                requests = [
+                    GenerationRequest(frames=t.frames, messages=t.messages, temperature=t.params["temperature"],
+                                      top_p=t.params["top_p"], max_new_tokens=t.params["max_new_tokens"],
+                                      json_schema=t.json_schema, seed=s)
+                    for t, s, _ in misses
+                ]
+                start = time.perf_counter()
+                results = self.backend.generate(requests)
+                self.model_seconds += time.perf_counter() - start
+                store, failed = [], []
+                for (t, _, k), r in zip(misses, results, strict=True):
+                    self._stage_counts(t.stage).calls += 1
+                    if r.finish_reason == "error":
+                        errors[k] = r.error or "unknown error"
+                        failed.append((k, t.stage, t.video_uid, errors[k]))
+                    else:
+                        fresh[k] = (r.text, r.finish_reason)
+                        store.append((k, t.stage, t.video_uid, r.text, r.finish_reason))
+                self.cache.put_many(store)
+                if failed:
+                    self.cache.log_errors(failed)
+            next_pending = []
+            for t, _, k in keyed:
+                out = outcomes[t.task_id]
+                out.attempts = attempt
+                if k in cached:
+                    self._stage_counts(t.stage).cached += 1
+                    text, finish = cached[k].text, cached[k].finish_reason
+                elif k in fresh:
+                    text, finish = fresh[k]
+                else:
+                    out.reason, out.detail, out.transient = "call_error", errors.get(k, ""), True
+                    if not last:
+                        next_pending.append(t)
+                    continue
+                out.text, out.finish_reason = text, finish
+                try:
+                    out.value = t.parse(text, finish, last)
+                    out.reason, out.detail, out.transient = None, "", False
+                except ParseError as exc:
+                    out.reason, out.detail, out.transient = exc.reason, exc.detail, False
+                    if not last:
+                        next_pending.append(t)
+            pending = next_pending
+        for t in tasks:
+            out = outcomes[t.task_id]
+            if not out.ok and not out.transient:
+                self._stage_counts(t.stage).quarantined += 1
+        return outcomes
+
+    def _stage_counts(self, stage: str) -> StageCounts:
+        return self.counts.setdefault(stage, StageCounts())

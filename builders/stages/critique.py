@@ -1,0 +1,21 @@
+"""Stage 3: the model critiques its own answer, listing severity-labelled issues."""
+
+from __future__ import annotations
+
+from videosavi.builders.prompts import PromptSet
+from videosavi.builders.stages.messages import video_user_message
+from videosavi.builders.stages.parsing import parse_model
+from videosavi.schemas import Critique
+from videosavi.schemas.json_schema import json_schema
+
+
+def critique_schema() -> dict:
+    return json_schema(Critique)
+
+
+def critique_messages(prompts: PromptSet, question: str, answer: str, num_frames: int) -> list[dict]:
+    return video_user_message(prompts.render("critique", question=question, answer=answer, num_frames=num_frames))
+
+
+def parse_critique(text: str) -> Critique:
+    return parse_model(text, Critique)

@@ -1,0 +1,227 @@
+"""The four stages over a window of decoded videos, batched across videos, into pairs.
+
+For each video: 1 question call, then per question an answer, a critique and (when the critique
+found an issue) a refinement: 19 calls for 3 + 3 questions. Each stage runs once for the whole
+window so the backend sees large batches; the decoded frames of a video are shared by all its calls.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from videosavi.builders.prompts import PromptSet
+from videosavi.builders.stage_runner import StageOutcome, StageRunner, StageTask
+from videosavi.builders.stages.answer import answer_messages, parse_answer
+from videosavi.builders.stages.critique import critique_messages, critique_schema, parse_critique
+from videosavi.builders.stages.parsing import ParseError
+from videosavi.builders.stages.questions import parse_questions, question_messages, question_schema
+from videosavi.builders.stages.refine import parse_refined, refine_messages
+from videosavi.config import BuildConfig
+from videosavi.schemas import PreferencePair, QuarantineRecord, Question, VideoRef
+
+
+@dataclass
+class DecodedVideo:
+    seq: int
+    video: VideoRef
+    decoded: Any  # videosavi.builders.frames.DecodedFrames
+
+
+@dataclass
+class VideoResult:
+    seq: int
+    video: VideoRef
+    status: str  # "done" | "pending" (transient call errors: retried by the next run)
+    pairs: list[PreferencePair] = field(default_factory=list)
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    no_pair_reasons: Counter = field(default_factory=Counter)
+    filtered: Counter = field(default_factory=Counter)
+    questions: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "questions": self.questions,
+            "pairs": len(self.pairs),
+            "no_pair_reasons": dict(self.no_pair_reasons),
+            "filtered": dict(self.filtered),
+        }
+
+
+@dataclass
+class PipelineContext:
+    cfg: BuildConfig
+    curation: Any  # videosavi.curation CurationConfig
+    prompts: PromptSet
+    iteration: int
+    model_name: str
+    model_revision: str
+    builder_version: str
+    generation_json: str
+
+
+class VideoPipeline:
+    def __init__(self, runner: StageRunner, ctx: PipelineContext) -> None:
+        self.runner = runner
+        self.ctx = ctx
+        q = ctx.cfg.questions
+        self.n_spatial, self.n_temporal = q.spatial, q.temporal
+        self._q_schema = question_schema(self.n_spatial, self.n_temporal)
+        self._c_schema = critique_schema()
+        st = ctx.cfg.stages
+        self._params = {name: getattr(st, name).model_dump() for name in ("question", "answer", "critique", "refine")}
+
+    # --- parsing hooks ----------------------------------------------------------------------
+    def _parse_questions(self, text: str, finish: str, last: bool) -> tuple[list[Question], list]:
+        from videosavi.curation import dedupe_questions
+
+        questions = parse_questions(text, self.n_spatial, self.n_temporal)
+        kept, dropped = dedupe_questions(questions, self.ctx.curation)
+        if dropped and not last:
+            raise ParseError("duplicate_questions", f"{len(dropped)} duplicate question(s)")
+        return kept, dropped
+
+    @staticmethod
+    def _parse_answer(text: str, finish: str, last: bool) -> str:
+        return parse_answer(text)
+
+    @staticmethod
+    def _parse_critique(text: str, finish: str, last: bool) -> Any:
+        return parse_critique(text)
+
+    @staticmethod
+    def _parse_refined(text: str, finish: str, last: bool) -> str:
+        return parse_refined(text)
+
+    # --- the window -------------------------------------------------------------------------
+    def process(self, items: list[DecodedVideo]) -> list[VideoResult]:
+        results = {it.seq: VideoResult(it.seq, it.video, "done") for it in items}
+        by_seq = {it.seq: it for it in items}
+
+        q_out = self.runner.run([self._task(it, "question", 0, question_messages(
+            self.ctx.prompts, self._n(it), self.n_spatial, self.n_temporal), self._q_schema, self._parse_questions)
+            for it in items])
+        questions: dict[int, list[Question]] = {}
+        for seq, out in q_out.items():
+            res = results[seq]
+            if not self._accept(res, out, "question", None):
+                continue
+            kept, dropped = out.value
+            for _q, reason in dropped:
+                res.filtered[reason] += 1
+            questions[seq] = kept
+            res.questions = len(kept)
+
+        a_tasks = [
+            self._task(by_seq[seq], "answer", i, answer_messages(self.ctx.prompts, q.question, self._n(by_seq[seq])),
+                       None, self._parse_answer)
+            for seq, qs in questions.items() for i, q in enumerate(qs)
+        ]
+        a_out = self.runner.run(a_tasks)
+        answers = {tid: out for tid, out in a_out.items()
+                   if self._accept(results[tid[0]], out, "answer", questions[tid[0]][tid[1]].question)}
+
+        c_tasks = [
+            self._task(by_seq[seq], "critique", i, critique_messages(
+                self.ctx.prompts, questions[seq][i].question, answers[(seq, i)].value, self._n(by_seq[seq])),
+                self._c_schema, self._parse_critique)
+            for (seq, i) in answers
+        ]
+        c_out = self.runner.run(c_tasks)
+        critiques = {}
+        for tid, out in c_out.items():
+            if self._accept(results[tid[0]], out, "critique", questions[tid[0]][tid[1]].question):
+                if not out.value.issues:
+                    results[tid[0]].no_pair_reasons["critique_no_issue"] += 1
+                    continue
+                critiques[tid] = out
+
+        r_tasks = [
+            self._task(by_seq[seq], "refine", i, refine_messages(
+                self.ctx.prompts, questions[seq][i].question, answers[(seq, i)].value, critiques[(seq, i)].value,
+                self._n(by_seq[seq])), None, self._parse_refined)
+            for (seq, i) in critiques
+        ]
+        r_out = self.runner.run(r_tasks)
+
+        from videosavi.curation import curate_video, is_truncated, same_answer
+
+        for (seq, i), out in sorted(r_out.items()):
+            res = results[seq]
+            q = questions[seq][i]
+            if not self._accept(res, out, "refine", q.question):
+                continue
+            a0, a1 = answers[(seq, i)], out
+            if same_answer(a0.value, a1.value):
+                res.no_pair_reasons["refined_equals_initial"] += 1
+                continue
+            if self.ctx.curation.drop_truncated and (
+                is_truncated(a0.value, a0.finish_reason) or is_truncated(a1.value, a1.finish_reason)
+            ):
+                res.filtered["truncated_answer"] += 1
+                continue
+            pair = self._make_pair(by_seq[seq], q, a0.value, critiques[(seq, i)].value, a1.value, res)
+            if pair is not None:
+                res.pairs.append(pair)
+
+        for res in results.values():
+            if res.status == "done" and res.pairs:
+                curated = curate_video(res.pairs, self.ctx.curation)
+                res.pairs = list(curated.kept)
+                for _pair, reason in curated.dropped:
+                    res.filtered[reason] += 1
+        return [results[it.seq] for it in items]
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _n(self, it: DecodedVideo) -> int:
+        return len(it.decoded.sample.frame_indices)
+
+    def _task(self, it: DecodedVideo, stage: str, slot: int, messages: list[dict], schema: dict | None,
+              parse: Any) -> StageTask:
+        return StageTask(
+            task_id=it.seq if stage == "question" else (it.seq, slot),
+            stage=stage, video_uid=it.video.video_uid, video_sha256=it.video.sha256 or "",
+            frame_indices=list(it.decoded.sample.frame_indices), frames=it.decoded.frames,
+            messages=messages, params=self._params[stage], json_schema=schema, slot=slot, parse=parse,
+        )
+
+    def _accept(self, res: VideoResult, out: StageOutcome, stage: str, question: str | None) -> bool:
+        """True if the stage succeeded; otherwise record why (quarantine, or pending on transport errors)."""
+        if out.ok:
+            return True
+        if out.transient:
+            res.status = "pending"
+            res.no_pair_reasons[f"{stage}_call_error"] += 1
+            return False
+        res.no_pair_reasons[f"{stage}_quarantined"] += 1
+        res.quarantine.append(QuarantineRecord(
+            video_uid=res.video.video_uid, stage=stage, question=question, attempts=max(out.attempts, 1),
+            reason=f"{out.reason}: {out.detail}"[:500], raw_text=out.text,
+        ))
+        return False
+
+    def _make_pair(self, it: DecodedVideo, q: Question, a0: str, critique: Any, a1: str,
+                   res: VideoResult) -> PreferencePair | None:
+        v, sample = it.video, it.decoded.sample
+        try:
+            return PreferencePair.build(
+                iteration=self.ctx.iteration, source=v.source, video_id=v.video_id, video_path=v.video_path,
+                clip_start=v.clip_start, clip_end=v.clip_end, video_sha256=v.sha256,
+                video_num_frames=sample.num_frames, frame_indices=list(sample.frame_indices),
+                frame_timestamps=list(sample.frame_timestamps), question_type=q.question_type,
+                question=q.question, rejected=a0, chosen=a1, critique=critique.summary,
+                issues=list(critique.issues), model=self.ctx.model_name, model_revision=self.ctx.model_revision,
+                prompt_version=self.ctx.prompts.version, generation=self.ctx.generation_json,
+                builder_version=self.ctx.builder_version,
+            )
+        except ValidationError as exc:
+            res.no_pair_reasons["invalid_pair"] += 1
+            res.quarantine.append(QuarantineRecord(
+                video_uid=v.video_uid, stage="pair", question=q.question, attempts=1,
+                reason=f"invalid_pair: {exc.errors()[0]['msg']}"[:500],
+                raw_text=f"REJECTED: {a0}\nCHOSEN: {a1}",
+            ))
+            return None

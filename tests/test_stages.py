@@ -1,0 +1,108 @@
+"""Stage prompts render and version by content; replies parse or fail with a precise reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from videosavi.builders.call_cache import CallCache
+from videosavi.builders.call_keys import call_key, call_seed
+from videosavi.builders.prompts import STAGES, PromptSet
+from videosavi.builders.stages.answer import answer_messages
+from videosavi.builders.stages.critique import critique_schema, parse_critique
+from videosavi.builders.stages.parsing import ParseError, extract_json
+from videosavi.builders.stages.questions import parse_questions, question_messages
+from videosavi.builders.stages.refine import format_issues, refine_messages
+
+CRITIQUE = {
+    "issues": [{"statement": "the cup is blue", "reason": "it is red", "evidence": "frames 2-5 show a red cup",
+                "severity": "critical", "error_type": "factual_inaccuracy"}],
+    "summary": "Fix the cup colour.",
+}
+
+
+def test_prompt_version_changes_with_content(tmp_path) -> None:
+    bundled = PromptSet.load()
+    for stage in STAGES:
+        (tmp_path / f"{stage}.txt").write_text(bundled.templates[stage], encoding="utf-8")
+    same = PromptSet.load(tmp_path)
+    assert same.version == bundled.version
+    (tmp_path / "critique.txt").write_text(bundled.templates["critique"] + "\nBe brief.", encoding="utf-8")
+    changed = PromptSet.load(tmp_path)
+    assert changed.version != bundled.version
+    assert changed.hashes["question"] == bundled.hashes["question"]
+    assert changed.hashes["critique"] != bundled.hashes["critique"]
+
+
+def test_templates_render_all_placeholders() -> None:
+    prompts = PromptSet.load()
+    msgs = question_messages(prompts, 32, 3, 3)
+    text = msgs[0]["content"][1]["text"]
+    assert "3 SPATIAL" in text and "3 TEMPORAL" in text and "${" not in text
+    assert msgs[0]["content"][0] == {"type": "video"}
+    ans = answer_messages(prompts, "What is left of the lamp? ${question}", 8)[0]["content"][1]["text"]
+    assert "What is left of the lamp? ${question}" in ans  # model text is never re-interpreted
+    from videosavi.schemas import Critique
+
+    crit = Critique.model_validate(CRITIQUE)
+    ref = refine_messages(prompts, "Q?", "A blue cup.", crit, 8)[0]["content"][1]["text"]
+    assert "the cup is blue" in ref and "Fix the cup colour." in ref and "${" not in ref
+    assert format_issues(crit).startswith("1. [critical, factual_inaccuracy]")
+
+
+def test_extract_json_variants() -> None:
+    assert extract_json('{"a": 1}') == {"a": 1}
+    assert extract_json('Sure!\n```json\n{"a": 2}\n```') == {"a": 2}
+    assert extract_json('Here you go: {"a": 3} done') == {"a": 3}
+    with pytest.raises(ParseError) as e:
+        extract_json("no braces at all")
+    assert e.value.reason == "no_json"
+    with pytest.raises(ParseError) as e:
+        extract_json('{"a": ')
+    assert e.value.reason == "invalid_json"
+
+
+def test_parse_questions_counts_and_types() -> None:
+    reply = json.dumps({"spatial": ["Where is the red cup?", "What is behind the sofa?"],
+                        "temporal": ["What happens after the door opens?", "Who leaves first?!"]})
+    qs = parse_questions(reply, 2, 2)
+    assert [q.question_type for q in qs] == ["spatial", "spatial", "temporal", "temporal"]
+    with pytest.raises(ParseError) as e:
+        parse_questions(reply, 3, 3)
+    assert e.value.reason == "schema_mismatch"
+
+
+def test_parse_critique_rejects_unknown_error_type() -> None:
+    assert parse_critique(json.dumps(CRITIQUE)).issues[0].severity == "critical"
+    bad = json.loads(json.dumps(CRITIQUE))
+    bad["issues"][0]["error_type"] = "style"
+    with pytest.raises(ParseError) as e:
+        parse_critique(json.dumps(bad))
+    assert e.value.reason == "schema_mismatch" and "error_type" in e.value.detail
+    assert critique_schema()["properties"]["issues"]["items"]["properties"]["severity"]["enum"] == ["critical", "minor"]
+
+
+def test_call_keys_and_seeds_are_stable_and_distinct() -> None:
+    base = dict(model="m", revision="r", prompt_hash="p", video_sha256="v" * 64, frame_indices=[0, 5],
+                messages=[{"role": "user", "content": "x"}], params={"temperature": 0.7}, json_schema=None, seed=1)
+    assert call_key(**base) == call_key(**dict(base))
+    for field, value in [("revision", "r2"), ("frame_indices", [0, 6]), ("seed", 2), ("json_schema", {"a": 1}),
+                         ("params", {"temperature": 0.8}), ("prompt_hash", "q")]:
+        assert call_key(**{**base, field: value}) != call_key(**base), field
+    s = call_seed(7, 1, "star/a", "answer", 0, 1)
+    assert s == call_seed(7, 1, "star/a", "answer", 0, 1) and 0 <= s < 2**31
+    assert len({call_seed(7, 1, "star/a", "answer", slot, att) for slot in range(6) for att in range(1, 4)}) == 18
+
+
+def test_call_cache_persists_across_connections(tmp_path) -> None:
+    path = tmp_path / "cache.sqlite"
+    with CallCache(path) as cache:
+        cache.put_many([("k1", "answer", "star/a", "text one", "stop"), ("k2", "answer", "star/a", "two", "length")])
+        cache.log_errors([("k3", "answer", "star/a", "HTTP 500")])
+        cache.mark_video(0, "star/a", "done", {"questions": 6}, [{"stage": "critique", "raw_text": "{"}])
+    with CallCache(path) as cache:
+        got = cache.get_many(["k1", "k2", "k3", "missing"])
+        assert set(got) == {"k1", "k2"} and got["k2"].finish_reason == "length"
+        assert cache.finished_videos() == {0: ("star/a", "done", {"questions": 6})}
+        assert cache.quarantined() == [{"stage": "critique", "raw_text": "{"}]
