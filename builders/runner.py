@@ -22,6 +22,7 @@ from videosavi import __version__
 from videosavi.builders import shards
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.counts import add_pair_counts
+from videosavi.builders.faults import failpoint
 from videosavi.builders.prompts import STAGES, PromptSet
 from videosavi.builders.run_dir import RunDir
 from videosavi.builders.stage_runner import CallContext, StageRunner
@@ -158,12 +159,12 @@ def run_build(opts: BuildOptions) -> BuildResult:
     from videosavi.builders.decode_pool import FrameDecoderPool
     from videosavi.builders.models.base import load_backend
     from videosavi.builders.sampler import sample_videos
-    from videosavi.curation import CurationConfig
+    from videosavi.curation import load_curation_config
 
     t_start = time.perf_counter()
     timings: Counter = Counter()
     cfg = apply_model_override(load_config(opts.config, opts.overrides or None), opts.model)
-    curation = CurationConfig.model_validate(cfg.curation)
+    curation = load_curation_config(cfg.curation)
     data_root = resolve_data_root(opts.data_root)
     run = RunDir(opts.run_dir())
     if opts.force and run.path.exists():
@@ -194,7 +195,7 @@ def run_build(opts: BuildOptions) -> BuildResult:
 
         runner = StageRunner(backend, cache, CallContext(
             model=info.name_or_path, revision=info.revision, prompt_hashes=prompts.hashes, base_seed=cfg.seed,
-            iteration=opts.iteration, max_attempts=cfg.stages.max_attempts))
+            iteration=opts.iteration, max_attempts=cfg.stages.max_attempts), batch_size=cfg.model.batch_size)
         pipeline = VideoPipeline(runner, PipelineContext(
             cfg=cfg, curation=curation, prompts=prompts, iteration=opts.iteration,
             model_name=display_model_name(info.name_or_path), model_revision=info.revision,
@@ -255,6 +256,7 @@ def _persist(run: RunDir, cache: CallCache, res: VideoResult) -> int:
     if res.status != "done":
         return 1
     shards.write_video_part(run.path, res.seq, res.pairs)
+    failpoint("part_written")
     cache.mark_video(res.seq, res.video.video_uid, "done", res.summary(),
                      [q.model_dump(mode="json") for q in res.quarantine])
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from videosavi.builders.faults import failpoint
 from videosavi.schemas import PreferencePair
 from videosavi.schemas.arrow import arrow_schema, from_table, to_table
 
@@ -36,7 +37,12 @@ def write_video_part(run_dir: Path, seq: int, pairs: list[PreferencePair]) -> Pa
     path = part_path(run_dir, seq)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    pq.write_table(to_table(pairs, PreferencePair), tmp)
+    try:
+        failpoint("part_write")
+        pq.write_table(to_table(pairs, PreferencePair), tmp)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return path
 
@@ -77,6 +83,7 @@ def finalize(run_dir: Path, pairs_per_shard: int, part_dirs: Iterable[Path] | No
         path = chunks_dir / f"chunk-{len(chunk_files):05d}.parquet"
         pq.write_table(pa.concat_tables(tables) if tables else schema.empty_table(), path)
         chunk_files.append(path)
+        failpoint("shard_written")
 
     for table in iter_part_tables(part_dirs or [run_dir]):
         while table.num_rows:

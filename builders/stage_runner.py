@@ -1,9 +1,11 @@
 """Run one stage over many tasks: cache lookups, batched model calls, parsing, bounded retries.
 
-A malformed reply is retried with a fresh seed up to `max_attempts` times, then given up with its
-raw text and reason (the caller quarantines it). Transport errors (timeouts, HTTP 5xx after the
-backend's own retries) are retried the same way; if they persist the outcome is marked `transient`
-so the caller leaves the video for the next run instead of recording it as done.
+Misses go to the backend in batches of `batch_size` and each batch's results are committed to the
+cache before the next batch starts. A malformed reply is retried with a fresh seed up to
+`max_attempts` times, then given up with its raw text and reason (the caller quarantines it).
+Transport errors (timeouts, HTTP 5xx after the backend's own retries) are retried the same way; if
+they persist the outcome is marked `transient` so the caller leaves the video for the next run
+instead of recording it as done.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.call_keys import call_key, call_seed
+from videosavi.builders.faults import failpoint
 from videosavi.builders.stages.parsing import ParseError
 from videosavi.schemas import StageCounts
 
@@ -71,6 +74,7 @@ class StageRunner:
     backend: Any
     cache: CallCache
     ctx: CallContext
+    batch_size: int = 8
     counts: dict[str, StageCounts] = field(default_factory=dict)
     model_seconds: float = 0.0
 
@@ -100,18 +104,19 @@ class StageRunner:
                     c.retries += 1
             fresh: dict[str, tuple[str, str]] = {}
             errors: dict[str, str] = {}
-            if misses:
+            for lo in range(0, len(misses), self.batch_size):
+                chunk = misses[lo : lo + self.batch_size]
                 requests = [
                     GenerationRequest(frames=t.frames, messages=t.messages, temperature=t.params["temperature"],
                                       top_p=t.params["top_p"], max_new_tokens=t.params["max_new_tokens"],
                                       json_schema=t.json_schema, seed=s)
-                    for t, s, _ in misses
+                    for t, s, _ in chunk
                 ]
                 start = time.perf_counter()
                 results = self.backend.generate(requests)
                 self.model_seconds += time.perf_counter() - start
                 store, failed = [], []
-                for (t, _, k), r in zip(misses, results, strict=True):
+                for (t, _, k), r in zip(chunk, results, strict=True):
                     self._stage_counts(t.stage).calls += 1
                     if r.finish_reason == "error":
                         errors[k] = r.error or "unknown error"
@@ -122,6 +127,7 @@ class StageRunner:
                 self.cache.put_many(store)
                 if failed:
                     self.cache.log_errors(failed)
+                failpoint("model_batch")
             next_pending = []
             for t, _, k in keyed:
                 out = outcomes[t.task_id]

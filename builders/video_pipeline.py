@@ -21,6 +21,7 @@ from videosavi.builders.stages.parsing import ParseError
 from videosavi.builders.stages.questions import parse_questions, question_messages, question_schema
 from videosavi.builders.stages.refine import parse_refined, refine_messages
 from videosavi.config import BuildConfig
+from videosavi.curation import critique_has_issue, curate_video, dedupe_questions, is_truncated, reasons, same_answer
 from videosavi.schemas import PreferencePair, QuarantineRecord, Question, VideoRef
 
 
@@ -76,8 +77,6 @@ class VideoPipeline:
 
     # --- parsing hooks ----------------------------------------------------------------------
     def _parse_questions(self, text: str, finish: str, last: bool) -> tuple[list[Question], list]:
-        from videosavi.curation import dedupe_questions
-
         questions = parse_questions(text, self.n_spatial, self.n_temporal)
         kept, dropped = dedupe_questions(questions, self.ctx.curation)
         if dropped and not last:
@@ -134,8 +133,8 @@ class VideoPipeline:
         critiques = {}
         for tid, out in c_out.items():
             if self._accept(results[tid[0]], out, "critique", questions[tid[0]][tid[1]].question):
-                if not out.value.issues:
-                    results[tid[0]].no_pair_reasons["critique_no_issue"] += 1
+                if not critique_has_issue(out.value):
+                    results[tid[0]].filtered[reasons.NO_ISSUE] += 1
                     continue
                 critiques[tid] = out
 
@@ -147,8 +146,6 @@ class VideoPipeline:
         ]
         r_out = self.runner.run(r_tasks)
 
-        from videosavi.curation import curate_video, is_truncated, same_answer
-
         for (seq, i), out in sorted(r_out.items()):
             res = results[seq]
             q = questions[seq][i]
@@ -156,12 +153,12 @@ class VideoPipeline:
                 continue
             a0, a1 = answers[(seq, i)], out
             if same_answer(a0.value, a1.value):
-                res.no_pair_reasons["refined_equals_initial"] += 1
+                res.filtered[reasons.SAME_ANSWER] += 1
                 continue
             if self.ctx.curation.drop_truncated and (
                 is_truncated(a0.value, a0.finish_reason) or is_truncated(a1.value, a1.finish_reason)
             ):
-                res.filtered["truncated_answer"] += 1
+                res.filtered[reasons.TRUNCATED_ANSWER] += 1
                 continue
             pair = self._make_pair(by_seq[seq], q, a0.value, critiques[(seq, i)].value, a1.value, res)
             if pair is not None:

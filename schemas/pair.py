@@ -37,34 +37,38 @@ class PreferencePair(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pair_id: str = Field(pattern=r"^[0-9a-f]{20}$")
-    iteration: int = Field(ge=1)
-    video_uid: str
-    source: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    video_id: NonEmptyStr
-    video_path: RelativePosixPath
-    clip_start: float | None = Field(default=None, ge=0)
-    clip_end: float | None = Field(default=None, ge=0)
-    video_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    pair_id: str = Field(pattern=r"^[0-9a-f]{20}$", description="hash of builder version, iteration, video, question")
+    iteration: int = Field(ge=1, description="self-training iteration that produced the pair")
+    video_uid: str = Field(description="source/video_id, plus #t=start,end for a trimmed clip")
+    source: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="source name: star, vidal, webvid, ...")
+    video_id: NonEmptyStr = Field(description="the video's id in its source (Charades id, YouTube id, ...)")
+    video_path: RelativePosixPath = Field(description="POSIX path relative to the source's local root")
+    clip_start: float | None = Field(default=None, ge=0, description="clip start in seconds (STAR trims videos)")
+    clip_end: float | None = Field(default=None, ge=0, description="clip end in seconds")
+    video_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the video file that was read")
     video_num_frames: int = Field(gt=0, description="frames in the whole file, from the container")
-    frame_indices: list[int] = Field(min_length=1)
-    frame_timestamps: list[float] = Field(min_length=1)
-    question_type: QuestionType
-    question: NonEmptyStr
-    rejected: NonEmptyStr
-    chosen: NonEmptyStr
+    frame_indices: list[int] = Field(min_length=1, description="exactly the frames the model saw")
+    frame_timestamps: list[float] = Field(min_length=1, description="their times in seconds from the file start")
+    question_type: QuestionType = Field(description="spatial or temporal")
+    question: NonEmptyStr = Field(description="the question the model asked itself")
+    rejected: NonEmptyStr = Field(description="the initial answer a0 (dispreferred)")
+    chosen: NonEmptyStr = Field(description="the answer refined after self-critique a1 (preferred)")
     critique: NonEmptyStr = Field(description="the critic's summary")
-    issues: list[CritiqueIssue] = Field(min_length=1)
-    severity: Severity
-    chosen_words: int = Field(ge=0)
-    rejected_words: int = Field(ge=0)
-    diff_spans: list[DiffSpan] = Field(default_factory=list)
-    model: NonEmptyStr
-    model_revision: str
-    prompt_version: NonEmptyStr
+    issues: list[CritiqueIssue] = Field(
+        min_length=1, description="statement, reason, evidence, severity, error_type per issue"
+    )
+    severity: Severity = Field(description="critical if any issue is critical, else minor")
+    chosen_words: int = Field(ge=0, description="words in chosen (length-bias analysis)")
+    rejected_words: int = Field(ge=0, description="words in rejected")
+    diff_spans: list[DiffSpan] = Field(
+        default_factory=list, description="differing phrases between rejected and chosen, with char offsets"
+    )
+    model: NonEmptyStr = Field(description="model that generated the pair")
+    model_revision: str = Field(description="its hub revision, or local:<weights hash>")
+    prompt_version: NonEmptyStr = Field(description="hash of the four prompt templates")
     generation: str = Field(description="canonical JSON of the sampling parameters of each stage")
-    builder_version: NonEmptyStr
-    created_at: str
+    builder_version: NonEmptyStr = Field(description="version of the sampling, frames and stage logic")
+    created_at: str = Field(description="ISO 8601 time the pair was made")
 
     @field_validator("created_at")
     @classmethod

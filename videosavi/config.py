@@ -92,6 +92,10 @@ class ModelConfig(_Strict):
     concurrency: int = Field(default=8, ge=1)
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
+    video_transport: Literal["images", "video_url"] = Field(
+        default="images",
+        description="openai backend: send frames as JPEG image parts, or as one MP4 video_url part",
+    )
 
 
 class OutputConfig(_Strict):

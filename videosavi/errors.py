@@ -29,3 +29,19 @@ class RevisionNotFoundError(VideosaviError):
 
 class TrainingDataError(VideosaviError):
     """The training data cannot be used as asked (e.g. too many rows lack their video)."""
+
+
+class ModelError(VideosaviError):
+    """A model backend cannot be loaded or used as configured (unknown name, missing extra, bad path)."""
+
+
+class HubError(VideosaviError):
+    """A dataset repository or hub server cannot be used as asked (bad repo id, server not answering)."""
+
+
+class DatasetError(VideosaviError):
+    """A run directory, parquet file or dataset cannot be read as videosavi preference pairs."""
+
+
+class HumanEvalError(VideosaviError):
+    """A human-evaluation export or score cannot be done as asked (too few videos, bad sheet or key)."""

@@ -1,0 +1,20 @@
+"""Human evaluation of pairs (paper, section 4.2): blind CSV export, then scoring of filled sheets."""
+
+from __future__ import annotations
+
+from videosavi.curation.humaneval.agreement import cohen_kappa, fleiss_kappa, wilson_interval
+from videosavi.curation.humaneval.export import ExportResult, export_humaneval
+from videosavi.curation.humaneval.sampling import largest_remainder, select_pairs
+from videosavi.curation.humaneval.score import ScoreReport, score_sheets
+
+__all__ = [
+    "ExportResult",
+    "ScoreReport",
+    "cohen_kappa",
+    "export_humaneval",
+    "fleiss_kappa",
+    "largest_remainder",
+    "score_sheets",
+    "select_pairs",
+    "wilson_interval",
+]

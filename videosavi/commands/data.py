@@ -1,9 +1,105 @@
-"""`savi data` (not yet implemented)."""
+"""`savi demo-data` (synthetic demo sources) and `savi sample` (seeded sample -> videos.parquet)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+from videosavi.commands._common import friendly_errors
+
+
+@friendly_errors
+def demo_data(
+    out_dir: Path = typer.Argument(..., help="Data root to write the demo sources into (created if missing)."),
+    videos_per_source: int = typer.Option(6, "--videos-per-source", "-n", min=1,
+                                          help="Video files per source (configs/demo.yaml needs at least 4)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the synthetic videos and manifests."),
+) -> None:
+    """Write small synthetic videos and manifests in the STAR, VIDAL-10M and WebVid formats."""
+    from videosavi.builders.demo_data import write_demo_data
+
+    d = write_demo_data(out_dir, videos_per_source=videos_per_source, seed=seed)
+    for s in d.videos:
+        typer.echo(f"{s:7s} {d.videos[s]} video files, {d.listed[s]} listed ({d.missing[s]} without a file)")
+    typer.echo(f"wrote {out_dir} in {d.seconds:.1f} s; next: savi sample --config demo --data-root {out_dir} "
+               "--out runs/demo-sample --decode")
+
+
+@friendly_errors
+def sample(
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", help="YAML config, or a bundled name (demo, videosavi). Default: demo."
+    ),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", help="Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to write videos.parquet into."),
+    decode: bool = typer.Option(False, "--decode", help="Also decode every sampled video through the worker pool."),
+    hash_files: bool = typer.Option(True, "--hash/--no-hash", help="Record each sampled file's sha256."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing videos.parquet in --out."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Sample the configured sources (seeded, stratified) into RUN_DIR/videos.parquet and summarise."""
+    from videosavi.builders.run_dir import RunDir
+    from videosavi.builders.sampler import sample_videos
+    from videosavi.config import load_config, resolve_data_root
+    from videosavi.errors import ConfigError
+
+    cfg = load_config(config)
+    root = resolve_data_root(data_root)
+    run = RunDir(out)
+    if run.videos.exists() and not force:
+        raise ConfigError(f"{run.videos} already exists: pass --force to replace it, or choose another --out")
+    result = sample_videos(cfg, root, hash_files=hash_files, progress=progress)
+    run.write_videos(result.videos)
+    report = None
+    if decode:
+        from videosavi.builders.decode_check import decode_sample
+
+        report = decode_sample(result.videos, cfg, root, progress=progress)
+    _print_summary(result, report, run.videos)
+
+
+def _print_summary(result: Any, report: Any, videos_file: Path) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"sample (seed {result.seed}) -> {videos_file}", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  collapse_padding=True, pad_edge=False)
+    headers = ["source", "quota", "listed", "sampled", "unavail.", "bad rows", "shortfall"]
+    headers += ["decoded", "skipped"] if report is not None else []
+    for col in headers:
+        table.add_column(col, justify="left" if col == "source" else "right", no_wrap=True, min_width=len(col))
+    notes = []
+    for s in result.sources:
+        row = [s.source, str(s.quota), str(s.candidates), str(s.sampled), str(s.unavailable), str(s.rejected),
+               f"[red]{s.shortfall}[/red]" if s.shortfall else "0"]
+        if report is not None:
+            row += [str(report.decoded_by_source[s.source]), str(report.skipped_by_source[s.source])]
+        table.add_row(*row)
+        if s.unavailable_reasons:
+            notes.append(f"{s.source}: unavailable " + ", ".join(f"{k}: {v}" for k, v in
+                                                                sorted(s.unavailable_reasons.items())))
+    console = Console()
+    console.print(table)
+    for note in notes:
+        console.print(note, markup=False)
+    for r in result.rejected_examples:
+        console.print(f"  rejected {r.source} row {r.video_id!r}: {r.problem}")
+    if report is not None:
+        decoders = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_decoder.items())) or "none"
+        console.print(f"decoded {report.decoded}/{report.attempted} videos in {report.wall_s:.2f} s: "
+                      f"{report.seconds_per_video:.3f} s per video, {report.videos_per_second:.1f} videos/s")
+        console.print(f"decoders: {decoders}")
+        if report.skipped:
+            console.print("skipped: " + ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())))
+            for uid, reason, message in report.examples:
+                console.print(f"  {uid}: {reason}: {message}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `savi` app."""
+    app.command("demo-data")(demo_data)
+    app.command("sample")(sample)

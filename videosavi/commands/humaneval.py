@@ -1,9 +1,118 @@
-"""`savi humaneval` (not yet implemented)."""
+"""`savi humaneval export` and `savi humaneval score`: the paper's human check of pairs (section 4.2)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+from videosavi.commands._common import friendly_errors
+
+humaneval_app = typer.Typer(
+    name="humaneval", help="Blind rater sheets of pairs, and scoring of the filled sheets.", no_args_is_help=True
+)
+
+
+@humaneval_app.command("export")
+@friendly_errors
+def export(
+    out: Path = typer.Option(..., "--out", "-o", help="Rater sheet to write (CSV)."),
+    key: Path = typer.Option(..., "--key", "-k", help="Key file to write (CSV); keep it away from raters."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Published dataset repo (org/name)."),
+    revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Revision of --dataset (e.g. iter3)."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Local git store holding --dataset."),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Hub endpoint URL."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Use a run directory instead of a revision."),
+    n: int = typer.Option(516, "--n", min=1, help="Items (one pair per video)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draw, the item order and the A/B order."),
+    per_type: bool = typer.Option(False, "--per-type", help="Equal counts per question type, not proportional."),
+    allow_fewer: bool = typer.Option(False, "--allow-fewer", help="Export fewer items when videos run short."),
+    bom: bool = typer.Option(False, "--bom", help="Start files with a UTF-8 BOM (older Excel needs it)."),
+) -> None:
+    """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
+    from videosavi.curation.humaneval import export_humaneval
+    from videosavi.curation.load import load_revision_frame
+    from videosavi.curation.stats import pairs_frame
+    from videosavi.errors import ConfigError
+
+    if bool(run_dir) == bool(dataset):
+        raise ConfigError("give either --run-dir DIR or --dataset REPO --revision REV")
+    if dataset and not revision:
+        raise ConfigError("--dataset needs --revision (e.g. --revision iter3)")
+    frame = pairs_frame(run_dir) if run_dir else load_revision_frame(dataset, revision, store=store, endpoint=endpoint)
+    res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=per_type, allow_fewer=allow_fewer, bom=bom)
+    for note in res.notes:
+        typer.secho(f"note: {note}", fg="yellow", err=True)
+    quotas = ", ".join(f"{v} {k}" for k, v in res.quotas.items())
+    typer.echo(f"wrote {res.n_items} items ({quotas}) from {res.available_videos} videos to {res.sheet}")
+    typer.echo(f"wrote the key to {res.key}: do not share it with raters")
+
+
+def _rate_cells(rate: Any) -> list[str]:
+    if rate.rate is None:
+        return ["0", "-", "-"]
+    return [f"{rate.correct}/{rate.n}", f"{100 * rate.rate:.1f}%", f"{100 * rate.ci_low:.1f}-{100 * rate.ci_high:.1f}%"]
+
+
+def _print_report(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    types = list(report.majority.by_type)
+    table = Table(title=f"pair correctness ({report.key_items} items in the key)")
+    table.add_column("rater", style="bold")
+    for label in ("overall", *types):
+        table.add_column(label, justify="right")
+        table.add_column("95% CI", justify="right", style="dim")
+    for score in [*report.raters, report.majority] if len(report.raters) > 1 else report.raters:
+        cells = []
+        for rate in (score.overall, *(score.by_type[t] for t in types)):
+            correct, pct, ci = _rate_cells(rate)
+            cells += [f"{pct} ({correct})", ci]
+        table.add_row(score.rater, *cells)
+    console.print(table)
+    if len(report.raters) > 1:
+        console.print(f"majority: an item is correct when more than half of its valid ratings say so; "
+                      f"{report.majority_ties} tie(s) counted as not correct")
+    if report.agreement:
+        agree = Table(title="agreement between raters")
+        for col in ("judgement", "method", "kappa", "items"):
+            agree.add_column(col, justify="left" if col in ("judgement", "method") else "right")
+        for a in report.agreement:
+            agree.add_row(a.judgement, a.method, "-" if a.kappa is None else f"{a.kappa:.3f}", str(a.n_items))
+        console.print(agree)
+    if report.problems:
+        probs = Table(title=f"{len(report.problems)} row(s) not scored", title_style="yellow")
+        for col in ("sheet", "line", "item", "problem"):
+            probs.add_column(col)
+        for p in report.problems:
+            probs.add_row(p.sheet, "-" if p.line is None else str(p.line), p.item_id, "; ".join(p.problems))
+        console.print(probs)
+
+
+@humaneval_app.command("score")
+@friendly_errors
+def score(
+    sheets: list[Path] = typer.Argument(..., help="Filled rater sheets (one per rater)."),
+    key: Path = typer.Option(..., "--key", "-k", help="The key file written by export."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Pair correctness per question type and overall (95% Wilson CI), and agreement between raters.
+
+    A pair is correct iff the question is answerable, the better answer is the chosen one and accurate,
+    and the other answer has clear errors. Rows with missing or invalid judgements are listed.
+    """
+    from videosavi.curation.humaneval import score_sheets
+
+    report = score_sheets(sheets, key)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        _print_report(report)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `savi` app."""
+    """Add the `savi humaneval` group to the app."""
+    app.add_typer(humaneval_app, name="humaneval")

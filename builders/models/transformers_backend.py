@@ -1,0 +1,243 @@
+"""Run any video-capable `AutoModelForImageTextToText` checkpoint in-process with transformers.
+
+Qwen2/2.5/3-VL, InternVL and LLaVA-OneVision (and the tiny in-code models, which are saved
+checkpoints of the same classes) all go through `AutoProcessor` + `AutoModelForImageTextToText`:
+the chat template places the video placeholder, the processor expands it for the frames we decoded
+ourselves (transformers' own video readers are not used), and one left-padded `generate` serves a
+batch of requests across videos. Sampling, token limits and JSON grammars are applied per row by
+`RowControlProcessor`, so a request's text is the same whatever else is in its batch.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from videosavi.builders.models.base import GenerationRequest, GenerationResult, error_result
+from videosavi.errors import ModelError
+from videosavi.schemas import ModelInfo
+
+if TYPE_CHECKING:
+    from videosavi.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
+
+
+def pick_device(requested: str) -> str:
+    import torch
+
+    if requested and requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(requested: str, device: str) -> Any:
+    """bf16 on a GPU that has it, else fp32 (CPU kernels for half types are slow or missing)."""
+    import torch
+
+    if requested and requested != "auto":
+        if requested not in _DTYPES:
+            raise ModelError(f"unknown dtype {requested!r}; use auto, {', '.join(sorted(_DTYPES))}")
+        return getattr(torch, _DTYPES[requested])
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _as_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+
+
+class TransformersBackend:
+    """In-process transformers generation; see the module docstring."""
+
+    def __init__(
+        self,
+        name_or_path: str | Path,
+        cfg: ModelConfig,
+        *,
+        backend_name: str = "transformers",
+        display_name: str | None = None,
+    ) -> None:
+        from videosavi.compat import ensure_torchvision_importable
+
+        ensure_torchvision_importable()
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.cfg = cfg
+        self.device = pick_device(cfg.device)
+        self.dtype = pick_dtype(cfg.dtype, self.device)
+        source = str(name_or_path)
+        is_local = Path(source).is_dir()
+        if not is_local and Path(source).expanduser().exists():
+            raise ModelError(f"model path {source} exists but is not a directory")
+        revision = None if is_local else cfg.revision
+        try:
+            self.processor = AutoProcessor.from_pretrained(source, revision=revision)
+            self.model = AutoModelForImageTextToText.from_pretrained(source, revision=revision, dtype=self.dtype)
+        except (OSError, ValueError) as exc:
+            hint = "" if is_local else " (not a local directory; is it a hub id cached on this machine?)"
+            raise ModelError(f"cannot load model {source!r}{hint}: {exc}") from exc
+        self.model.to(self.device).eval()
+        self.tokenizer = getattr(self.processor, "tokenizer", None)
+        if self.tokenizer is None:
+            raise ModelError(f"{source} has no tokenizer in its processor; is it a vision-language model?")
+        self.tokenizer.padding_side = "left"
+        self.eos_ids = _as_list(self.model.generation_config.eos_token_id) or _as_list(self.tokenizer.eos_token_id)
+        for eos in _as_list(self.tokenizer.eos_token_id):
+            if eos not in self.eos_ids:
+                self.eos_ids.append(eos)
+        if not self.eos_ids:
+            raise ModelError(f"{source} defines no EOS token; cannot tell when a reply ends")
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = int(pad) if pad is not None else self.eos_ids[0]
+        self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+        self._grammars: Any = None
+        if is_local:
+            from videosavi.builders.models.weights import local_revision
+
+            rev = local_revision(source)
+        else:
+            rev = getattr(self.model.config, "_commit_hash", None) or cfg.revision or "unresolved"
+        self.info = ModelInfo(
+            backend=backend_name,
+            name_or_path=display_name or source,
+            revision=rev,
+            architecture=getattr(self.model.config, "model_type", None),
+        )
+        self._torch = torch
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """Sub-batches of at most `cfg.batch_size`; results in request order.
+
+        Requests are grouped by frame count (InternVL and LLaVA-OneVision stack the videos of a
+        batch, so they must match) and sorted by token budget so short calls do not wait on long ones.
+        """
+        if self.model is None:
+            raise ModelError("backend is closed")
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(-1 if r.frames is None else int(r.frames.shape[0]), []).append(i)
+        results: list[GenerationResult | None] = [None] * len(requests)
+        size = self.cfg.batch_size
+        for key in sorted(groups):
+            order = sorted(groups[key], key=lambda i: requests[i].max_new_tokens)
+            for start in range(0, len(order), size):
+                idx = order[start : start + size]
+                for i, res in zip(idx, self._generate_isolated([requests[i] for i in idx]), strict=True):
+                    results[i] = res
+        return [r if r is not None else error_result("internal: no result") for r in results]
+
+    def close(self) -> None:
+        self.model = None
+        self.processor = None
+        self._grammars = None
+        gc.collect()
+        if self._torch.cuda.is_available():
+            self._torch.cuda.empty_cache()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _generate_isolated(self, batch: list[GenerationRequest]) -> list[GenerationResult]:
+        """Run a batch; if it fails as a whole, run its requests one by one so only bad ones fail.
+
+        Per-row seeding makes the one-by-one results equal to what the batch would have given.
+        """
+        try:
+            return self._generate_batch(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                log.warning("generation failed: %s", exc)
+                return [error_result(f"{type(exc).__name__}: {exc}")]
+            log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+            out: list[GenerationResult] = []
+            for req in batch:
+                out.extend(self._generate_isolated([req]))
+            return out
+
+    def _grammar_cache(self) -> Any:
+        if self._grammars is None:
+            from videosavi.builders.models.grammar import GrammarCache
+
+            self._grammars = GrammarCache(self.tokenizer, self.vocab_size, self.eos_ids)
+        return self._grammars
+
+    def _encode(self, batch: list[GenerationRequest]) -> Any:
+        texts = [
+            self.processor.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in batch
+        ]
+        videos = [r.frames for r in batch if r.frames is not None]
+        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        if videos:
+            kwargs["videos"] = videos
+            kwargs["do_sample_frames"] = False  # the frames are already the sampled ones
+            # Small frames such as (2, 4, 4, 3) are otherwise read as channels-first.
+            kwargs["input_data_format"] = "channels_last"
+        return self.processor(**kwargs)
+
+    def _generate_batch(self, batch: list[GenerationRequest]) -> list[GenerationResult]:
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        from videosavi.builders.models.sampling import RowControlProcessor, RowState
+
+        torch = self._torch
+        rows = []
+        for r in batch:
+            matcher = None
+            if r.json_schema is not None and self.cfg.constrained:
+                matcher = self._grammar_cache().matcher(r.json_schema)
+            rows.append(
+                RowState(
+                    temperature=r.temperature,
+                    top_p=r.top_p,
+                    seed=r.seed,
+                    max_new_tokens=r.max_new_tokens,
+                    matcher=matcher,
+                )
+            )
+        inputs = self._encode(batch).to(self.device)
+        for key, value in inputs.items():
+            if key.startswith("pixel_values") and value.is_floating_point():
+                inputs[key] = value.to(self.dtype)
+        banned = self._grammars.control_char_tokens if self._grammars is not None else None
+        control = RowControlProcessor(rows, self.eos_ids, json_banned_ids=banned)
+        gen_cfg = GenerationConfig(
+            do_sample=False,
+            num_beams=1,
+            # one more step than any row needs: the step where a row at its limit is forced to EOS
+            max_new_tokens=max(r.max_new_tokens for r in batch) + 1,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+        )
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs, generation_config=gen_cfg, logits_processor=LogitsProcessorList([control])
+            )
+        new = out[:, inputs["input_ids"].shape[1] :].cpu().tolist()
+        results = []
+        for row, ids in zip(rows, new, strict=True):
+            cut = next((k for k, t in enumerate(ids) if t in control.eos_set), len(ids))
+            text = self.tokenizer.decode(ids[:cut], skip_special_tokens=True)
+            if row.finish_reason == "error":
+                results.append(GenerationResult(text=text, finish_reason="error", error=row.error))
+            elif row.forced_eos or cut == len(ids):
+                results.append(GenerationResult(text=text, finish_reason="length"))
+            else:
+                results.append(GenerationResult(text=text, finish_reason="stop"))
+        return results

@@ -1,0 +1,40 @@
+"""Identify a model's weights for provenance and resume keys.
+
+A hub model is identified by its commit; a local directory (a tiny model, a merged DPO model of the
+previous iteration) has none, so we hash its weight files: the same weights give the same revision on
+any machine, and retrained weights a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from videosavi.errors import ModelError
+from videosavi.hashing import sha256_file
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def weight_files(path: str | Path) -> list[Path]:
+    root = Path(path)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+
+
+def weights_hash(path: str | Path, length: int = 12) -> str:
+    """sha256 over the weight files' relative names and contents, hex, `length` characters."""
+    root = Path(path)
+    files = weight_files(root)
+    if not files:
+        raise ModelError(f"no weight files ({', '.join(WEIGHT_SUFFIXES)}) under {root}")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode("utf-8"))
+        h.update(b"\0")
+        h.update(sha256_file(f).encode("ascii"))
+        h.update(b"\n")
+    return h.hexdigest()[:length]
+
+
+def local_revision(path: str | Path) -> str:
+    return f"local:{weights_hash(path)}"

@@ -1,0 +1,178 @@
+"""The dataset card of one revision: huggingface_hub's `DatasetCard` from the template in templates/.
+
+`card_context` is pure (numbers and tables from build.json and the statistics), the template holds
+the prose, and `render_dataset_card` joins them with `DatasetCard.from_template`. Nothing here
+reads the clock or the environment, so the same run renders the same card byte for byte and a
+re-publish is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from videosavi.cards.metadata import ConfigSpec, card_data, license_of
+from videosavi.cards.stats import CardStats, error_table, fmt, overview_changes
+from videosavi.schemas import BuildInfo, PreferencePair
+from videosavi.schemas.arrow import field_table
+from videosavi.schemas.enums import SEVERITIES
+
+TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
+
+CITATION = """@article{kulkarni2024videosavi,
+  title={{VideoSAVi}: Self-Aligned Video Language Models without Human Supervision},
+  author={Kulkarni, Yogesh and Fazli, Pooyan},
+  journal={arXiv preprint arXiv:2412.00624},
+  year={2024},
+  url={https://arxiv.org/abs/2412.00624}
+}"""
+
+# Terms of each kind of source, in our words. Keyed by the config's source `kind`.
+SOURCE_TERMS = {
+    "star": "STAR questions are built on Charades videos (Allen Institute for AI), licensed for "
+            "non-commercial research; obtain them from the Charades site.",
+    "vidal": "VIDAL-10M lists YouTube video ids only; the videos are YouTube content under YouTube's terms "
+             "and their uploaders' rights.",
+    "webvid": "WebVid-10M was withdrawn by its authors after a takedown request; rows keep only its ids. "
+              "Do not re-collect the videos without the rights to them.",
+    "folder": "Local videos supplied by whoever built this dataset; their terms apply.",
+}
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    repo: str
+    tag: str
+    info: BuildInfo
+    stats: CardStats
+    configs: list[ConfigSpec]
+    plots: dict[str, str]  # title -> path in the repository
+    side_records: dict[str, Any] = field(default_factory=dict)  # quarantine_summary.json content
+    previous: CardStats | None = None
+    previous_tag: str | None = None
+
+
+def _cell(value: object) -> str:
+    """A Markdown table cell: pipes and HTML brackets escaped (`<video>` is an HTML tag), one line."""
+    return str(value).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def _code(value: object) -> str:
+    """A code span inside a table cell (only pipes need escaping there)."""
+    return "`" + str(value).replace("|", "\\|").replace("\n", " ") + "`"
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "n/a"
+
+
+def _source_kind(info: BuildInfo, source: str) -> str:
+    spec = (info.config.get("sources") or {}).get(source)
+    return str(spec.get("kind", source)) if isinstance(spec, dict) else source
+
+
+def _generation_rows(info: BuildInfo) -> list[list[str]]:
+    stages = info.config.get("stages")
+    if not isinstance(stages, dict):
+        return []
+    rows = []
+    for stage, params in stages.items():
+        if isinstance(params, dict) and "temperature" in params:
+            rows.append([stage, str(params.get("temperature")), str(params.get("top_p")),
+                         str(params.get("max_new_tokens"))])
+    return rows
+
+
+def _questions_per_video(info: BuildInfo) -> str:
+    q = info.config.get("questions")
+    if isinstance(q, dict) and "spatial" in q and "temporal" in q:
+        return f"{q['spatial']} spatial and {q['temporal']} temporal"
+    return "spatial and temporal"
+
+
+def card_context(inputs: CardInputs) -> dict[str, Any]:
+    """Every value the template shows (pure)."""
+    info, s, prev = inputs.info, inputs.stats.summary, inputs.previous
+    tag = inputs.tag
+    prev_tag = inputs.previous_tag or "previous"
+    if prev_tag == tag:  # e.g. `--tag iter1` on an iteration-2 run: keep the two columns apart
+        prev_tag = f"{prev_tag} (previous)"
+    model = info.model
+    glance = [
+        ["iteration", f"{info.iteration} (`{tag}`)"],
+        ["pairs / videos", f"{s.n_pairs} / {s.n_videos}"],
+        ["model", f"`{model.name_or_path}` ({model.backend}{', ' + model.architecture if model.architecture else ''})"],
+        ["model revision", f"`{model.revision}`"],
+        ["frames per video", str(info.num_frames)],
+        ["seed", str(info.seed)],
+        ["builder version", f"`{info.builder_version}` (videosavi {info.videosavi_version})"],
+        ["prompt version", f"`{info.prompt_version}`"],
+        ["config hash", f"`{info.config_hash}`"],
+        ["built at", info.created_at],
+    ]
+    qtypes = list(s.by_question_type)
+    composition_rows = [[src, *[str(counts.get(q, 0)) for q in qtypes], str(sum(counts.values()))]
+                        for src, counts in s.by_source_question_type.items()]
+    composition_rows.append(["**total**", *[str(s.by_question_type.get(q, 0)) for q in qtypes], str(s.n_pairs)])
+    severity_rows = [[sev, str(s.by_severity.get(sev, 0)), _pct(s.by_severity.get(sev, 0), s.n_pairs)]
+                     for sev in SEVERITIES]
+    error_header, error_rows = error_table(inputs.stats, tag, prev, prev_tag)
+    length_rows = [
+        ["mean words", fmt(s.chosen_words.mean), fmt(s.rejected_words.mean)],
+        ["median words", fmt(s.chosen_words.median), fmt(s.rejected_words.median)],
+        ["90th percentile", fmt(s.chosen_words.p90), fmt(s.rejected_words.p90)],
+    ]
+    r = s.length_ratio
+    ratio_rows = [["mean ratio per pair", fmt(r.mean)], ["median ratio per pair", fmt(r.median)],
+                  ["total chosen words / total rejected words", fmt(r.ratio_of_means)],
+                  ["share of pairs where chosen is longer", fmt(r.share_chosen_longer, ".1%")]]
+    if r.n_undefined:
+        ratio_rows.append(["pairs with an empty rejected answer (no ratio)", str(r.n_undefined)])
+    change_rows = overview_changes(inputs.stats, tag, prev, prev_tag) if prev is not None else []
+    side = inputs.side_records
+    quarantine_rows = [[row["stage"], row["reason"], str(row["count"])]
+                       for row in side.get("quarantined", {}).get("by_stage_reason", [])]
+    skipped_rows = [[reason, str(n)] for reason, n in side.get("skipped_videos", {}).get("by_reason", {}).items()]
+    from videosavi.hub.swift_format import SwiftDpoRow
+
+    return {
+        "title": f"{info.name}: iteration {info.iteration}",
+        "repo": inputs.repo,
+        "tag": inputs.tag,
+        "iteration": info.iteration,
+        "n_pairs": s.n_pairs,
+        "n_videos": s.n_videos,
+        "num_frames": info.num_frames,
+        "questions_per_video": _questions_per_video(info),
+        "glance_rows": [[_cell(a), _cell(b)] for a, b in glance],
+        "prompt_rows": [[f"`prompts/{name}.txt`", f"`{h}`"] for name, h in sorted(info.prompts.items())],
+        "generation_rows": _generation_rows(info),
+        "composition_header": ["source", *qtypes, "total"],
+        "composition_rows": composition_rows,
+        "severity_rows": severity_rows,
+        "issues_per_pair": fmt(s.issues_per_pair.mean, ".3g"),
+        "error_header": error_header,
+        "error_rows": error_rows,
+        "length_rows": length_rows,
+        "ratio_rows": ratio_rows,
+        "previous_tag": prev_tag if prev is not None else None,
+        "change_rows": change_rows,
+        "plots": list(inputs.plots.items()),
+        "quarantine_rows": quarantine_rows,
+        "skipped_rows": skipped_rows,
+        "field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(PreferencePair)],
+        "swift_field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(SwiftDpoRow)],
+        "source_rows": [[src, str(n), _cell(SOURCE_TERMS.get(_source_kind(info, src), SOURCE_TERMS["folder"]))]
+                        for src, n in s.by_source.items()],
+        "license": license_of(info),
+        "citation": CITATION,
+    }
+
+
+def render_dataset_card(inputs: CardInputs, template: Path = TEMPLATE) -> Any:
+    """The revision's `huggingface_hub.DatasetCard` (YAML header + Markdown body)."""
+    from huggingface_hub import DatasetCard
+
+    data = card_data(inputs.info, inputs.configs)
+    return DatasetCard.from_template(data, template_path=str(template), **card_context(inputs))

@@ -1,0 +1,135 @@
+"""`CurationConfig`: the `curation:` section of a build config, validated.
+
+Defaults are tuned for real models. The demo's tiny random-weight model writes gibberish, so the
+demo config turns the content filters (refusal, restatement, length ratio) off rather than the
+defaults being loosened for everyone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+BalancePolicy = Literal["keep", "trim", "drop_video"]
+
+# Our own list of phrases that mark an answer as a refusal or a non-answer; matched as whole words
+# anywhere in the normalised answer. Keep them specific: "cannot" alone would hit real answers
+# ("the man cannot reach the shelf").
+DEFAULT_REFUSAL_PHRASES: tuple[str, ...] = (
+    "i cannot",
+    "i can't",
+    "i can not",
+    "i am unable",
+    "i'm unable",
+    "i am not able",
+    "i'm not able",
+    "as an ai",
+    "as a language model",
+    "not possible to determine",
+    "impossible to determine",
+    "unable to determine",
+    "cannot be determined",
+    "can't be determined",
+    "not possible to tell",
+    "no way to tell",
+    "i don't know",
+    "i do not know",
+    "not enough information",
+    "insufficient information",
+    "i'm sorry",
+    "i am sorry",
+)
+
+# Issue statements that mean "nothing is wrong": a critic filling the issue list with these has
+# found no issue, and a pair built on it teaches a preference that does not exist.
+DEFAULT_NO_ISSUE_PHRASES: tuple[str, ...] = (
+    "none",
+    "n/a",
+    "na",
+    "nothing",
+    "no issue",
+    "no issues",
+    "no error",
+    "no errors",
+    "no problem",
+    "no problems",
+    "not applicable",
+    "the answer is correct",
+    "the answer is accurate",
+)
+
+_SWITCHES = (
+    "drop_duplicate_questions",
+    "drop_same_answer",
+    "drop_empty",
+    "drop_truncated",
+    "drop_refusals",
+    "drop_restated",
+    "drop_no_issue",
+    "drop_length_ratio",
+)
+
+
+class CurationConfig(BaseModel):
+    """Every filter has its own switch; `enabled: false` turns all of them off (and balance to keep)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="master switch; false = keep everything")
+    drop_duplicate_questions: bool = Field(default=True, description="exact and near-duplicate questions per video")
+    question_similarity: float = Field(
+        default=0.9, gt=0, le=1,
+        description="near-duplicate when the word-sequence similarity (difflib ratio) is at least this",
+    )
+    drop_same_answer: bool = Field(default=True, description="chosen equal to rejected after normalisation")
+    drop_empty: bool = Field(default=True, description="answers with fewer than min_answer_words words")
+    min_answer_words: int = Field(default=1, ge=1)
+    drop_truncated: bool = Field(default=True, description="answers cut off by the token limit")
+    drop_refusals: bool = Field(default=True, description="answers containing a refusal phrase")
+    refusal_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSAL_PHRASES))
+    drop_restated: bool = Field(default=True, description="answers that only restate the question")
+    restate_max_new_words: int = Field(
+        default=0, ge=0, description="an answer with at most this many content words not in the question restates it"
+    )
+    drop_no_issue: bool = Field(default=True, description="critiques whose issues are all 'none'-like")
+    no_issue_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_NO_ISSUE_PHRASES))
+    drop_length_ratio: bool = Field(default=True, description="chosen/rejected word ratio outside the band")
+    length_ratio_min: float = Field(default=0.5, gt=0)
+    length_ratio_max: float = Field(default=2.5, gt=0)
+    length_ratio_min_words: int = Field(
+        default=4, ge=0, description="apply the band only when both answers have at least this many words"
+    )
+    balance: BalancePolicy = Field(
+        default="trim", description="per-video spatial/temporal balance: keep | trim | drop_video"
+    )
+    balance_per_type: int | None = Field(
+        default=None, ge=1, description="expected pairs per type and video (e.g. 3); null = only equalise"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _master_switch(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("enabled") is False:
+            data = {**data, **dict.fromkeys(_SWITCHES, False), "balance": "keep"}
+        return data
+
+    @model_validator(mode="after")
+    def _band(self) -> CurationConfig:
+        if self.length_ratio_min >= self.length_ratio_max:
+            raise ValueError(
+                f"length_ratio_min ({self.length_ratio_min}) must be below length_ratio_max ({self.length_ratio_max})"
+            )
+        return self
+
+
+def load_curation_config(raw: dict[str, Any] | None) -> CurationConfig:
+    """Parse `BuildConfig.curation`, turning pydantic's report into a `ConfigError` a user can act on."""
+    from pydantic import ValidationError
+
+    from videosavi.errors import ConfigError
+
+    try:
+        return CurationConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid `curation:` section of the config:\n{exc}") from exc

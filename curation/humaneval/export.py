@@ -1,0 +1,84 @@
+"""`savi humaneval export`: the blind rater sheet and its key file.
+
+The sheet shows what a rater needs to find the moment (video path under its source, clip span,
+the timestamps of the frames the model saw) and nothing that reveals the answer: no question type,
+no pair id (an opaque item id instead), the chosen and rejected answers as A/B in random order.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from videosavi.curation.humaneval.columns import KEY_COLUMNS, SHEET_COLUMNS
+from videosavi.curation.humaneval.csv_io import write_csv
+from videosavi.curation.humaneval.sampling import select_pairs
+from videosavi.errors import HumanEvalError
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "pair_id", "video_uid", "source", "video_path", "clip_start", "clip_end", "frame_timestamps",
+    "question_type", "question", "chosen", "rejected",
+)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    sheet: Path
+    key: Path
+    n_items: int
+    quotas: dict[str, int]
+    available_videos: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def build_rows(pairs: pl.DataFrame, seed: int) -> tuple[list[list[str]], list[list[str]]]:
+    """Sheet rows and key rows for the selected pairs, in a seeded random order with random A/B."""
+    rng = random.Random(f"humaneval-order-{seed}")
+    records = sorted(pairs.select(EXPORT_COLUMNS).to_dicts(), key=lambda r: r["pair_id"])
+    rng.shuffle(records)
+    width = max(3, len(str(len(records))))
+    sheet_rows, key_rows = [], []
+    for i, r in enumerate(records, start=1):
+        item_id = f"item-{i:0{width}d}"
+        chosen_is = "A" if rng.random() < 0.5 else "B"
+        a, b = (r["chosen"], r["rejected"]) if chosen_is == "A" else (r["rejected"], r["chosen"])
+        times = "; ".join(f"{t:.2f}" for t in r["frame_timestamps"] or [])
+        sheet_rows.append([
+            item_id, f"{r['source']}/{r['video_path']}", _seconds(r["clip_start"]), _seconds(r["clip_end"]),
+            times, r["question"], a, b, "", "", "", "", "",
+        ])
+        key_rows.append([item_id, r["pair_id"], chosen_is, r["question_type"], r["video_uid"]])
+    return sheet_rows, key_rows
+
+
+def export_humaneval(
+    pairs: pl.DataFrame,
+    out: Path,
+    key: Path,
+    *,
+    n: int = 516,
+    seed: int = 0,
+    per_type: bool = False,
+    allow_fewer: bool = False,
+    bom: bool = False,
+) -> ExportResult:
+    """Select, blind and write `out` (for raters) and `key` (kept from them). Refuses to overwrite
+    the sheet with the key or vice versa."""
+    missing = [c for c in EXPORT_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise HumanEvalError(f"the pairs lack column(s) {', '.join(missing)}: is it a videosavi dataset?")
+    if Path(out).resolve() == Path(key).resolve():
+        raise HumanEvalError("--out and --key must be different files (the key must stay hidden from raters)")
+    selection = select_pairs(pairs, n, seed=seed, per_type=per_type, allow_fewer=allow_fewer)
+    sheet_rows, key_rows = build_rows(selection.pairs, seed)
+    write_csv(Path(key), KEY_COLUMNS, key_rows, bom=bom)
+    write_csv(Path(out), SHEET_COLUMNS, sheet_rows, bom=bom)
+    return ExportResult(Path(out), Path(key), len(sheet_rows), selection.quotas, selection.available_videos,
+                        list(selection.notes))

@@ -1,0 +1,22 @@
+"""Reading a published revision for `savi stats` and `savi humaneval export` (run dirs: `pairs_frame`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from videosavi.curation.stats import pairs_frame
+from videosavi.errors import DatasetError
+
+
+def load_revision_frame(
+    repo: str, revision: str, store: Path | None = None, endpoint: str | None = None
+) -> pl.DataFrame:
+    """A published revision through `videosavi.load_revision` (it resolves the tag to a commit first
+    and refuses a missing one, so a stale cached revision is never summarised by mistake)."""
+    try:
+        from videosavi.hub.load import load_revision
+    except ImportError as exc:  # pragma: no cover - only while the hub package is incomplete
+        raise DatasetError(f"reading published revisions is unavailable in this install: {exc}") from exc
+    return pairs_frame(load_revision(repo, revision, store=store, endpoint=endpoint))

@@ -1,0 +1,257 @@
+"""Rows of a revision -> the video files they were made from, checked and counted before any step.
+
+Each row names a source and a path relative to that source's root; the user's roots turn it into a
+file. Before the model is even loaded every distinct file is checked once: it must exist and hash
+to the row's `video_sha256` (the bytes the builder decoded). A row that fails is skipped and counted
+by reason; if the skipped share exceeds `max_missing_share` we stop with a `TrainingDataError`, so a
+wrong root or a half-synced disk never turns into a silently smaller (or biased) training set.
+
+Frames are NOT decoded here. A matching hash means the builder already decoded these exact bytes at
+these indices, so decoding again up front would double the decode cost for nothing; the collator
+decodes each batch's frames lazily in the data-loader workers (flat memory: 24K pairs x 32 frames
+held at once would be tens of GB). Only files used despite a hash mismatch (`allow_sha_mismatch`),
+or every file with `verify_decode`, are trial-decoded here, because for those nothing vouches that
+the stored indices can be read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from videosavi.errors import TrainingDataError
+from videosavi.schemas.paths import check_relative_posix_path
+
+# The columns training reads from a revision (fields of `PreferencePair`).
+ROW_COLUMNS = ("pair_id", "source", "video_path", "video_sha256", "frame_indices", "question", "chosen", "rejected")
+DEFAULT_MAX_MISSING_SHARE = 0.05
+MAX_EXAMPLES = 10
+
+# Skip reasons of our own; decoder failures use the decoder's codes (missing_file, corrupt, ...).
+MISSING_FILE = "missing_file"
+NOT_A_FILE = "not_a_file"
+UNREADABLE = "unreadable"
+BAD_PATH = "bad_path"
+SHA_MISMATCH = "sha256_mismatch"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class DataCounts:
+    """What was kept and what was skipped, by reason, in rows (pairs) and in distinct video files."""
+
+    total_rows: int = 0
+    kept_rows: int = 0
+    skipped_rows: dict[str, int] = field(default_factory=dict)
+    total_videos: int = 0
+    kept_videos: int = 0
+    skipped_videos: dict[str, int] = field(default_factory=dict)
+    sha_mismatch_used: int = 0
+    examples: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def skipped_share(self) -> float:
+        return (self.total_rows - self.kept_rows) / self.total_rows if self.total_rows else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total_rows": self.total_rows, "kept_rows": self.kept_rows, "skipped_rows": dict(self.skipped_rows),
+            "skipped_share": round(self.skipped_share, 6), "total_videos": self.total_videos,
+            "kept_videos": self.kept_videos, "skipped_videos": dict(self.skipped_videos),
+            "sha_mismatch_used": self.sha_mismatch_used, "examples": list(self.examples),
+        }
+
+
+@dataclass
+class TrainingData:
+    """Rows ready for the collator (text + where to find the frames) and the counts behind them."""
+
+    rows: list[dict[str, Any]]
+    counts: DataCounts
+
+    def to_dataset(self) -> Any:
+        """A `datasets.Dataset`; the empty `images` column makes TRL take its vision path (no text-only
+        tokenisation up front), and the collator turns `video_file` + `frame_indices` into frames."""
+        from datasets import Dataset
+
+        return Dataset.from_list(self.rows)
+
+
+def video_file(roots: dict[str, Path], source: str, video_path: str) -> Path:
+    """`root/video_path`, refusing paths that could leave the root (rows may come from anywhere)."""
+    return roots[source] / check_relative_posix_path(video_path)
+
+
+def file_digest(path: Path) -> tuple[str | None, str | None]:
+    """(sha256, None) for a readable file, else (None, reason)."""
+    from videosavi.hashing import sha256_file
+
+    if not path.exists():
+        return None, MISSING_FILE
+    if not path.is_file():
+        return None, NOT_A_FILE
+    try:
+        return sha256_file(path), None
+    except OSError:
+        return None, UNREADABLE
+
+
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, label: str, progress: bool) -> list[R]:
+    """`fn` over items on a thread pool (hashing and decoding release the GIL), with a progress bar."""
+    todo = list(items)
+    if not todo:
+        return []
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=not progress) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
+        task = bar.add_task(label, total=len(todo))
+        out = []
+        for result in pool.map(fn, todo):
+            out.append(result)
+            bar.advance(task)
+    return out
+
+
+def check_sources(sources: list[str], roots: dict[str, Path]) -> None:
+    """Every source in the revision needs a root: an unmapped one is a typo, not missing videos."""
+    missing = Counter(s for s in sources if s not in roots)
+    if missing:
+        listed = ", ".join(f"{s} ({n} rows)" for s, n in sorted(missing.items()))
+        given = ", ".join(sorted(roots)) or "none"
+        raise TrainingDataError(
+            f"no video root for source(s) {listed}; roots given for: {given}. Add --video-root SOURCE=DIR for "
+            "each, or use the build's --config with --data-root"
+        )
+
+
+def enforce_share(counts: DataCounts, max_missing_share: float) -> None:
+    """Stop before training when too many rows lost their video, or none are left."""
+    if counts.kept_rows == 0 or counts.skipped_share > max_missing_share:
+        reasons = ", ".join(f"{r}: {n}" for r, n in sorted(counts.skipped_rows.items())) or "none"
+        shown = "; ".join(f"{e['file']} ({e['reason']})" for e in counts.examples[:3])
+        raise TrainingDataError(
+            f"{counts.total_rows - counts.kept_rows} of {counts.total_rows} pairs "
+            f"({counts.skipped_share:.1%}) cannot be used (by reason: {reasons}), above the allowed "
+            f"{max_missing_share:.1%}; e.g. {shown}. Check the video roots, or raise --max-missing-share"
+            + (", or pass --allow-sha-mismatch if the files were re-encoded on purpose"
+               if SHA_MISMATCH in counts.skipped_rows else "")
+        )
+
+
+def resolve_files(rows: list[dict[str, Any]], roots: dict[str, Path]) -> list[Path | None]:
+    """Each row's file; None where its path is unsafe (counted as `bad_path`)."""
+    files: list[Path | None] = []
+    for r in rows:
+        try:
+            files.append(video_file(roots, r["source"], r["video_path"]))
+        except ValueError:
+            files.append(None)
+    return files
+
+
+def hash_verdicts(rows: list[dict[str, Any]], files: list[Path | None],
+                  digests: dict[Path, tuple[str | None, str | None]], *, allow_sha_mismatch: bool,
+                  verify_decode: bool) -> tuple[list[str | None], list[int], set[Path]]:
+    """(skip reason or None per row, rows to trial-decode, files used despite a hash mismatch); pure."""
+    reasons: list[str | None] = []
+    to_decode: list[int] = []
+    mismatched: set[Path] = set()
+    for i, (r, f) in enumerate(zip(rows, files, strict=True)):
+        if f is None:
+            reasons.append(BAD_PATH)
+            continue
+        sha, problem = digests[f]
+        if problem is None and sha != r["video_sha256"]:
+            if allow_sha_mismatch:
+                mismatched.add(f)
+                to_decode.append(i)
+            else:
+                problem = SHA_MISMATCH
+        elif problem is None and verify_decode:
+            to_decode.append(i)
+        reasons.append(problem)
+    return reasons, to_decode, mismatched
+
+
+def _trial_decode(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None],
+                  to_decode: list[int], *, resize: tuple[int, int] | None, workers: int, progress: bool) -> None:
+    """Decode each distinct (file, indices) of `to_decode` once; a failure becomes the rows' reason."""
+    from videosavi.training.video_frames import decode_failure
+
+    def key(i: int) -> tuple[str, tuple[int, ...]]:
+        return str(files[i]), tuple(rows[i]["frame_indices"])
+
+    keys = sorted({key(i) for i in to_decode})
+    verdicts = parallel_map(lambda k: decode_failure(k[0], list(k[1]), resize), keys, workers=min(workers, 2),
+                            label="checking frames", progress=progress)
+    failures = dict(zip(keys, verdicts, strict=True))
+    for i in to_decode:
+        reasons[i] = failures[key(i)]
+
+
+def prepare_training_data(
+    dataset: Any,
+    roots: dict[str, Path],
+    *,
+    max_missing_share: float = DEFAULT_MAX_MISSING_SHARE,
+    allow_sha_mismatch: bool = False,
+    verify_decode: bool = False,
+    resize: tuple[int, int] | None = None,
+    max_pairs: int | None = None,
+    workers: int = 4,
+    progress: bool = True,
+) -> TrainingData:
+    """Map, check and count the revision's rows; raise `TrainingDataError` above the missing share."""
+    if not 0.0 <= max_missing_share <= 1.0:
+        raise TrainingDataError(f"--max-missing-share must lie in [0, 1], got {max_missing_share}")
+    missing_cols = [c for c in ROW_COLUMNS if c not in dataset.column_names]
+    if missing_cols:
+        raise TrainingDataError(f"the revision lacks column(s) {', '.join(missing_cols)}; is it a videosavi dataset?")
+    table = dataset.select_columns(list(ROW_COLUMNS))
+    if max_pairs is not None:
+        table = table.select(range(min(max_pairs, len(table))))
+    rows: list[dict[str, Any]] = table.to_list()
+    check_sources([r["source"] for r in rows], roots)
+
+    files = resolve_files(rows, roots)
+    unique = sorted({f for f in files if f is not None})
+    digests = dict(zip(unique, parallel_map(file_digest, unique, workers=workers, label="hashing videos",
+                                             progress=progress), strict=True))
+    reasons, to_decode, mismatch_files = hash_verdicts(rows, files, digests, allow_sha_mismatch=allow_sha_mismatch,
+                                                       verify_decode=verify_decode)
+    _trial_decode(rows, files, reasons, to_decode, resize=resize, workers=workers, progress=progress)
+    counts = _count(rows, files, reasons, mismatch_files)
+    enforce_share(counts, max_missing_share)
+    return TrainingData(rows=_kept_rows(rows, files, reasons), counts=counts)
+
+
+def _count(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None],
+           mismatch_files: set[Path]) -> DataCounts:
+    counts = DataCounts(total_rows=len(rows))
+    counts.kept_rows = sum(1 for r in reasons if r is None)
+    counts.skipped_rows = dict(sorted(Counter(r for r in reasons if r is not None).items()))
+    by_file: dict[str, str | None] = {}
+    for f, reason, r in zip(files, reasons, rows, strict=True):
+        key = str(f) if f is not None else f"{r['source']}:{r['video_path']}"
+        # A file counts as kept if any of its rows is kept (clips of one file may differ in indices).
+        by_file[key] = None if reason is None or by_file.get(key, "x") is None else reason
+    counts.total_videos = len(by_file)
+    counts.kept_videos = sum(1 for v in by_file.values() if v is None)
+    counts.skipped_videos = dict(sorted(Counter(v for v in by_file.values() if v is not None).items()))
+    counts.sha_mismatch_used = sum(1 for f in mismatch_files if by_file.get(str(f)) is None)
+    counts.examples = [{"file": k, "reason": v} for k, v in by_file.items() if v is not None][:MAX_EXAMPLES]
+    return counts
+
+
+def _kept_rows(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None]) -> list[dict[str, Any]]:
+    return [
+        {"images": [], "pair_id": r["pair_id"], "question": r["question"], "chosen": r["chosen"],
+         "rejected": r["rejected"], "video_file": str(f), "frame_indices": list(r["frame_indices"])}
+        for r, f, reason in zip(rows, files, reasons, strict=True) if reason is None
+    ]

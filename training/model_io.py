@@ -1,0 +1,80 @@
+"""Load the policy, put LoRA on its language model, and write the adapter and the merged model.
+
+Everything goes through `AutoProcessor` + `AutoModelForImageTextToText`, the same classes the
+builder's transformers backend loads, so the merged folder is directly a `--model` for the next
+`savi-build --iteration`. Tiny model names (`tiny-qwen2-vl`, ...) resolve to their saved folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from videosavi.errors import ModelError
+
+# Attention projections of the language model only: a bare "q_proj" would also hit the vision
+# towers (SigLIP, InternViT), which the paper leaves frozen. SmolVLM-style models call it text_model.
+LORA_TARGETS = r".*(language_model|text_model).*\.(q|k|v|o)_proj"
+
+
+def resolve_model_source(model: str) -> str:
+    """A local folder or hub id as given; a tiny model name -> its saved folder (built once)."""
+    from videosavi.builders.models.tiny import ensure_tiny_model, is_tiny_name
+
+    if is_tiny_name(model) and not Path(model).exists():
+        return str(ensure_tiny_model(model))
+    return model
+
+
+def model_revision_of(source: str, revision: str | None) -> str:
+    """The weights' identity for lineage: `local:<hash>` for a folder (as the builder records it)."""
+    if Path(source).is_dir():
+        from videosavi.builders.models.weights import local_revision
+
+        return local_revision(source)
+    return revision or "main"
+
+
+def load_policy(source: str, *, revision: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
+    """(model, processor) through the Auto classes; a clear `ModelError` when it cannot load."""
+    from videosavi.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    is_local = Path(source).is_dir()
+    rev = None if is_local else revision
+    try:
+        processor = AutoProcessor.from_pretrained(source, revision=rev)
+        model = AutoModelForImageTextToText.from_pretrained(source, revision=rev, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        hint = "" if is_local else " (not a local folder; is it a hub id cached on this machine?)"
+        raise ModelError(f"cannot load model {source!r}{hint}: {exc}") from exc
+    if getattr(processor, "tokenizer", None) is None:
+        raise ModelError(f"{source} has no tokenizer in its processor; is it a vision-language model?")
+    return model, processor
+
+
+def lora_config(r: int, alpha: int, dropout: float) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS,
+                      task_type="CAUSAL_LM")
+
+
+def lora_b_norm(model: Any) -> float:
+    """Sum of |LoRA B|: zero at initialisation, so > 0 proves the adapter learned something."""
+    return float(sum(p.detach().abs().sum().item() for n, p in model.named_parameters() if "lora_B" in n))
+
+
+def save_merged(peft_model: Any, processor: Any, dest: Path) -> Path:
+    """Fold the adapter into the base weights and save model + processor as a plain checkpoint.
+
+    Merging happens in place (no second copy of an 8B model in memory), so the PEFT model is
+    unusable afterwards: save the adapter first.
+    """
+    merged = peft_model.merge_and_unload()
+    dest.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(dest)
+    processor.save_pretrained(dest)
+    return dest

@@ -1,0 +1,56 @@
+"""Running git for the local store: one clean environment, one error type.
+
+The store must behave the same on a developer laptop and a CI runner: the user's global and system
+git config (signing, hooks paths, excludes, default branch) are ignored, the identity is explicit
+(CI machines have none), and git never waits for a terminal prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from videosavi.errors import PublishError
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "videosavi",
+    "GIT_AUTHOR_EMAIL": "videosavi@localhost",
+    "GIT_COMMITTER_NAME": "videosavi",
+    "GIT_COMMITTER_EMAIL": "videosavi@localhost",
+}
+# Variables a parent git process (a hook, an IDE) may have set that would redirect our commands.
+_INHERITED_GIT_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                       "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES")
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _INHERITED_GIT_VARS}
+    env.update(IDENTITY)
+    env.update({"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
+                "LC_ALL": "C"})
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_git(args: list[str | Path], *, git_dir: Path | None = None, work_tree: Path | None = None,
+            cwd: Path | None = None, input_bytes: bytes | None = None, check: bool = True,
+            error: type[Exception] = PublishError, what: str = "git") -> subprocess.CompletedProcess[bytes]:
+    """Run `git [--git-dir D] [--work-tree W] ARGS`; raise `error` with git's message on failure."""
+    cmd: list[str] = ["git"]
+    if git_dir is not None:
+        cmd.append(f"--git-dir={git_dir}")
+    if work_tree is not None:
+        cmd.append(f"--work-tree={work_tree}")
+    cmd.extend(str(a) for a in args)
+    proc = subprocess.run(cmd, input=input_bytes, capture_output=True, env=git_env(), cwd=cwd, check=False)
+    if check and proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip() or proc.stdout.decode("utf-8", "replace").strip()
+        raise error(f"{what} failed: {message}")
+    return proc
+
+
+def git_out(args: list[str | Path], **kwargs: object) -> str:
+    return run_git(args, **kwargs).stdout.decode("utf-8").strip()  # type: ignore[arg-type]

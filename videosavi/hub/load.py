@@ -1,0 +1,204 @@
+"""Load a published revision safely: resolve it to a commit sha first, then read exactly that commit.
+
+Why not just `datasets.load_dataset(repo, revision=tag)`? Against olah an unknown revision is a 401,
+and `datasets` may then fall back to whatever revision it cached before and return it without a
+word: training on the wrong iteration. Here the revision is looked up by exact name in the
+repository's refs (`HfApi.list_repo_refs`; olah 0.5.4 implements `/api/datasets/<repo>/refs` for its
+mirrors) or, for a store path, in the bare repository itself. A missing revision raises
+`RevisionNotFoundError`; a found one is downloaded by sha into a snapshot folder (README + the
+config's data files) and loaded from there, so no later step can substitute another revision.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from videosavi.errors import HubError, RevisionNotFoundError
+from videosavi.hub.names import FULL_SHA, split_repo_id
+from videosavi.hub.refs import pick_revision
+from videosavi.hub.store import GitStore
+from videosavi.paths import cache_dir as videosavi_cache_dir
+
+REPO_TYPE = "dataset"
+_NOT_FOUND_ERRORS = {"RepositoryNotFoundError", "RevisionNotFoundError", "RemoteEntryNotFoundError",
+                     "EntryNotFoundError", "GatedRepoError"}
+
+
+def _api(endpoint: str | None, token: str | None) -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint, token=token)
+
+
+def _hub_failure(exc: Exception, repo: str, where: str) -> Exception:
+    """Map huggingface_hub errors to ours: missing -> RevisionNotFoundError, the rest -> HubError."""
+    name = type(exc).__name__
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if name == "OfflineModeIsEnabled":
+        return HubError(f"cannot resolve a revision of {repo} at {where}: HF_HUB_OFFLINE is set "
+                        "(unset it, or pass a full commit sha that is already cached, or store=PATH)")
+    if name in _NOT_FOUND_ERRORS or status in (401, 404):
+        return RevisionNotFoundError(f"no dataset repository {repo!r} at {where} (or it is not readable "
+                                     "with your token)")
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return HubError(f"cannot reach {where} for {repo}: {name}: {first}")
+
+
+def _endpoint_name(api: Any) -> str:
+    return str(getattr(api, "endpoint", "the Hub"))
+
+
+def _sha_exists(api: Any, repo: str, sha: str) -> bool:
+    """Is `sha` a commit of `repo`? Asked through the tree route: olah 0.5.4 answers an unknown full
+    sha on its revision/commits routes with a 500 and resets the connection, but 404s on this one."""
+    try:
+        next(iter(api.list_repo_tree(repo, revision=sha, repo_type=REPO_TYPE)), None)
+    except Exception as exc:
+        mapped = _hub_failure(exc, repo, _endpoint_name(api))
+        if isinstance(mapped, RevisionNotFoundError):
+            return False
+        raise mapped from exc
+    return True
+
+
+def resolve_revision(repo: str, revision: str, *, store: str | Path | None = None, endpoint: str | None = None,
+                     token: str | None = None) -> str:
+    """Commit sha of `revision` (tag, branch or full sha) in `repo`; `RevisionNotFoundError` if absent.
+
+    `store`: a local store path, read with git directly (no server). Otherwise the Hub API at
+    `endpoint` (default: `HF_ENDPOINT`, else huggingface.co), e.g. a `savi hub serve` server.
+    """
+    split_repo_id(repo)
+    if not revision:
+        raise RevisionNotFoundError(f"no revision given for {repo}")
+    if store is not None and endpoint is not None:
+        raise HubError("pass either store= (read the store with git) or endpoint= (a server), not both")
+    if store is not None:
+        return GitStore(store).resolve(repo, revision)
+    from videosavi.hub.hf_backend import refs_from_api
+
+    api = _api(endpoint, token)
+    where = _endpoint_name(api)
+    try:
+        refs = refs_from_api(api.list_repo_refs(repo, repo_type=REPO_TYPE))
+    except Exception as exc:
+        raise _hub_failure(exc, repo, where) from exc
+    exists = bool(FULL_SHA.match(revision)) and _sha_exists(api, repo, revision)
+    return pick_revision(refs, revision, repo=repo, commit_exists=exists)
+
+
+def config_data_files(readme_text: str, config_name: str, *, repo: str, revision: str) -> dict[str, list[str]]:
+    """{split: [glob patterns]} that the card's YAML declares for `config_name` (HubError if absent)."""
+    from huggingface_hub import DatasetCard
+
+    configs = DatasetCard(readme_text).data.to_dict().get("configs") or []
+    names = [c.get("config_name", "default") for c in configs]
+    for c in configs:
+        if c.get("config_name", "default") != config_name:
+            continue
+        files = c.get("data_files")
+        if isinstance(files, str):
+            return {"train": [files]}
+        out: dict[str, list[str]] = {}
+        for entry in files or []:
+            if isinstance(entry, str):
+                out.setdefault("train", []).append(entry)
+            else:
+                path = entry.get("path")
+                out.setdefault(entry.get("split", "train"), []).extend([path] if isinstance(path, str) else path)
+        return out
+    raise HubError(f"{repo}@{revision} has no config {config_name!r} (it declares: {', '.join(names) or 'none'})")
+
+
+def card_features(readme_text: str, config_name: str) -> Any:
+    """The `datasets.Features` the card's `dataset_info` declares for a config (None if it declares none)."""
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCard
+
+    info = DatasetInfosDict.from_dataset_card_data(DatasetCard(readme_text).data).get(config_name)
+    return info.features if info is not None else None
+
+
+def _store_snapshot(store: GitStore, repo: str, sha: str, root: Path) -> Path:
+    """The whole tree of commit `sha`, exported once into `root/<org>/<name>/<sha>` (immutable)."""
+    org, name = split_repo_id(repo)
+    final = root / org / name / sha
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=final.parent))
+    try:
+        store.export(repo, sha, tmp)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process exported the same commit first: identical content
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _hub_snapshot(repo: str, sha: str, config_name: str, *, endpoint: str | None, token: str | None,
+                  cache_dir: Path | None) -> Path:
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    where = endpoint or "the Hub"
+    kwargs: dict[str, Any] = dict(repo_type=REPO_TYPE, revision=sha, endpoint=endpoint, token=token,
+                                  cache_dir=str(cache_dir) if cache_dir else None)
+    try:
+        readme = hf_hub_download(repo, "README.md", **kwargs)
+    except Exception as exc:
+        raise _hub_failure(exc, repo, where) from exc
+    files = config_data_files(Path(readme).read_text(encoding="utf-8"), config_name, repo=repo, revision=sha)
+    patterns = [p for pats in files.values() for p in pats]
+    try:
+        return Path(snapshot_download(repo, allow_patterns=["README.md", *patterns], **kwargs))
+    except Exception as exc:
+        raise _hub_failure(exc, repo, where) from exc
+
+
+def load_revision(repo: str, revision: str, *, store: str | Path | None = None, endpoint: str | None = None,
+                  token: str | None = None, config_name: str = "default", split: str | None = "train",
+                  cache_dir: str | Path | None = None) -> Any:
+    """`datasets.Dataset` of `repo` at exactly `revision`; raises `RevisionNotFoundError` if it does not exist.
+
+    Reads a store path directly with git (`store=`), or any Hub API: a `savi hub serve` server
+    (`endpoint="http://127.0.0.1:8090"`) or the Hub itself (default endpoint, `HF_ENDPOINT`).
+    `cache_dir` holds the downloaded snapshot (`<cache_dir>/hub`) and the Arrow cache
+    (`<cache_dir>/datasets`); by default the usual Hugging Face caches (server/Hub) or the
+    videosavi cache (store).
+    """
+    import datasets
+
+    sha = resolve_revision(repo, revision, store=store, endpoint=endpoint, token=token)
+    base = Path(cache_dir).expanduser() if cache_dir else None
+    if store is not None:
+        git_store = GitStore(store)
+        snapshot = _store_snapshot(git_store, repo, sha, (base or videosavi_cache_dir()) / "snapshots")
+    else:
+        snapshot = _hub_snapshot(repo, sha, config_name, endpoint=endpoint, token=token,
+                                 cache_dir=base / "hub" if base else None)
+    readme = snapshot / "README.md"
+    if not readme.is_file():
+        raise HubError(f"{repo}@{revision} ({sha[:12]}) has no README.md declaring its configs")
+    text = readme.read_text(encoding="utf-8")
+    files = config_data_files(text, config_name, repo=repo, revision=sha)
+    if split is not None and split not in files:
+        raise HubError(f"{repo}@{revision} config {config_name!r} has no split {split!r} (it has: {', '.join(files)})")
+    if not all(p.endswith(".parquet") for pats in files.values() for p in pats):
+        raise HubError(f"{repo}@{revision} config {config_name!r} is not parquet; load it with datasets directly")
+    # Load the declared files of this one config with the declared features: no module inference over
+    # the whole folder, and no chance for datasets to consult a Hub revision of its own.
+    data_files = {s: [str(snapshot / p) for p in pats] for s, pats in files.items()}
+    try:
+        return datasets.load_dataset("parquet", data_files=data_files, split=split,
+                                     features=card_features(text, config_name),
+                                     cache_dir=str(base / "datasets") if base else None)
+    except (ValueError, FileNotFoundError) as exc:
+        raise HubError(f"cannot load {repo}@{revision} ({sha[:12]}) config {config_name!r}: {exc}") from exc
+

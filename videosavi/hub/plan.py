@@ -1,0 +1,62 @@
+"""What a publish must do, decided from the repository's state (pure; shared by both backends).
+
+Keeping the rules in one function means the store and the Hub cannot drift apart on the questions
+that matter to users: is a re-publish a no-op, is a changed tag refused, does `--force` move it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from videosavi.errors import PublishError
+
+BRANCH = "main"  # the branch every revision is committed on; tags name the iterations
+
+
+@dataclass(frozen=True)
+class RepoState:
+    """The tag's and main's commits, and whether each one's files equal the files to publish."""
+
+    tag_commit: str | None
+    tag_matches: bool
+    head_commit: str | None
+    head_matches: bool
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    action: Literal["noop", "tag_head", "commit_and_tag"]
+    commit: str | None = None  # noop: the tag's commit; tag_head: main's head
+    parent: str | None = None  # commit_and_tag: main's head (None for the first commit)
+    move_tag_from: str | None = None  # set when --force moves an existing tag
+
+
+def plan_publish(state: RepoState, *, repo: str, tag: str, force: bool) -> PublishPlan:
+    """No-op for identical content; refuse changed content under an existing tag unless forced.
+
+    When main's head already holds exactly these files (e.g. a re-run after the tag step failed),
+    the head is tagged instead of making an empty commit.
+    """
+    if state.tag_commit is not None and state.tag_matches:
+        return PublishPlan("noop", commit=state.tag_commit)
+    move_from = None
+    if state.tag_commit is not None:
+        if not force:
+            raise PublishError(
+                f"{repo}@{tag} already exists ({state.tag_commit[:12]}) with different content; "
+                "publish under another tag, or pass --force to move the tag to the new content"
+            )
+        move_from = state.tag_commit
+    if state.head_commit is not None and state.head_matches:
+        return PublishPlan("tag_head", commit=state.head_commit, move_tag_from=move_from)
+    return PublishPlan("commit_and_tag", parent=state.head_commit, move_tag_from=move_from)
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What a backend did: the commit the tag points at, and whether anything changed."""
+
+    commit_sha: str
+    noop: bool
+    action: str

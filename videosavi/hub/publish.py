@@ -1,0 +1,110 @@
+"""Publish a finished run directory as ONE commit tagged `iterN` (the store or the Hub).
+
+Order matters: validate everything, render the card and plots, assemble the exact file set in a
+staging folder, and only then touch the repository. The backend decides by content (a re-publish of
+the same files is a no-op; changed files under an existing tag are refused without `force`) and
+makes the commit and the tag. `savi publish`, `savi-build --push` and `savi demo` all call
+`publish_run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+
+from videosavi.cards.stats import CardStats, card_stats
+from videosavi.curation.stats import STATS_COLUMNS
+from videosavi.errors import PublishError
+from videosavi.hub.fileset import check_servable, scan
+from videosavi.hub.names import check_tag, iteration_tag, split_repo_id
+from videosavi.hub.revision_files import assemble_revision
+from videosavi.hub.validate import ValidatedRun, validate_run_dir
+
+log = logging.getLogger(__name__)
+DATA_PATTERN = "data/train-*.parquet"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    repo: str
+    tag: str
+    commit_sha: str
+    noop: bool
+    url_or_path: str
+
+
+def make_backend(backend: Literal["store", "hub"] | Any, *, store: str | Path | None = None,
+                 token: str | None = None) -> Any:
+    """"store" (the local git store), "hub" (HfApi), or a ready backend object (tests inject one)."""
+    if backend == "store":
+        from videosavi.hub.store import GitStore
+
+        return GitStore(store)
+    if backend == "hub":
+        if store is not None:
+            raise PublishError("--store and --hub exclude each other: pick the local store or the Hub")
+        from videosavi.hub.hf_backend import HubBackend
+
+        return HubBackend(token=token)
+    if isinstance(backend, str):
+        raise PublishError(f"unknown backend {backend!r} (use 'store' or 'hub')")
+    return backend
+
+
+def previous_stats(backend: Any, repo: str, iteration: int, workdir: Path) -> tuple[CardStats | None, str | None]:
+    """Statistics of the previous iteration's tag in the same repository, for the card's comparison."""
+    if iteration <= 1:
+        return None, None
+    tag = iteration_tag(iteration - 1)
+    files = backend.fetch(repo, tag, workdir, [DATA_PATTERN])
+    shards = sorted(p for p in files if p.suffix == ".parquet")
+    if not shards:
+        return None, None
+    try:
+        import pyarrow as pa
+
+        table = pa.concat_tables([pq.read_table(p, columns=list(STATS_COLUMNS)) for p in shards])
+        return card_stats(table), tag
+    except Exception as exc:  # an older layout must not block publishing; the card just has no comparison
+        log.warning("cannot compare with %s@%s: %s", repo, tag, exc)
+        return None, None
+
+
+def _messages(run: ValidatedRun, tag: str) -> tuple[str, str]:
+    info = run.info
+    n_videos = len(set(run.table.column("video_uid").to_pylist()))
+    message = (f"{info.name} {tag}: {info.counts.pairs} pairs from {n_videos} videos\n\n"
+               f"model {info.model.name_or_path} @ {info.model.revision}, {info.builder_version}, "
+               f"prompts {info.prompt_version}, seed {info.seed}")
+    tag_message = f"{info.name} iteration {info.iteration} ({info.counts.pairs} pairs)"
+    return message, tag_message
+
+
+def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | Any = "store",
+                store: str | Path | None = None, tag: str | None = None, force: bool = False,
+                token: str | None = None, progress: bool = True) -> PublishResult:
+    """Validate `run_dir`, render its card and plots, and publish it as one commit tagged `tag`
+    (default `iterN` from build.json). Raises `PublishError` (nothing changed) on bad input or refusal."""
+    from rich.console import Console
+
+    split_repo_id(repo)
+    console = Console(stderr=True, quiet=not progress)
+    run = validate_run_dir(run_dir, progress=progress)
+    tag = check_tag(tag or iteration_tag(run.info.iteration))
+    be = make_backend(backend, store=store, token=token)
+    with tempfile.TemporaryDirectory(prefix="videosavi-stage-") as tmp:
+        with console.status(f"rendering the card of {repo}@{tag}"):
+            previous, previous_tag = previous_stats(be, repo, run.info.iteration, Path(tmp) / "previous")
+            staging = Path(tmp) / "files"
+            assemble_revision(run, staging, repo=repo, tag=tag, previous=previous, previous_tag=previous_tag)
+            check_servable(scan(staging))
+        message, tag_message = _messages(run, tag)
+        with console.status(f"publishing {repo}@{tag} to {be.location(repo)}"):
+            outcome = be.publish(repo, tag, staging, force=force, message=message, tag_message=tag_message)
+    return PublishResult(repo=repo, tag=tag, commit_sha=outcome.commit_sha, noop=outcome.noop,
+                         url_or_path=be.location(repo))
