@@ -25,6 +25,8 @@ import pyarrow.parquet as pq
 from videosavi.schemas import BuildInfo, QuarantineRecord, VideoRef, VideoSkip
 from videosavi.schemas.arrow import from_table, to_table
 
+_SAMPLE_KEY = b"videosavi.sample_key"
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -71,14 +73,24 @@ class RunDir:
         return BuildInfo.model_validate_json(self.build_json.read_text(encoding="utf-8"))
 
     # --- videos.parquet ---------------------------------------------------------------------
-    def write_videos(self, videos: list[VideoRef]) -> None:
+    def write_videos(self, videos: list[VideoRef], sample_key: str | None = None) -> None:
+        """`sample_key` identifies the sampling setup (sources, seed, sampler version), so a later
+        build can refuse a sample drawn under another config."""
         tmp = self.videos.with_suffix(".tmp")
         self.path.mkdir(parents=True, exist_ok=True)
-        pq.write_table(to_table(videos, VideoRef), tmp)
+        table = to_table(videos, VideoRef)
+        if sample_key:
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), _SAMPLE_KEY: sample_key.encode()})
+        pq.write_table(table, tmp)
         os.replace(tmp, self.videos)
 
     def read_videos(self) -> list[VideoRef]:
         return from_table(pq.read_table(self.videos), VideoRef)
+
+    def read_sample_key(self) -> str | None:
+        meta = pq.read_schema(self.videos).metadata or {}
+        value = meta.get(_SAMPLE_KEY)
+        return value.decode() if value else None
 
     # --- jsonl side records -----------------------------------------------------------------
     def write_quarantine(self, records: Iterable[QuarantineRecord]) -> None:

@@ -158,7 +158,7 @@ def run_build(opts: BuildOptions) -> BuildResult:
     """Build (or resume) one iteration into `opts.out`, then finalise shards and build.json."""
     from videosavi.builders.decode_pool import FrameDecoderPool
     from videosavi.builders.models.base import load_backend
-    from videosavi.builders.sampler import sample_videos
+    from videosavi.builders.sampler import sample_key, sample_videos
     from videosavi.curation import load_curation_config
 
     t_start = time.perf_counter()
@@ -180,12 +180,19 @@ def run_build(opts: BuildOptions) -> BuildResult:
     try:
         _check_spec(cache, _spec(cfg, info, prompts, opts, data_root), run, opts.force)
         t0 = time.perf_counter()
+        key = sample_key(cfg)
         if run.videos.exists():
+            found = run.read_sample_key()
+            if found is not None and found != key:
+                raise RunDirMismatchError(
+                    f"{run.videos} was sampled with other sources or seed than this config; use another --out, "
+                    "or --force to resample"
+                )
             sample_videos_list = run.read_videos()
         else:
             result = sample_videos(cfg, data_root, progress=opts.progress)
             sample_videos_list = list(result.videos)
-            run.write_videos(sample_videos_list)
+            run.write_videos(sample_videos_list, key)
         timings["sample_s"] += time.perf_counter() - t0
         run.write_prompts(prompts.templates)
 

@@ -86,6 +86,14 @@ class SampleResult:
         return {s.source: s.shortfall for s in self.sources if s.shortfall}
 
 
+def sample_key(cfg: BuildConfig) -> str:
+    """What determines the sample: sources (manifests, roots, patterns, quotas), seed, algorithm."""
+    from videosavi.hashing import stable_hash
+
+    sources = {name: src.model_dump(mode="json") for name, src in cfg.sources.items()}
+    return stable_hash({"sources": sources, "seed": cfg.seed, "sampler": SAMPLER_VERSION})
+
+
 def rank_key(seed: int, source: str, video_uid: str) -> int:
     """The sampling order of one candidate: the first 8 bytes of sha256(seed, source, uid)."""
     digest = hashlib.sha256(f"{seed}\x1f{source}\x1f{video_uid}".encode()).digest()

@@ -34,10 +34,14 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
 
     from videosavi.builders.merge import merge_shards
     from videosavi.builders.run_dir import RunDir
-    from videosavi.builders.sampler import sample_videos
+    from videosavi.builders.sampler import sample_key, sample_videos
     from videosavi.config import load_config, resolve_data_root
 
     out = opts.run_dir()
+    if opts.force:
+        import shutil
+
+        shutil.rmtree(out / "shards", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     started_here = not ray.is_initialized()
     if started_here:
@@ -55,15 +59,15 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
             videos = main_run.read_videos()
         else:
             videos = list(sample_videos(cfg, data_root, progress=opts.progress).videos)
-            main_run.write_videos(videos)
+            main_run.write_videos(videos, sample_key(cfg))
         task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=max_retries)(_build_shard)
         refs = []
         for i in range(shards_n):
             shard = _shard_dir(out, i)
             if opts.force or not RunDir(shard).videos.exists():
-                RunDir(shard).write_videos(videos)
+                RunDir(shard).write_videos(videos, sample_key(cfg))
             shard_opts = dataclasses.replace(
-                opts, out=shard, num_shards=shards_n, shard_index=i, progress=False,
+                opts, out=shard, num_shards=shards_n, shard_index=i, progress=False, force=False,
                 data_root=str(data_root), config=str(opts.config) if opts.config else None,
             )
             refs.append(task.remote(_opts_dict(shard_opts)))

@@ -43,7 +43,7 @@ def sample(
 ) -> None:
     """Sample the configured sources (seeded, stratified) into RUN_DIR/videos.parquet and summarise."""
     from videosavi.builders.run_dir import RunDir
-    from videosavi.builders.sampler import sample_videos
+    from videosavi.builders.sampler import sample_key, sample_videos
     from videosavi.config import load_config, resolve_data_root
     from videosavi.errors import ConfigError
 
@@ -53,7 +53,7 @@ def sample(
     if run.videos.exists() and not force:
         raise ConfigError(f"{run.videos} already exists: pass --force to replace it, or choose another --out")
     result = sample_videos(cfg, root, hash_files=hash_files, progress=progress)
-    run.write_videos(result.videos)
+    run.write_videos(result.videos, sample_key(cfg))
     report = None
     if decode:
         from videosavi.builders.decode_check import decode_sample
