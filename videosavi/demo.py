@@ -54,7 +54,14 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
 
     console = Console()
     workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    if workdir.exists():
+        # The demo shows a whole run from scratch: a previous demo's store would hold an iter1 tag whose
+        # build.json (times) differs, and publishing refuses to move a tag silently.
+        import shutil
+
+        console.print(f"[dim]removing the previous demo in {workdir}[/]")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
     data_root, store = workdir / "data", workdir / "store"
     summary: dict[str, object] = {}
     t_all = time.perf_counter()
