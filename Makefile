@@ -31,9 +31,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# One table: decode, build (pairs/s, time outside model calls, peak RSS at 50 and 200 videos), publish +
+# load of 24,000 pairs. BENCH_ARGS=--quick for a one-minute smoke run.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) benchmarks/decode.py
-	$(PY) benchmarks/build.py
+	$(PY) benchmarks/run_all.py --json runs/bench.json --markdown runs/bench.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -45,6 +45,10 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path]) -> BuildInfo:
             first.config_hash, first.model.revision, first.prompt_version, first.iteration
         ):
             raise VideosaviError(f"{d} was built with another config, model, prompts or iteration than {shard_dirs[0]}")
+    keys = {r.read_sample_key() for r in runs}
+    if len(keys) > 1:
+        raise VideosaviError(f"the shards in {', '.join(map(str, shard_dirs))} were sampled with different "
+                             "sources or seeds; build every shard from the same config")
     indices = sorted(i.shard_index for i in infos if i.shard_index is not None)
     expected = first.num_shards or len(infos)
     if indices != list(range(expected)):
@@ -53,7 +57,7 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path]) -> BuildInfo:
     target.path.mkdir(parents=True, exist_ok=True)
     names = shards.finalize(target.path, first.config.get("output", {}).get("pairs_per_shard", 5000),
                             part_dirs=[r.path for r in runs])
-    target.write_videos(runs[0].read_videos())
+    target.write_videos(runs[0].read_videos(), runs[0].read_sample_key())  # keeps the resume guard
     target.write_prompts(runs[0].read_prompts())
     target.write_quarantine(q for r in runs for q in r.read_quarantine())
     target.write_skipped(s for r in runs for s in r.read_skipped())

@@ -10,6 +10,7 @@ finalising (parts -> `data/` shards, `build.json`) depends only on persisted sta
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from videosavi import __version__
 from videosavi.builders import shards
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.counts import add_pair_counts
+from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.faults import failpoint
 from videosavi.builders.prompts import STAGES, PromptSet
 from videosavi.builders.run_dir import RunDir
@@ -143,6 +145,25 @@ def select_videos(
     return [(seq, v) for seq, v in enumerate(available) if seq % num_shards == shard_index]
 
 
+def load_or_sample(run: RunDir, cfg: BuildConfig, data_root: Path, progress: bool) -> list[VideoRef]:
+    """The run's persisted sample, or a fresh one written to it: a resumed (or sharded, or Ray) build
+    must process exactly the videos the first attempt drew, even if files changed since."""
+    from videosavi.builders.sampler import sample_key, sample_videos
+
+    key = sample_key(cfg)
+    if run.videos.exists():
+        found = run.read_sample_key()
+        if found is not None and found != key:
+            raise RunDirMismatchError(
+                f"{run.videos} was sampled with other sources or seed than this config; use another --out, "
+                "or --force to resample"
+            )
+        return run.read_videos()
+    videos = list(sample_videos(cfg, data_root, progress=progress).videos)
+    run.write_videos(videos, key)
+    return videos
+
+
 def _windows(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for x in it:
@@ -155,10 +176,23 @@ def _windows(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
 
 
 def run_build(opts: BuildOptions) -> BuildResult:
-    """Build (or resume) one iteration into `opts.out`, then finalise shards and build.json."""
+    """Build (or resume) one iteration into `opts.out`, then finalise shards and build.json.
+
+    A full disk surfaces as `DiskFullError` (one actionable line in the CLI): every write is atomic,
+    so freeing space and re-running the same command resumes without loss.
+    """
+    try:
+        return _run_build(opts)
+    except (OSError, sqlite3.Error) as exc:
+        full = disk_full_error(exc, opts.run_dir())
+        if full is None:
+            raise
+        raise full from exc
+
+
+def _run_build(opts: BuildOptions) -> BuildResult:
     from videosavi.builders.decode_pool import FrameDecoderPool
     from videosavi.builders.models.base import load_backend
-    from videosavi.builders.sampler import sample_key, sample_videos
     from videosavi.curation import load_curation_config
 
     t_start = time.perf_counter()
@@ -172,6 +206,10 @@ def run_build(opts: BuildOptions) -> BuildResult:
     run.path.mkdir(parents=True, exist_ok=True)
     prompts = PromptSet.load()
 
+    if not opts.progress and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars in logs
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     t0 = time.perf_counter()
     backend = load_backend(cfg.model)
     timings["model_load_s"] += time.perf_counter() - t0
@@ -180,19 +218,7 @@ def run_build(opts: BuildOptions) -> BuildResult:
     try:
         _check_spec(cache, _spec(cfg, info, prompts, opts, data_root), run, opts.force)
         t0 = time.perf_counter()
-        key = sample_key(cfg)
-        if run.videos.exists():
-            found = run.read_sample_key()
-            if found is not None and found != key:
-                raise RunDirMismatchError(
-                    f"{run.videos} was sampled with other sources or seed than this config; use another --out, "
-                    "or --force to resample"
-                )
-            sample_videos_list = run.read_videos()
-        else:
-            result = sample_videos(cfg, data_root, progress=opts.progress)
-            sample_videos_list = list(result.videos)
-            run.write_videos(sample_videos_list, key)
+        sample_videos_list = load_or_sample(run, cfg, data_root, opts.progress)
         timings["sample_s"] += time.perf_counter() - t0
         run.write_prompts(prompts.templates)
 

@@ -3,9 +3,10 @@
 Misses go to the backend in batches of `batch_size` and each batch's results are committed to the
 cache before the next batch starts. A malformed reply is retried with a fresh seed up to
 `max_attempts` times, then given up with its raw text and reason (the caller quarantines it).
-Transport errors (timeouts, HTTP 5xx after the backend's own retries) are retried the same way; if
-they persist the outcome is marked `transient` so the caller leaves the video for the next run
-instead of recording it as done.
+Transport errors (timeouts, HTTP 5xx after the backend's own retries) are retried with the *same*
+seed, on a budget of their own: the data must not depend on when a server hiccuped, so a call that
+finally gets through returns what an undisturbed run would have got. If they persist the outcome is
+marked `transient` and the caller leaves the video for the next run instead of recording it as done.
 """
 
 from __future__ import annotations
@@ -82,14 +83,16 @@ class StageRunner:
         from videosavi.builders.models.base import GenerationRequest
 
         outcomes: dict[Hashable, StageOutcome] = {t.task_id: StageOutcome() for t in tasks}
+        seed_attempt: dict[Hashable, int] = {t.task_id: 1 for t in tasks}  # advances on malformed replies only
+        call_errors: dict[Hashable, int] = {t.task_id: 0 for t in tasks}  # transport failures so far
         pending = list(tasks)
-        for attempt in range(1, self.ctx.max_attempts + 1):
-            if not pending:
-                break
-            last = attempt == self.ctx.max_attempts
+        round_no = 0
+        while pending:
+            round_no += 1
             keyed = []
             for t in pending:
-                seed = call_seed(self.ctx.base_seed, self.ctx.iteration, t.video_uid, t.stage, t.slot, attempt)
+                seed = call_seed(self.ctx.base_seed, self.ctx.iteration, t.video_uid, t.stage, t.slot,
+                                 seed_attempt[t.task_id])
                 key = call_key(
                     model=self.ctx.model, revision=self.ctx.revision, prompt_hash=self.ctx.prompt_hashes[t.stage],
                     video_sha256=t.video_sha256, frame_indices=t.frame_indices, messages=t.messages,
@@ -98,10 +101,9 @@ class StageRunner:
                 keyed.append((t, seed, key))
             cached = self.cache.get_many(k for _, _, k in keyed)
             misses = [(t, s, k) for t, s, k in keyed if k not in cached]
-            for t, _, _ in keyed:
-                c = self._stage_counts(t.stage)
-                if attempt > 1:
-                    c.retries += 1
+            if round_no > 1:
+                for t, _, _ in keyed:
+                    self._stage_counts(t.stage).retries += 1
             fresh: dict[str, tuple[str, str]] = {}
             errors: dict[str, str] = {}
             for lo in range(0, len(misses), self.batch_size):
@@ -131,7 +133,7 @@ class StageRunner:
             next_pending = []
             for t, _, k in keyed:
                 out = outcomes[t.task_id]
-                out.attempts = attempt
+                out.attempts = seed_attempt[t.task_id]
                 if k in cached:
                     self._stage_counts(t.stage).cached += 1
                     text, finish = cached[k].text, cached[k].finish_reason
@@ -139,9 +141,11 @@ class StageRunner:
                     text, finish = fresh[k]
                 else:
                     out.reason, out.detail, out.transient = "call_error", errors.get(k, ""), True
-                    if not last:
+                    call_errors[t.task_id] += 1
+                    if call_errors[t.task_id] < self.ctx.max_attempts:
                         next_pending.append(t)
                     continue
+                last = seed_attempt[t.task_id] >= self.ctx.max_attempts
                 out.text, out.finish_reason = text, finish
                 try:
                     out.value = t.parse(text, finish, last)
@@ -149,6 +153,7 @@ class StageRunner:
                 except ParseError as exc:
                     out.reason, out.detail, out.transient = exc.reason, exc.detail, False
                     if not last:
+                        seed_attempt[t.task_id] += 1
                         next_pending.append(t)
             pending = next_pending
         for t in tasks:

@@ -1,6 +1,6 @@
 """The OpenAI-compatible client: against a real `transformers serve` on 127.0.0.1, and fault servers.
 
-The fault servers are small `http.server` handlers in this file: they play the server failures the
+The fault servers (tests/fake_openai.py) are small `http.server` handlers: they play the server failures the
 client must survive (5xx, timeouts, non-JSON bodies, 4xx, limits on concurrency) and record what the
 client sent, which a real server does not expose.
 """
@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import logging
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ import numpy as np
 import pytest
 import requests
 
+from tests.fake_openai import Behaviour, FakeServer, completion
 from videosavi.builders.models.base import GenerationRequest, load_backend
 from videosavi.builders.models.openai_backend import OpenAIBackend
 from videosavi.builders.models.tiny import ensure_tiny_model
@@ -64,66 +62,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# -- fault / recording servers -----------------------------------------------------------------------
-
-Behaviour = Callable[[int, dict, dict], tuple[int, str | bytes, float]]
-
-
-class FakeServer:
-    """A threaded HTTP server whose reply to the n-th POST is `behaviour(n, body, headers)`."""
-
-    def __init__(self, behaviour: Behaviour) -> None:
-        self.behaviour = behaviour
-        self.bodies: list[dict] = []
-        self.headers: list[dict] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                with server._lock:
-                    n = len(server.bodies)
-                    server.bodies.append(json.loads(raw))
-                    server.headers.append(dict(self.headers))
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    status, payload, delay = server.behaviour(n, server.bodies[n], server.headers[n])
-                    time.sleep(delay)
-                    data = payload.encode() if isinstance(payload, str) else payload
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def completion(text: str, finish: str = "stop") -> str:
-    return json.dumps(
-        {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}]}
-    )
 
 
 @pytest.fixture

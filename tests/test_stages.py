@@ -106,3 +106,92 @@ def test_call_cache_persists_across_connections(tmp_path) -> None:
         assert set(got) == {"k1", "k2"} and got["k2"].finish_reason == "length"
         assert cache.finished_videos() == {0: ("star/a", "done", {"questions": 6})}
         assert cache.quarantined() == [{"stage": "critique", "raw_text": "{"}]
+
+
+# -- the stage runner's retry rules ------------------------------------------------------------------
+
+
+class ScriptedBackend:
+    """Answers each request by a rule on (seed, how often that seed was seen): the runner's retry policy
+    is the unit under test here, not a model, so the replies are chosen to drive each branch."""
+
+    def __init__(self, rule) -> None:  # rule(seed, nth_time_seen) -> GenerationResult
+        self.rule = rule
+        self.seen: list[int] = []
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            out.append(self.rule(r.seed, self.seen.count(r.seed)))
+            self.seen.append(r.seed)
+        return out
+
+
+def _runner(backend, tmp_path, max_attempts: int = 3):
+    from videosavi.builders.stage_runner import CallContext, StageRunner
+
+    ctx = CallContext(model="m", revision="r", prompt_hashes={"answer": "p"}, base_seed=7, iteration=1,
+                      max_attempts=max_attempts)
+    return StageRunner(backend=backend, cache=CallCache(tmp_path / "cache.sqlite"), ctx=ctx, batch_size=4)
+
+
+def _task(slot: int = 0):
+    from videosavi.builders.stage_runner import StageTask
+
+    def parse(text: str, finish: str, last: bool) -> str:
+        if text == "bad":
+            raise ParseError("malformed", "scripted bad reply")
+        return text
+
+    return StageTask(task_id=slot, stage="answer", video_uid="star/a", video_sha256="v" * 64, frame_indices=[0, 1],
+                     frames=None, messages=[{"role": "user", "content": "q"}], params={"temperature": 0.7,
+                     "top_p": 1.0, "max_new_tokens": 8}, json_schema=None, slot=slot, parse=parse)
+
+
+def test_transport_errors_retry_the_same_seed_so_the_data_do_not_depend_on_them(tmp_path) -> None:
+    from videosavi.builders.models.base import GenerationResult, error_result
+
+    def rule(seed: int, seen: int):
+        return error_result("HTTP 500") if seen < 2 else GenerationResult(f"reply for {seed}", "stop")
+
+    backend = ScriptedBackend(rule)
+    out = _runner(backend, tmp_path).run([_task()])[0]
+    first_seed = call_seed(7, 1, "star/a", "answer", 0, 1)
+    assert out.ok and out.value == f"reply for {first_seed}"  # what an undisturbed run gets
+    assert backend.seen == [first_seed] * 3
+
+
+def test_malformed_replies_get_fresh_seeds_then_quarantine(tmp_path) -> None:
+    from videosavi.builders.models.base import GenerationResult
+
+    backend = ScriptedBackend(lambda seed, seen: GenerationResult("bad", "stop"))
+    runner = _runner(backend, tmp_path)
+    out = runner.run([_task()])[0]
+    assert not out.ok and not out.transient and out.reason == "malformed" and out.text == "bad"
+    assert backend.seen == [call_seed(7, 1, "star/a", "answer", 0, a) for a in (1, 2, 3)]
+    assert runner.counts["answer"].quarantined == 1 and runner.counts["answer"].retries == 2
+
+
+def test_persistent_transport_errors_leave_the_call_pending_not_quarantined(tmp_path) -> None:
+    from videosavi.builders.models.base import GenerationResult, error_result
+
+    # a malformed first reply, then the server goes down: the call must stay retryable
+    def rule(seed: int, seen: int):
+        return GenerationResult("bad", "stop") if not backend.seen else error_result("timed out")
+
+    backend = ScriptedBackend(rule)
+    runner = _runner(backend, tmp_path)
+    out = runner.run([_task()])[0]
+    assert out.transient and out.reason == "call_error" and "timed out" in out.detail
+    assert runner.counts["answer"].quarantined == 0
+    assert len(backend.seen) == 4  # 1 malformed + 3 transport failures on the second seed
+    assert len(set(backend.seen[1:])) == 1 and backend.seen[1] != backend.seen[0]
+
+
+def test_replies_are_cached_and_not_asked_again(tmp_path) -> None:
+    from videosavi.builders.models.base import GenerationResult
+
+    backend = ScriptedBackend(lambda seed, seen: GenerationResult(f"ok {seed}", "stop"))
+    first = _runner(backend, tmp_path).run([_task(0), _task(1)])
+    again = _runner(backend, tmp_path).run([_task(0), _task(1)])
+    assert len(backend.seen) == 2 and {k: v.value for k, v in first.items()} == {k: v.value for k, v in again.items()}

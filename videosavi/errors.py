@@ -45,3 +45,11 @@ class DatasetError(VideosaviError):
 
 class HumanEvalError(VideosaviError):
     """A human-evaluation export or score cannot be done as asked (too few videos, bad sheet or key)."""
+
+
+class DiskFullError(VideosaviError):
+    """The disk holding a run directory is full; finished work is kept and the same command resumes."""
+
+
+class ExecutorError(VideosaviError):
+    """A distributed build (Ray) could not finish some shards; finished shards are kept for a re-run."""

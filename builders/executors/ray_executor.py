@@ -1,23 +1,62 @@
 """Run a build's shards as Ray tasks, then merge them into exactly the layout of a local run.
 
+The driver samples once (or reads the run's persisted sample) and hands every shard the same
+`videos.parquet`, so files are hashed once and every shard sees the same global sequence numbers.
 Each task builds one shard (`--num-shards S --shard-index I`) into `OUT/shards/shard-I` with its own
 SQLite cache, so a lost worker's shard is simply retried (Ray `max_retries`) and resumes from its
-cache; parts carry global sequence numbers, so the merge equals an unsharded build. One model replica
-per task: a GPU each when the cluster has GPUs, else CPU. The driver samples once and hands every
-shard the same `videos.parquet`, so files are hashed once.
+cache; parts carry global sequence numbers, so the merge equals an unsharded build row for row.
+
+One model replica per task: a whole GPU each when the cluster has GPUs and the backend runs the model
+in-process, else one CPU. The shard count is fixed on the first run (`OUT/shards/plan.json`) so a
+resume on a cluster of another size reuses the shards' caches instead of refusing them. Paths are
+made absolute before they travel: on a multi-node cluster OUT, the data root and local models must
+sit on a file system every node mounts at the same path.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from videosavi.builders.runner import BuildOptions, BuildResult
+from videosavi.errors import ConfigError, ExecutorError, RunDirMismatchError, VideosaviError
+
+SHARDS_DIR = "shards"
+PLAN_FILE = "plan.json"
+IN_PROCESS_BACKENDS = frozenset({"tiny", "transformers"})
+FORWARDED_ENV = (
+    "VIDEOSAVI_CACHE", "VIDEOSAVI_DATA_ROOT", "VIDEOSAVI_STORE", "HF_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT",
+    "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS", "VIDEOSAVI_FAULT", "VIDEOSAVI_FAULT_ONCE",
+)
 
 
-def _shard_dir(out: Path, index: int) -> Path:
-    return out / "shards" / f"shard-{index}"
+def shard_dir(out: Path, index: int) -> Path:
+    return Path(out) / SHARDS_DIR / f"shard-{index}"
+
+
+def plan_shards(requested: int | None, saved: int | None, resources: Mapping[str, float], videos: int,
+                uses_gpu: bool) -> int:
+    """How many shards to run: as asked, else as the first run decided, else one per GPU (or CPU).
+
+    A shard per worker slot keeps every replica busy while loading each model only once; more shards
+    than videos would only load models for nothing.
+    """
+    if requested is not None and saved is not None and requested != saved:
+        raise RunDirMismatchError(
+            f"this run directory was split into {saved} shards, not {requested}; drop --num-shards to resume "
+            "it, or use --force to start over"
+        )
+    if requested is not None:
+        return requested
+    if saved is not None:
+        return saved
+    slots = int(resources.get("GPU", 0)) if uses_gpu else int(resources.get("CPU", 1))
+    return max(1, min(slots, videos))
 
 
 def _build_shard(opts_dict: dict[str, Any]) -> dict[str, Any]:
@@ -30,66 +69,143 @@ def _build_shard(opts_dict: dict[str, Any]) -> dict[str, Any]:
 
 def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: int | None = None,
                   max_retries: int = 3) -> BuildResult:
-    import ray
+    """Build `opts` as Ray tasks (connecting to `address`, or starting a local Ray) and merge the shards.
+
+    `opts.num_shards > 1` (or `num_shards`) fixes the shard count; `opts.shard_index` is ignored.
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("the ray executor needs Ray: pip install 'videosavi[ray]'") from exc
 
     from videosavi.builders.merge import merge_shards
     from videosavi.builders.run_dir import RunDir
-    from videosavi.builders.sampler import sample_key, sample_videos
+    from videosavi.builders.runner import apply_model_override, load_or_sample, select_videos
+    from videosavi.builders.sampler import sample_key
     from videosavi.config import load_config, resolve_data_root
 
-    out = opts.run_dir()
+    t_start = time.perf_counter()
+    whole = dataclasses.replace(opts, num_shards=1, shard_index=0)
+    out = Path(whole.run_dir()).absolute()
+    cfg = apply_model_override(load_config(opts.config, opts.overrides or None), opts.model)
+    data_root = Path(resolve_data_root(opts.data_root)).absolute()
+    main_run = RunDir(out)
     if opts.force:
         import shutil
 
-        shutil.rmtree(out / "shards", ignore_errors=True)
+        shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
+        main_run.videos.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    videos = load_or_sample(main_run, cfg, data_root, opts.progress)
+    n_videos = len(select_videos(videos, opts.limit_videos, 1, 0))
+    requested = num_shards or (opts.num_shards if opts.num_shards > 1 else None)
+    uses_gpu_backend = cfg.model.backend in IN_PROCESS_BACKENDS and (
+        cfg.model.device == "auto" or cfg.model.device.startswith("cuda"))
+
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-                 runtime_env={"env_vars": _forwarded_env()})
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
     try:
         resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
-        default_n = max(gpus, int(resources.get("CPU", 1)), 1)
-        shards_n = num_shards or (opts.num_shards if opts.num_shards > 1 else default_n)
-        cfg = load_config(opts.config, opts.overrides or None)
-        data_root = resolve_data_root(opts.data_root)
-        main_run = RunDir(out)
-        if main_run.videos.exists() and not opts.force:
-            videos = main_run.read_videos()
-        else:
-            videos = list(sample_videos(cfg, data_root, progress=opts.progress).videos)
-            main_run.write_videos(videos, sample_key(cfg))
-        task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=max_retries)(_build_shard)
-        refs = []
-        for i in range(shards_n):
-            shard = _shard_dir(out, i)
-            if opts.force or not RunDir(shard).videos.exists():
-                RunDir(shard).write_videos(videos, sample_key(cfg))
+        uses_gpu = uses_gpu_backend and int(resources.get("GPU", 0)) > 0
+        n = plan_shards(requested, _read_plan(out), resources, n_videos, uses_gpu)
+        _write_plan(out, n)
+        task = ray.remote(_build_shard)
+        task_options = {
+            "num_cpus": 1, "num_gpus": 1 if uses_gpu else 0, "max_retries": max_retries, "retry_exceptions": False,
+            "runtime_env": {"env_vars": forwarded_env(cfg.model.api_key_env)},
+        }
+        refs: dict[Any, int] = {}
+        for i in range(n):
+            shard = RunDir(shard_dir(out, i))
+            if not shard.videos.exists():
+                shard.write_videos(videos, sample_key(cfg))
             shard_opts = dataclasses.replace(
-                opts, out=shard, num_shards=shards_n, shard_index=i, progress=False, force=False,
-                data_root=str(data_root), config=str(opts.config) if opts.config else None,
+                opts, out=str(shard.path), num_shards=n, shard_index=i, progress=False, force=False,
+                data_root=str(data_root), config=_portable_config(opts.config), model=_portable_model(opts.model),
             )
-            refs.append(task.remote(_opts_dict(shard_opts)))
-        results = ray.get(refs)
+            refs[task.options(name=f"videosavi-shard-{i}", **task_options).remote(dataclasses.asdict(shard_opts))] = i
+        results, failures = _collect(ray, refs, opts.progress)
     finally:
         if started_here:
             ray.shutdown()
-    info = merge_shards(out, [_shard_dir(out, i) for i in range(shards_n)])
-    return BuildResult(out, info, sum(r["pending"] for r in results))
+    if failures:
+        lines = "; ".join(f"shard {i}: {msg}" for i, msg in sorted(failures.items()))
+        raise ExecutorError(
+            f"{len(failures)} of {n} shard(s) did not finish ({lines}). Finished shards and videos are kept "
+            f"under {out / SHARDS_DIR}; run the same command again to resume."
+        )
+    info = merge_shards(out, [shard_dir(out, i) for i in range(n)])
+    info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
+    main_run.write_build_info(info)
+    return BuildResult(out, info, sum(r["pending"] for r in results.values()))
 
 
-def _opts_dict(opts: BuildOptions) -> dict[str, Any]:
-    d = dataclasses.asdict(opts)
-    for k in ("out", "data_root", "config"):
-        if d[k] is not None:
-            d[k] = str(d[k])
-    return d
+def _collect(ray: Any, refs: dict[Any, int], progress: bool) -> tuple[dict[int, dict], dict[int, str]]:
+    """Wait for every shard (whatever the others do), with a progress bar over shards."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    results: dict[int, dict] = {}
+    failures: dict[int, str] = {}
+    pending = list(refs)
+    with Progress(TextColumn("[bold]ray shards[/]"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[pairs]} pairs"), TimeElapsedColumn(), disable=not progress) as bar:
+        task = bar.add_task("shards", total=len(refs), pairs=0)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                i = refs[ref]
+                try:
+                    results[i] = ray.get(ref)
+                except Exception as exc:  # one shard's failure must not hide the others' results
+                    failures[i] = failure_message(exc)
+                bar.update(task, advance=1, pairs=sum(r["pairs"] for r in results.values()))
+    return results, failures
 
 
-def _forwarded_env() -> dict[str, str]:
-    import os
+def failure_message(exc: BaseException) -> str:
+    """One line on why a shard failed: our own error's message, or what happened to its worker."""
+    from ray.exceptions import RayTaskError
 
-    keys = ("VIDEOSAVI_CACHE", "VIDEOSAVI_DATA_ROOT", "HF_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT",
-            "TOKENIZERS_PARALLELISM")
+    cause = exc.cause if isinstance(exc, RayTaskError) else exc
+    if isinstance(cause, VideosaviError):
+        return str(cause)
+    if isinstance(exc, RayTaskError):
+        return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}".rstrip(": ")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__} (its worker was lost and the retries ran out): {first}"[:500]
+
+
+def forwarded_env(api_key_env: str | None = None) -> dict[str, str]:
+    """Environment the shard tasks need on any node (a remote worker does not inherit ours)."""
+    keys = (*FORWARDED_ENV, *([api_key_env] if api_key_env else []))
     return {k: os.environ[k] for k in keys if k in os.environ}
+
+
+def _read_plan(out: Path) -> int | None:
+    path = out / SHARDS_DIR / PLAN_FILE
+    if not path.exists():
+        return None
+    return int(json.loads(path.read_text(encoding="utf-8"))["num_shards"])
+
+
+def _write_plan(out: Path, n: int) -> None:
+    path = out / SHARDS_DIR / PLAN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"num_shards": n}) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _portable_config(config: str | Path | None) -> str | None:
+    """A config file as an absolute path (workers may start elsewhere); bundled names stay names."""
+    if config is None:
+        return None
+    p = Path(config)
+    return str(p.absolute()) if p.is_file() else str(config)
+
+
+def _portable_model(model: str | None) -> str | None:
+    if model and Path(model).exists():
+        return str(Path(model).absolute())
+    return model

@@ -98,7 +98,8 @@ def load_backend(cfg: ModelConfig) -> ModelBackend:
         from videosavi.builders.models.transformers_backend import TransformersBackend
 
         path = ensure_tiny_model(cfg.name_or_path)
-        return TransformersBackend(path, cfg, backend_name="tiny", display_name=cfg.name_or_path)
+        # One intra-op thread: a tiny model's ops are too small to split (see `cpu_thread_limit`).
+        return TransformersBackend(path, cfg, backend_name="tiny", display_name=cfg.name_or_path, cpu_threads=1)
     if cfg.backend == "transformers":
         from videosavi.builders.models.transformers_backend import TransformersBackend
 

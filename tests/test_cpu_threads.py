@@ -1,0 +1,35 @@
+"""The intra-op thread cap the tiny backend runs `generate` under: set inside, restored after."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from videosavi.builders.models.transformers_backend import cpu_thread_limit
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_caps_inside_and_restores_after(two_threads: None) -> None:
+    with cpu_thread_limit(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+
+
+def test_restores_after_an_error(two_threads: None) -> None:
+    with pytest.raises(RuntimeError, match="boom"), cpu_thread_limit(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("threads", [None, 0, 2, 4])
+def test_no_cap_or_a_cap_above_the_current_count_changes_nothing(two_threads: None, threads: int | None) -> None:
+    with cpu_thread_limit(threads):
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 2
