@@ -16,7 +16,10 @@ from typing import Any
 import yaml
 
 from videosavi.builders import shards
+from videosavi.builders.runner import BuildOptions
 from videosavi.config import load_config
+
+SMALL_LIMIT = 4  # videos per small build: 2 shards of 2 on the 2-CPU Ray cluster
 
 SMALL_OVERRIDES: dict[str, Any] = {
     "questions": {"spatial": 1, "temporal": 1},
@@ -31,6 +34,11 @@ def write_small_config(path: Path, extra: dict[str, Any] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     return path
+
+
+def small_options(config: Path, data_root: Path, out: Path, limit: int | None = SMALL_LIMIT) -> BuildOptions:
+    """The options of a small build (what `savi build --limit-videos 4 --no-progress` runs)."""
+    return BuildOptions(config=config, data_root=data_root, out=out, limit_videos=limit, progress=False)
 
 
 def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -24,15 +24,6 @@ QUESTION_LEVEL = {reasons.DUPLICATE_QUESTION, reasons.NEAR_DUPLICATE_QUESTION}
 
 
 @pytest.fixture(scope="session")
-def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from videosavi.builders.demo_data import write_demo_data
-
-    root = tmp_path_factory.mktemp("demo-data")
-    write_demo_data(root, videos_per_source=3)
-    return root
-
-
-@pytest.fixture(scope="session")
 def reference_build(demo_root: Path, tmp_path_factory: pytest.TempPathFactory, videosavi_cache: str) -> RunDir:
     out = tmp_path_factory.mktemp("ref") / "iter1"
     run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=out, limit_videos=4, progress=False))

@@ -27,38 +27,24 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.build_helpers import cached_calls, rows, rows_by_pair_id, savi_command, subprocess_env, write_small_config
+from tests.build_helpers import (
+    SMALL_LIMIT,
+    cached_calls,
+    rows,
+    rows_by_pair_id,
+    savi_command,
+    small_options,
+    subprocess_env,
+    write_small_config,
+)
 from tests.fake_openai import FakeServer, completion, model_reply, video_digest
 from tests.videos import BAD_FILES, make_bad_files, make_video
 from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.faults import reset_failpoints
 from videosavi.builders.run_dir import RunDir
-from videosavi.builders.runner import BuildOptions, load_or_sample, run_build
+from videosavi.builders.runner import load_or_sample, run_build
 from videosavi.config import load_config
 from videosavi.errors import DiskFullError
-
-LIMIT = 4
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from videosavi.builders.demo_data import write_demo_data
-
-    root = tmp_path_factory.mktemp("faults-demo")
-    write_demo_data(root, videos_per_source=3)
-    return root
-
-
-@pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_small_config(tmp_path_factory.mktemp("faults-config") / "small.yaml")
-
-
-@pytest.fixture(scope="module")
-def reference(config: Path, data_root: Path, tmp_path_factory: pytest.TempPathFactory, videosavi_cache: str) -> Path:
-    out = tmp_path_factory.mktemp("faults-ref") / "clean"
-    run_build(opts(config, data_root, out))
-    return out
 
 
 @pytest.fixture(autouse=True)
@@ -66,10 +52,6 @@ def _fresh_failpoints() -> Iterator[None]:
     reset_failpoints()
     yield
     reset_failpoints()
-
-
-def opts(config: Path, data_root: Path, out: Path, limit: int | None = LIMIT) -> BuildOptions:
-    return BuildOptions(config=config, data_root=data_root, out=out, limit_videos=limit, progress=False)
 
 
 def calls_made(run: Path) -> int:
@@ -92,11 +74,12 @@ def assert_resumed_like_reference(out: Path, reference: Path, before: dict[str, 
 
 
 @pytest.mark.parametrize("point", ["model_batch:3", "part_written:2", "shard_written:1"])
-def test_sigkill_then_resume_equals_an_undisturbed_build(point: str, config: Path, data_root: Path, reference: Path,
+def test_sigkill_then_resume_equals_an_undisturbed_build(point: str, small_config: Path, demo_root: Path,
+                                                         small_reference: Path,
                                                          tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cmd = savi_command("build", "--config", str(config), "--data-root", str(data_root), "--out", str(out),
-                       "--limit-videos", str(LIMIT), "--no-progress")
+    cmd = savi_command("build", "--config", str(small_config), "--data-root", str(demo_root), "--out", str(out),
+                       "--limit-videos", str(SMALL_LIMIT), "--no-progress")
     proc = subprocess.run(cmd, env=subprocess_env(VIDEOSAVI_FAULT=f"{point}:kill"), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
@@ -104,22 +87,23 @@ def test_sigkill_then_resume_equals_an_undisturbed_build(point: str, config: Pat
     before = cached_calls(out)
     assert before, "the killed build committed nothing: the fault struck too early to test a resume"
     if point.startswith("shard_written"):
-        assert len(before) == len(cached_calls(reference))  # every call was done; only finalising was cut
-    run_build(opts(config, data_root, out))
-    assert_resumed_like_reference(out, reference, before)
+        assert len(before) == len(cached_calls(small_reference))  # every call was done; only finalising was cut
+    run_build(small_options(small_config, demo_root, out))
+    assert_resumed_like_reference(out, small_reference, before)
 
 
 # -- a full disk -------------------------------------------------------------------------------------
 
 
-def test_full_disk_is_one_clear_error_and_the_same_command_resumes(config: Path, data_root: Path, reference: Path,
+def test_full_disk_is_one_clear_error_and_the_same_command_resumes(small_config: Path, demo_root: Path,
+                                                                   small_reference: Path,
                                                                    tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from videosavi.cli import app
 
     out = tmp_path / "run"
-    args = ["build", "--config", str(config), "--data-root", str(data_root), "--out", str(out),
-            "--limit-videos", str(LIMIT), "--no-progress"]
+    args = ["build", "--config", str(small_config), "--data-root", str(demo_root), "--out", str(out),
+            "--limit-videos", str(SMALL_LIMIT), "--no-progress"]
     monkeypatch.setenv("VIDEOSAVI_FAULT", "part_write:2:enospc")
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2, res.output
@@ -133,7 +117,7 @@ def test_full_disk_is_one_clear_error_and_the_same_command_resumes(config: Path,
     monkeypatch.delenv("VIDEOSAVI_FAULT")
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert_resumed_like_reference(out, reference, before)
+    assert_resumed_like_reference(out, small_reference, before)
 
 
 def test_sqlite_and_os_disk_full_errors_are_recognised(tmp_path: Path) -> None:
@@ -180,7 +164,7 @@ def test_bad_videos_and_a_deleted_one_are_recorded_skips_and_lose_no_pair(tmp_pa
     assert sum(v.available for v in sampled.values()) == n - 1
     (clips / DELETED).unlink()  # gone before its frames are decoded
 
-    result = run_build(opts(config, root, out, limit=None))
+    result = run_build(small_options(config, root, out, limit=None))
     skips = {s.video_path: s for s in RunDir(out).read_skipped()}
     expected = {name: reason for name, (_path, reason) in bad.items() if name != "empty.mp4"}
     expected[DELETED] = "missing_file"
@@ -197,12 +181,12 @@ def test_bad_videos_and_a_deleted_one_are_recorded_skips_and_lose_no_pair(tmp_pa
     for name in ("a_good.mp4", "c_good.mp4"):
         (alone_root / "clips").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(clips / name, alone_root / "clips" / name)
-    alone = run_build(opts(replace_sources(tmp_path / "alone.yaml", quota=2), alone_root, tmp_path / "alone-run",
-                           limit=None))
+    alone_config = replace_sources(tmp_path / "alone.yaml", quota=2)
+    alone = run_build(small_options(alone_config, alone_root, tmp_path / "alone-run", limit=None))
     assert rows_by_pair_id(alone.run_dir) == got
 
     # Skips are final: the same command again makes no call and changes nothing.
-    again = run_build(opts(config, root, out, limit=None))
+    again = run_build(small_options(config, root, out, limit=None))
     assert calls_made(out) == 0 and rows_by_pair_id(out) == got
     assert again.info.counts.skip_reasons == c.skip_reasons
 
@@ -221,7 +205,7 @@ class FlakyModelServer:
     one video (the first one whose critique arrives) fails that way: that video cannot finish until
     the server is healthy again, while the others can."""
 
-    TIMEOUT_S = 0.4
+    TIMEOUT_S = 1.0  # generous: a healthy reply must never miss it on a loaded CI machine
 
     def __init__(self) -> None:
         self.fault: str | None = None
@@ -274,23 +258,23 @@ def openai_config(flaky: FlakyModelServer, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="module")
-def openai_reference(openai_config: Path, data_root: Path, flaky: FlakyModelServer,
+def openai_reference(openai_config: Path, demo_root: Path, flaky: FlakyModelServer,
                      tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("faults-openai-ref") / "clean"
     flaky.fault = None
-    run_build(opts(openai_config, data_root, out))
+    run_build(small_options(openai_config, demo_root, out))
     return out
 
 
 @pytest.mark.parametrize("fault", ["http_500", "timeout", "non_json"])
 def test_failing_server_leaves_videos_pending_and_a_rerun_completes(
-        fault: str, openai_config: Path, data_root: Path, openai_reference: Path, flaky: FlakyModelServer,
+        fault: str, openai_config: Path, demo_root: Path, openai_reference: Path, flaky: FlakyModelServer,
         tmp_path: Path) -> None:
     from videosavi.cli import app
 
     out = tmp_path / "run"
-    args = ["build", "--config", str(openai_config), "--data-root", str(data_root), "--out", str(out),
-            "--limit-videos", str(LIMIT), "--no-progress"]
+    args = ["build", "--config", str(openai_config), "--data-root", str(demo_root), "--out", str(out),
+            "--limit-videos", str(SMALL_LIMIT), "--no-progress"]
     flaky.start_fault(fault)
     try:
         res = CliRunner().invoke(app, args)
@@ -302,7 +286,7 @@ def test_failing_server_leaves_videos_pending_and_a_rerun_completes(
     pending = info.counts.skip_reasons.get("pending_call_error", 0)
     assert pending > 0 and f"{pending} video(s) hit model-call errors" in res.output
     assert "run the same command again" in res.output
-    assert pending == 1 and info.counts.videos_done == LIMIT - 1
+    assert pending == 1 and info.counts.videos_done == SMALL_LIMIT - 1
     assert sum(s.quarantined for s in info.counts.stages.values()) == 0  # a server fault is not the model's
     partial = rows_by_pair_id(out)
     reference_rows = rows_by_pair_id(openai_reference)

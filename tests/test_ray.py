@@ -19,15 +19,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.build_helpers import cached_calls, rows, subprocess_env, write_small_config
+from tests.build_helpers import SMALL_LIMIT, cached_calls, rows, small_options, subprocess_env
 from videosavi.builders.run_dir import RunDir
-from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.errors import ExecutorError
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
 
-LIMIT = 4
 RAY_ENV = {
     "RAY_AUTH_MODE": "disabled",  # a throw-away cluster on 127.0.0.1; no token file in the home dir
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -70,36 +68,11 @@ def ray_head(ray_env: dict[str, str]) -> Iterator[subprocess.Popen]:
 
 
 @pytest.fixture(scope="module")
-def address(ray_head: subprocess.Popen, reference: Path) -> str:
+def address(ray_head: subprocess.Popen, small_reference: Path) -> str:
+    # asking for the reference first lets its build overlap the head's start-up
     line = ray_head.stdout.readline().strip()
     assert line, "the Ray head process did not start"
     return line
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from videosavi.builders.demo_data import write_demo_data
-
-    root = tmp_path_factory.mktemp("ray-demo")
-    write_demo_data(root, videos_per_source=3)
-    return root
-
-
-@pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_small_config(tmp_path_factory.mktemp("ray-config") / "small.yaml")
-
-
-@pytest.fixture(scope="module")
-def reference(ray_head: subprocess.Popen, config: Path, data_root: Path,
-              tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ray-ref") / "local"
-    run_build(BuildOptions(config=config, data_root=data_root, out=out, limit_videos=LIMIT, progress=False))
-    return out
-
-
-def opts(config: Path, data_root: Path, out: Path) -> BuildOptions:
-    return BuildOptions(config=config, data_root=data_root, out=out, limit_videos=LIMIT, progress=False)
 
 
 def assert_same_as_local(out: Path, reference: Path) -> None:
@@ -122,27 +95,27 @@ def total(run: Path, field: str) -> int:
     return sum(getattr(s, field) for s in RunDir(run).read_build_info().counts.stages.values())
 
 
-def test_ray_build_equals_local_build(address: str, reference: Path, config: Path, data_root: Path,
+def test_ray_build_equals_local_build(address: str, small_reference: Path, small_config: Path, demo_root: Path,
                                       tmp_path: Path) -> None:
     from videosavi.cli import app
 
     out = tmp_path / "ray"
-    res = CliRunner().invoke(app, ["build", "--executor", "ray", "--ray-address", address, "--config", str(config),
-                                   "--data-root", str(data_root), "--out", str(out), "--limit-videos", str(LIMIT),
-                                   "--no-progress"])
+    res = CliRunner().invoke(app, ["build", "--executor", "ray", "--ray-address", address,
+                                   "--config", str(small_config), "--data-root", str(demo_root), "--out", str(out),
+                                   "--limit-videos", str(SMALL_LIMIT), "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert_same_as_local(out, reference)
+    assert_same_as_local(out, small_reference)
     plan = json.loads((out / "shards" / "plan.json").read_text())
     assert plan == {"num_shards": 2}  # one shard per CPU of the cluster
     seqs = [sorted(int(p.stem.split("-")[1]) for p in (out / "shards" / f"shard-{i}" / "parts").glob("*.parquet"))
             for i in range(2)]
     assert seqs == [[0, 2], [1, 3]]  # each video built once, by the shard that owns it
     # a fresh build made every call once: the shards together made exactly the local build's calls
-    assert total(out, "calls") == total(reference, "calls") and total(out, "cached") == 0
+    assert total(out, "calls") == total(small_reference, "calls") and total(out, "cached") == 0
 
 
-def test_killed_worker_is_retried_and_resumes_from_its_cache(address: str, reference: Path, config: Path,
-                                                             data_root: Path, tmp_path: Path,
+def test_killed_worker_is_retried_and_resumes_from_its_cache(address: str, small_reference: Path,
+                                                             small_config: Path, demo_root: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from videosavi.builders.executors.ray_executor import run_build_ray
 
@@ -150,18 +123,18 @@ def test_killed_worker_is_retried_and_resumes_from_its_cache(address: str, refer
     monkeypatch.setenv("VIDEOSAVI_FAULT", "part_written:1:kill")
     monkeypatch.setenv("VIDEOSAVI_FAULT_ONCE", str(marker))
     out = tmp_path / "ray"
-    result = run_build_ray(opts(config, data_root, out), address=address)
+    result = run_build_ray(small_options(small_config, demo_root, out), address=address)
     assert marker.exists(), "no worker was killed: the failpoint never fired"
-    assert_same_as_local(out, reference)
+    assert_same_as_local(out, small_reference)
     assert result.pending_videos == 0
     # The retry answered the killed attempt's calls from the shard's cache instead of repeating them:
     # calls made + calls answered from cache add up to exactly the calls of the local build.
     assert total(out, "cached") > 0
-    assert total(out, "calls") + total(out, "cached") == total(reference, "calls")
+    assert total(out, "calls") + total(out, "cached") == total(small_reference, "calls")
 
 
 def test_lost_worker_without_retries_is_a_clear_error_and_a_rerun_resumes(
-        address: str, reference: Path, config: Path, data_root: Path, tmp_path: Path,
+        address: str, small_reference: Path, small_config: Path, demo_root: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from videosavi.builders.executors.ray_executor import run_build_ray
 
@@ -170,7 +143,7 @@ def test_lost_worker_without_retries_is_a_clear_error_and_a_rerun_resumes(
     monkeypatch.setenv("VIDEOSAVI_FAULT_ONCE", str(marker))
     out = tmp_path / "ray"
     with pytest.raises(ExecutorError) as info:
-        run_build_ray(opts(config, data_root, out), address=address, max_retries=0)
+        run_build_ray(small_options(small_config, demo_root, out), address=address, max_retries=0)
     message = str(info.value)
     assert marker.exists()
     assert "1 of 2 shard(s) did not finish" in message and "run the same command again" in message
@@ -179,14 +152,14 @@ def test_lost_worker_without_retries_is_a_clear_error_and_a_rerun_resumes(
     shard_dirs = [out / "shards" / f"shard-{i}" for i in range(2)]
     before = {k: t for d in shard_dirs for k, t in cached_calls(d).items()}
     monkeypatch.delenv("VIDEOSAVI_FAULT")
-    run_build_ray(opts(config, data_root, out), address=address, max_retries=0)
-    assert_same_as_local(out, reference)
+    run_build_ray(small_options(small_config, demo_root, out), address=address, max_retries=0)
+    assert_same_as_local(out, small_reference)
     after = {k: t for d in shard_dirs for k, t in cached_calls(d).items()}
     # No committed call was made again (a repeat would have rewritten its row's time), and the calls
     # committed before the crash plus those the re-run made are exactly the local build's calls.
     assert {k: after[k] for k in before} == before
-    assert 0 < len(before) < total(reference, "calls")
-    assert len(before) + total(out, "calls") == total(reference, "calls") == len(after)
+    assert 0 < len(before) < total(small_reference, "calls")
+    assert len(before) + total(out, "calls") == total(small_reference, "calls") == len(after)
 
 
 def test_shard_plan_is_kept_on_resume_and_a_different_count_is_refused() -> None:
