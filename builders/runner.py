@@ -327,11 +327,16 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
     counts.stages = {k: v for k, v in sorted(stage_counts.items())}
     run.write_quarantine(QuarantineRecord.model_validate(r) for r in cache.quarantined())
     run.write_skipped(skips)
+    # build.json is published with the data: a local model is named as in the rows, not by this machine's
+    # absolute path (its revision, a weight hash, is what identifies it).
+    shown = display_model_name(info.name_or_path)
+    config = cfg.model_dump(mode="json")
+    config["model"]["name_or_path"] = display_model_name(cfg.model.name_or_path)
     return BuildInfo(
         name=cfg.name, iteration=opts.iteration, builder_version=BUILDER_VERSION, videosavi_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=cfg.seed,
-        num_frames=cfg.frames.num_frames, config=cfg.model_dump(mode="json"), config_hash=cfg.data_hash(),
-        model=info, prompt_version=prompts.version, prompts=prompts.hashes, counts=counts, shards=names,
+        num_frames=cfg.frames.num_frames, config=config, config_hash=cfg.data_hash(),
+        model=info.model_copy(update={"name_or_path": shown}), prompt_version=prompts.version, prompts=prompts.hashes, counts=counts, shards=names,
         shard_index=opts.shard_index if opts.num_shards > 1 else None,
         num_shards=opts.num_shards if opts.num_shards > 1 else None,
     )

@@ -474,6 +474,9 @@ def test_merged_model_drives_the_next_build(trained: Trained, tmp_path: Path) ->
     assert set(table.column("model").to_pylist()) == {display_model_name(str(merged))}
     assert set(table.column("model_revision").to_pylist()) == {local_revision(merged)}
     assert set(table.column("iteration").to_pylist()) == {2}
+    # build.json is published: it names the local model as the rows do, never by this machine's path
+    assert res.info.model.name_or_path == display_model_name(str(merged))
+    assert str(merged.parent) not in (res.run_dir / "build.json").read_text(encoding="utf-8")
 
 
 def test_model_card_subsamples_long_histories_and_links_hub_base_models() -> None:
