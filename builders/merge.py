@@ -13,7 +13,7 @@ from videosavi.builders import shards
 from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.run_dir import RunDir
 from videosavi.errors import VideosaviError
-from videosavi.schemas import BuildCounts, BuildInfo, StageCounts
+from videosavi.schemas import BuildCounts, BuildInfo, StageCounts, VideoRef
 
 
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
@@ -57,7 +57,7 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path]) -> BuildInfo:
     target.path.mkdir(parents=True, exist_ok=True)
     names = shards.finalize(target.path, first.config.get("output", {}).get("pairs_per_shard", 5000),
                             part_dirs=[r.path for r in runs])
-    target.write_videos(runs[0].read_videos(), runs[0].read_sample_key())  # keeps the resume guard
+    target.write_videos(merged_videos([r.read_videos() for r in runs]), runs[0].read_sample_key())
     target.write_prompts(runs[0].read_prompts())
     target.write_quarantine(q for r in runs for q in r.read_quarantine())
     target.write_skipped(s for r in runs for s in r.read_skipped())
@@ -68,3 +68,12 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path]) -> BuildInfo:
                                       "timings": timings})
     target.write_build_info(merged)
     return merged
+
+
+def merged_videos(per_shard: Sequence[list[VideoRef]]) -> list[VideoRef]:
+    """One sample for the merged run: every shard holds the same videos in the same order, and each has
+    filled in what decoding learnt (duration, fps, frame count) of its own videos only."""
+    out = list(per_shard[0])
+    for videos in per_shard[1:]:
+        out = [mine if mine.num_frames is not None else theirs for mine, theirs in zip(out, videos, strict=True)]
+    return out

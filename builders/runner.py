@@ -324,6 +324,7 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
     if pending:
         counts.skip_reasons["pending_call_error"] = pending
     add_pair_counts(counts, shards.read_table(run.path))
+    _backfill_video_meta(run, finished)
     counts.stages = {k: v for k, v in sorted(stage_counts.items())}
     run.write_quarantine(QuarantineRecord.model_validate(r) for r in cache.quarantined())
     run.write_skipped(skips)
@@ -336,10 +337,23 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
         name=cfg.name, iteration=opts.iteration, builder_version=BUILDER_VERSION, videosavi_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), seed=cfg.seed,
         num_frames=cfg.frames.num_frames, config=config, config_hash=cfg.data_hash(),
-        model=info.model_copy(update={"name_or_path": shown}), prompt_version=prompts.version, prompts=prompts.hashes, counts=counts, shards=names,
+        model=info.model_copy(update={"name_or_path": shown}), prompt_version=prompts.version,
+        prompts=prompts.hashes, counts=counts, shards=names,
         shard_index=opts.shard_index if opts.num_shards > 1 else None,
         num_shards=opts.num_shards if opts.num_shards > 1 else None,
     )
+
+
+def _backfill_video_meta(run: RunDir, finished: dict[int, tuple[str, str, dict]]) -> None:
+    """Write what decoding learnt of each finished video (duration, fps, frame count) into
+    `videos.parquet`; which videos are sampled, and in what order, stays as it was."""
+    meta = {uid: summary["video"] for uid, status, summary in finished.values() if summary.get("video")}
+    if not meta:
+        return
+    videos = run.read_videos()
+    filled = [v.model_copy(update=meta[v.video_uid]) if v.video_uid in meta else v for v in videos]
+    if filled != videos:
+        run.write_videos(filled, run.read_sample_key())
 
 
 class _Progress:

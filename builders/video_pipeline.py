@@ -42,6 +42,7 @@ class VideoResult:
     no_pair_reasons: Counter = field(default_factory=Counter)
     filtered: Counter = field(default_factory=Counter)
     questions: int = 0
+    video_meta: dict[str, Any] = field(default_factory=dict)  # duration, fps, num_frames as decoded
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -49,7 +50,15 @@ class VideoResult:
             "pairs": len(self.pairs),
             "no_pair_reasons": dict(self.no_pair_reasons),
             "filtered": dict(self.filtered),
+            "video": self.video_meta,
         }
+
+
+def decoded_meta(decoded: Any) -> dict[str, Any]:
+    """The `VideoRef` fields only decoding learns (sampling reads no video headers: a hostile file must
+    meet FFmpeg in a decoder worker, never in the build process)."""
+    return {"duration": round(float(decoded.duration), 6), "fps": round(float(decoded.fps), 6),
+            "num_frames": int(decoded.sample.num_frames)}
 
 
 @dataclass
@@ -97,7 +106,7 @@ class VideoPipeline:
 
     # --- the window -------------------------------------------------------------------------
     def process(self, items: list[DecodedVideo]) -> list[VideoResult]:
-        results = {it.seq: VideoResult(it.seq, it.video, "done") for it in items}
+        results = {it.seq: VideoResult(it.seq, it.video, "done", video_meta=decoded_meta(it.decoded)) for it in items}
         by_seq = {it.seq: it for it in items}
 
         q_out = self.runner.run([self._task(it, "question", 0, question_messages(

@@ -58,6 +58,12 @@ def test_build_writes_valid_shards_and_consistent_counts(reference_build: RunDir
     assert info.timings["total_s"] > 0 and info.timings["model_s"] > 0
     assert run.videos.exists() and run.skipped.exists() and run.quarantine.exists()
     assert sorted(run.read_prompts()) == ["answer", "critique", "question", "refine"]
+    # videos.parquet gains what decoding learnt of each built video; the others stay as sampled
+    videos = {v.video_uid: v for v in run.read_videos()}
+    for p in pairs:
+        v = videos[p.video_uid]
+        assert v.num_frames == p.video_num_frames and v.fps and v.duration == pytest.approx(v.num_frames / v.fps)
+    assert sum(v.num_frames is not None for v in videos.values()) == c.videos_done
 
 
 def test_three_spatial_three_temporal_questions_per_video(reference_build: RunDir) -> None:
@@ -129,6 +135,7 @@ def test_two_shards_merged_equal_one_run(reference_build: RunDir, demo_root: Pat
     assert res.exit_code == 0, res.output
     merged = RunDir(tmp_path / "merged")
     assert rows(merged) == rows(reference_build)
+    assert merged.read_videos() == reference_build.read_videos()  # each shard's decoded metadata, combined
     ref_counts = reference_build.read_build_info().counts
     got = merged.read_build_info().counts
     assert (got.pairs, got.questions, got.videos_done, got.pairs_by_source) == (
