@@ -65,7 +65,7 @@ class RunDir:
 
     # --- build.json -------------------------------------------------------------------------
     def write_build_info(self, info: BuildInfo) -> None:
-        _atomic_write_text(self.build_json, info.model_dump_json(indent=2) + "\n")
+        atomic_write_text(self.build_json, info.model_dump_json(indent=2) + "\n")
 
     def read_build_info(self) -> BuildInfo:
         if not self.build_json.exists():
@@ -109,7 +109,7 @@ class RunDir:
     def write_prompts(self, templates: dict[str, str]) -> None:
         self.prompts_dir.mkdir(parents=True, exist_ok=True)
         for name, text in templates.items():
-            _atomic_write_text(self.prompts_dir / f"{name}.txt", text)
+            atomic_write_text(self.prompts_dir / f"{name}.txt", text)
 
     def read_prompts(self) -> dict[str, str]:
         if not self.prompts_dir.exists():
@@ -117,7 +117,8 @@ class RunDir:
         return {p.stem: p.read_text(encoding="utf-8") for p in sorted(self.prompts_dir.glob("*.txt"))}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Temp file then rename: a reader (or a resumed build) sees the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -126,7 +127,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
-    _atomic_write_text(path, text)
+    atomic_write_text(path, text)
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.build_helpers import rows
 from videosavi.builders import shards
 from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import BuildOptions, run_build
@@ -28,11 +29,6 @@ def reference_build(demo_root: Path, tmp_path_factory: pytest.TempPathFactory, v
     out = tmp_path_factory.mktemp("ref") / "iter1"
     run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=out, limit_videos=4, progress=False))
     return RunDir(out)
-
-
-def rows(run: RunDir) -> list[dict]:
-    """Rows without the wall-clock field, in file order."""
-    return [{k: v for k, v in r.items() if k != "created_at"} for r in shards.read_table(run.path).to_pylist()]
 
 
 def test_build_writes_valid_shards_and_consistent_counts(reference_build: RunDir) -> None:
@@ -82,10 +78,10 @@ def test_three_spatial_three_temporal_questions_per_video(reference_build: RunDi
 
 
 def test_rerun_resumes_without_model_calls(reference_build: RunDir, demo_root: Path) -> None:
-    before = rows(reference_build)
+    before = rows(reference_build.path)
     result = run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=reference_build.path,
                                     limit_videos=4, progress=False))
-    assert rows(reference_build) == before
+    assert rows(reference_build.path) == before
     assert all(s.calls == 0 for s in result.info.counts.stages.values())
 
 
@@ -134,7 +130,7 @@ def test_two_shards_merged_equal_one_run(reference_build: RunDir, demo_root: Pat
     res = cli.invoke(app, ["merge-shards", str(tmp_path / "merged"), *dirs])
     assert res.exit_code == 0, res.output
     merged = RunDir(tmp_path / "merged")
-    assert rows(merged) == rows(reference_build)
+    assert rows(merged.path) == rows(reference_build.path)
     assert merged.read_videos() == reference_build.read_videos()  # each shard's decoded metadata, combined
     ref_counts = reference_build.read_build_info().counts
     got = merged.read_build_info().counts

@@ -11,7 +11,6 @@ import base64
 import io
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from videosavi.builders.models.base import GenerationRequest, load_backend
 from videosavi.builders.models.openai_backend import OpenAIBackend
 from videosavi.builders.models.tiny import ensure_tiny_model
 from videosavi.config import ModelConfig
+from videosavi.hub.serve import free_port
 from videosavi.schemas import Critique
 from videosavi.schemas.json_schema import json_schema
 
@@ -56,12 +56,6 @@ def config(base_url: str, **kw: Any) -> ModelConfig:
         **kw,
     }
     return ModelConfig(**values)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -190,11 +190,9 @@ def _read_plan(out: Path) -> int | None:
 
 
 def _write_plan(out: Path, n: int) -> None:
-    path = out / SHARDS_DIR / PLAN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"num_shards": n}) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from videosavi.builders.run_dir import atomic_write_text
+
+    atomic_write_text(out / SHARDS_DIR / PLAN_FILE, json.dumps({"num_shards": n}) + "\n")
 
 
 def _portable_config(config: str | Path | None) -> str | None:
