@@ -53,7 +53,13 @@ class BuildFigures:
     peak_rss_tree_mb: float
     torch_threads: int
     process_wall_s: float = 0.0  # the child process, interpreter start and imports included
+    reserve_videos: int = 0  # videos beyond the quotas that replaced lost pairs
+    shortfall_pairs: int = 0  # pairs still missing when the demo sources ran out
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reserve_per_1000_pairs(self) -> float:
+        return 1000 * self.reserve_videos / self.pairs if self.pairs else 0.0
 
     @property
     def total_s(self) -> float:
@@ -107,6 +113,7 @@ class BuildFigures:
             "outside_share": round(self.outside_share, 4),
             "loop_outside_share": round(self.loop_outside_share, 4),
             "outside_breakdown": self.outside_breakdown(),
+            "reserve_per_1000_pairs": round(self.reserve_per_1000_pairs, 2),
         }
 
 
@@ -120,11 +127,14 @@ def build_overrides(videos: int, num_frames: int) -> dict[str, Any]:
     return {"frames": {"num_frames": num_frames}, "sources": {s: {"quota": q} for s, q in quotas(videos).items()}}
 
 
+RESERVE_SHARE = 0.25  # spare demo videos per source, for the reserve to replace lost pairs from
+
+
 def write_data(data_root: Path, max_videos: int) -> float:
-    """Demo videos enough for the largest size (quotas draw from them); seconds taken."""
+    """Demo videos enough for the largest size plus a reserve (quotas draw from them); seconds taken."""
     from videosavi.builders.demo_data import write_demo_data
 
-    per_source = math.ceil(max_videos / len(SOURCES))
+    per_source = math.ceil(max_videos * (1 + RESERVE_SHARE) / len(SOURCES))
     return write_demo_data(data_root, videos_per_source=per_source).seconds
 
 
@@ -186,6 +196,8 @@ def run_child(data_root: Path, out: Path, videos: int, num_frames: int, result: 
         "timings": dict(res.info.timings or {}),
         "peak_rss_main_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch_threads": torch.get_num_threads(),
+        "reserve_videos": sum(f.reserve_videos_used for f in c.sources.values()),
+        "shortfall_pairs": sum(f.shortfall_pairs for f in c.sources.values()),
     }
     result.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 

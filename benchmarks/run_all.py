@@ -91,6 +91,9 @@ def build_rows(figs: list[BuildFigures]) -> list[tuple[str, str, str, str]]:
             f"(tree {f.peak_rss_tree_mb - first.peak_rss_tree_mb:+.0f} MB)")
         rss = f"{f.peak_rss_main_mb:.0f} MB ({f.peak_rss_tree_mb:.0f} MB)"
         rows.append((what, "peak RSS: build process (tree)", rss, growth))
+        rows.append((what, "reserve videos per 1,000 pairs", f"{f.reserve_per_1000_pairs:.1f}",
+                     f"{f.reserve_videos} reserve videos for {f.pairs} pairs"
+                     + (f"; short by {f.shortfall_pairs} pairs" if f.shortfall_pairs else "; every quota met")))
     return rows
 
 

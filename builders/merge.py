@@ -11,8 +11,11 @@ from pathlib import Path
 
 from videosavi.builders import shards
 from videosavi.builders.counts import add_pair_counts
+from videosavi.builders.reserve import reserve_request, select_pairs
 from videosavi.builders.run_dir import RunDir
-from videosavi.errors import VideosaviError
+from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
+from videosavi.config import BuildConfig, resolve_data_root
+from videosavi.errors import ReserveNeededError, VideosaviError
 from videosavi.schemas import BuildCounts, BuildInfo, StageCounts, VideoRef
 
 
@@ -36,7 +39,15 @@ def merge_counts(infos: Sequence[BuildInfo]) -> BuildCounts:
     return total
 
 
-def merge_shards(out: Path, shard_dirs: Sequence[Path]) -> BuildInfo:
+def merge_shards(out: Path, shard_dirs: Sequence[Path], data_root: Path | None = None,
+                 top_up: bool = True) -> BuildInfo:
+    """Merge the shards into `out`, keeping each source's quota of pairs.
+
+    When the merged shards are short of pairs (lost videos, quarantined or curated pairs) and the
+    sources have more videos, the next reserve videos are appended to every shard's sample and
+    `ReserveNeededError` says to build the shards again (the same commands resume them) and merge again.
+    `data_root` locates the manifests for that walk (default: `$VIDEOSAVI_DATA_ROOT` or the cwd).
+    """
     runs = [RunDir(d) for d in shard_dirs]
     infos = [r.read_build_info() for r in runs]
     first = infos[0]
@@ -53,15 +64,31 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path]) -> BuildInfo:
     expected = first.num_shards or len(infos)
     if indices != list(range(expected)):
         raise VideosaviError(f"need shards 0..{expected - 1} exactly once, got {indices}")
+    cfg = BuildConfig.model_validate(first.config)
+    videos = merged_videos([r.read_videos() for r in runs])
+    part_dirs = [r.path for r in runs]
+    found = outcomes(part_dirs, videos, first.limit_videos)
+    if top_up and first.limit_videos is None and all(o.done for o in found):
+        request = reserve_request(found, quota_targets(cfg))
+        more = extend_runs(cfg, resolve_data_root(data_root), videos, request, runs, runs[0].read_sample_key()) \
+            if request else []
+        if any(v.available for v in more):
+            wanted = ", ".join(f"{k}: {v}" for k, v in sorted(request.items()))
+            raise ReserveNeededError(
+                f"the shards are short of pairs; {sum(v.available for v in more)} reserve video(s) ({wanted}) "
+                "were added to every shard's videos.parquet. Run the same shard builds again (they resume), "
+                "then merge-shards again."
+            )
+    selection = select_pairs(found, quota_targets(cfg))
     target = RunDir(out)
     target.path.mkdir(parents=True, exist_ok=True)
-    names = shards.finalize(target.path, first.config.get("output", {}).get("pairs_per_shard", 5000),
-                            part_dirs=[r.path for r in runs])
-    target.write_videos(merged_videos([r.read_videos() for r in runs]), runs[0].read_sample_key())
+    names = shards.finalize(target.path, cfg.output.pairs_per_shard, part_dirs=part_dirs, keep=selection.keep)
+    target.write_videos(videos, runs[0].read_sample_key())
     target.write_prompts(runs[0].read_prompts())
     target.write_quarantine(q for r in runs for q in r.read_quarantine())
     target.write_skipped(s for r in runs for s in r.read_skipped())
     counts = merge_counts(infos)
+    counts.sources = selection.fills
     add_pair_counts(counts, shards.read_table(target.path))
     timings = {k: round(max(i.timings.get(k, 0.0) for i in infos), 3) for k in first.timings}
     merged = first.model_copy(update={"counts": counts, "shards": names, "shard_index": None, "num_shards": None,

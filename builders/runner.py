@@ -26,8 +26,10 @@ from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.faults import failpoint
 from videosavi.builders.prompts import STAGES, PromptSet
+from videosavi.builders.reserve import reserve_request, select_pairs
 from videosavi.builders.run_dir import RunDir
 from videosavi.builders.stage_runner import CallContext, StageRunner
+from videosavi.builders.top_up import available_videos, extend_runs, outcomes, quota_targets
 from videosavi.builders.version import BUILDER_VERSION
 from videosavi.builders.video_pipeline import DecodedVideo, PipelineContext, VideoPipeline, VideoResult
 from videosavi.config import BuildConfig, load_config, resolve_data_root
@@ -139,10 +141,7 @@ def select_videos(
     """(global sequence number, video) of this shard's share of the available sample."""
     if not 0 <= shard_index < num_shards:
         raise ConfigError(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
-    available = [v for v in videos if v.available]
-    if limit is not None:
-        available = available[:limit]
-    return [(seq, v) for seq, v in enumerate(available) if seq % num_shards == shard_index]
+    return [(seq, v) for seq, v in available_videos(videos, limit) if seq % num_shards == shard_index]
 
 
 def load_or_sample(run: RunDir, cfg: BuildConfig, data_root: Path, progress: bool) -> list[VideoRef]:
@@ -222,10 +221,6 @@ def _run_build(opts: BuildOptions) -> BuildResult:
         timings["sample_s"] += time.perf_counter() - t0
         run.write_prompts(prompts.templates)
 
-        selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
-        finished = cache.finished_videos()
-        todo = [(seq, v) for seq, v in selected if seq not in finished or not shards.has_part(run.path, seq)]
-
         runner = StageRunner(backend, cache, CallContext(
             model=info.name_or_path, revision=info.revision, prompt_hashes=prompts.hashes, base_seed=cfg.seed,
             iteration=opts.iteration, max_attempts=cfg.stages.max_attempts), batch_size=cfg.model.batch_size)
@@ -235,42 +230,24 @@ def _run_build(opts: BuildOptions) -> BuildResult:
             builder_version=BUILDER_VERSION, generation_json=generation_json(cfg)))
 
         window = opts.window or cfg.model.batch_size
-        pending = 0
-        with _Progress(len(selected), len(selected) - len(todo), opts.progress) as bar, FrameDecoderPool(
+        selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
+        finished = cache.finished_videos()
+        done_before = sum(1 for seq, _ in selected if seq in finished and shards.has_part(run.path, seq))
+        with _Progress(len(selected), done_before, opts.progress) as bar, FrameDecoderPool(
             workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
             max_tasks_per_worker=cfg.frames.max_tasks_per_worker,
         ) as pool:
-            by_key = dict(todo)
-            tasks = [(seq, data_root / cfg.sources[v.source].root / v.video_path, v) for seq, v in todo]
-            stream = pool.decode_many(
-                (
-                    (seq, path, cfg.frames.num_frames, v.clip_start, v.clip_end, cfg.frames.resize)
-                    for seq, path, v in tasks
-                ),
-                prefetch=max(window, cfg.frames.workers) * 2,
-            )
-            t_wait = time.perf_counter()
-            for group in _windows(stream, window):
-                timings["decode_wait_s"] += time.perf_counter() - t_wait
-                decoded: list[DecodedVideo] = []
-                for seq, out in group:
-                    video = by_key[seq]
-                    if isinstance(out, Exception):
-                        reason = getattr(out, "reason", "decode_error")
-                        shards.write_video_part(run.path, seq, [])
-                        cache.mark_video(seq, video.video_uid, "skipped",
-                                         {"skip_reason": reason, "message": str(out)[:500]}, [])
-                        bar.advance(0)
-                    else:
-                        decoded.append(DecodedVideo(seq, video, out))
-                t_models = runner.model_seconds
-                t_proc = time.perf_counter()
-                for res in pipeline.process(decoded) if decoded else []:
-                    pending += _persist(run, cache, res)
-                    bar.advance(len(res.pairs))
-                timings["pipeline_s"] += time.perf_counter() - t_proc
-                timings["model_s"] += runner.model_seconds - t_models
-                t_wait = time.perf_counter()
+            while True:  # one round per reserve top-up; the first round is the sample as drawn
+                finished = cache.finished_videos()
+                todo = [(seq, v) for seq, v in selected if seq not in finished or not shards.has_part(run.path, seq)]
+                pending = _process(todo, run, cfg, data_root, cache, pipeline, pool, bar, window, timings)
+                more = _top_up(run, cfg, data_root, sample_videos_list, opts) if not pending else []
+                if not any(v.available for v in more):
+                    break
+                sample_videos_list = [*sample_videos_list, *more]
+                selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
+                bar.add_total(sum(v.available for v in more))
+        timings["model_s"] = runner.model_seconds
 
         t0 = time.perf_counter()
         info_out = finalize_run(run, cfg, info, prompts, opts, cache, runner.counts)
@@ -282,6 +259,54 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     finally:
         cache.close()
         backend.close()
+
+
+def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, data_root: Path, cache: CallCache,
+             pipeline: VideoPipeline, pool: Any, bar: _Progress, window: int, timings: Counter) -> int:
+    """Decode and build `todo` a window at a time; returns how many videos were left pending."""
+    by_key = dict(todo)
+    stream = pool.decode_many(
+        (
+            (seq, data_root / cfg.sources[v.source].root / v.video_path, cfg.frames.num_frames, v.clip_start,
+             v.clip_end, cfg.frames.resize)
+            for seq, v in todo
+        ),
+        prefetch=max(window, cfg.frames.workers) * 2,
+    )
+    pending = 0
+    t_wait = time.perf_counter()
+    for group in _windows(stream, window):
+        timings["decode_wait_s"] += time.perf_counter() - t_wait
+        decoded: list[DecodedVideo] = []
+        for seq, out in group:
+            video = by_key[seq]
+            if isinstance(out, Exception):
+                reason = getattr(out, "reason", "decode_error")
+                shards.write_video_part(run.path, seq, [])
+                cache.mark_video(seq, video.video_uid, "skipped",
+                                 {"skip_reason": reason, "message": str(out)[:500]}, [])
+                bar.advance(0)
+            else:
+                decoded.append(DecodedVideo(seq, video, out))
+        t_proc = time.perf_counter()
+        for res in pipeline.process(decoded) if decoded else []:
+            pending += _persist(run, cache, res)
+            bar.advance(len(res.pairs))
+        timings["pipeline_s"] += time.perf_counter() - t_proc
+        t_wait = time.perf_counter()
+    return pending
+
+
+def _top_up(run: RunDir, cfg: BuildConfig, data_root: Path, videos: list[VideoRef],
+            opts: BuildOptions) -> list[VideoRef]:
+    """Append reserve videos for every source short of its pairs; none while the build is a preview
+    (`--limit-videos`) or one shard of several (merging decides for all shards at once)."""
+    if opts.limit_videos is not None or opts.num_shards > 1:
+        return []
+    request = reserve_request(outcomes([run.path], videos), quota_targets(cfg))
+    if not request:
+        return []
+    return extend_runs(cfg, data_root, videos, request, [run], run.read_sample_key())
 
 
 def _persist(run: RunDir, cache: CallCache, res: VideoResult) -> int:
@@ -297,11 +322,16 @@ def _persist(run: RunDir, cache: CallCache, res: VideoResult) -> int:
 
 def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: PromptSet, opts: BuildOptions,
                  cache: CallCache, stage_counts: dict[str, StageCounts]) -> BuildInfo:
-    """Parts -> shards; side records and counts from the persisted state only."""
-    names = shards.finalize(run.path, cfg.output.pairs_per_shard)
+    """Parts -> shards (kept pairs only, when the run is a whole build); side records and counts from the
+    persisted state only."""
+    sample = run.read_videos()
+    selection = None
+    if opts.num_shards == 1:
+        selection = select_pairs(outcomes([run.path], sample, opts.limit_videos), quota_targets(cfg))
+    names = shards.finalize(run.path, cfg.output.pairs_per_shard, keep=selection.keep if selection else None)
     finished = cache.finished_videos()
-    videos = {v.video_uid: v for v in run.read_videos()}
-    counts = BuildCounts()
+    videos = {v.video_uid: v for v in sample}
+    counts = BuildCounts(sources=selection.fills if selection else {})
     counts.videos_sampled = len(select_videos(list(videos.values()), opts.limit_videos, opts.num_shards,
                                               opts.shard_index))
     skips: list[VideoSkip] = []
@@ -340,7 +370,7 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
         model=info.model_copy(update={"name_or_path": shown}), prompt_version=prompts.version,
         prompts=prompts.hashes, counts=counts, shards=names,
         shard_index=opts.shard_index if opts.num_shards > 1 else None,
-        num_shards=opts.num_shards if opts.num_shards > 1 else None,
+        num_shards=opts.num_shards if opts.num_shards > 1 else None, limit_videos=opts.limit_videos,
     )
 
 
@@ -375,6 +405,12 @@ class _Progress:
             self._progress.start()
             self._task = self._progress.add_task("build", total=self.total, completed=self.done, pairs=0, rate="-")
         return self
+
+    def add_total(self, videos: int) -> None:
+        """Reserve videos joined the build."""
+        self.total += videos
+        if self.enabled:
+            self._progress.update(self._task, total=self.total)
 
     def advance(self, pairs: int) -> None:
         self.pairs += pairs

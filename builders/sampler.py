@@ -129,9 +129,12 @@ def rank_candidates(frame: pl.DataFrame, seed: int, source: str) -> pl.DataFrame
 
 
 def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, hash_files: bool = True,
-                  on_hashed: Callable[[int], None] | None = None) -> tuple[list[VideoRef], SourceSample,
-                                                                             list[RejectedRow]]:
-    """Walk one source's candidates in rank order until `src.quota` available videos are found."""
+                  on_hashed: Callable[[int], None] | None = None, want: int | None = None,
+                  skip: frozenset[str] = frozenset()) -> tuple[list[VideoRef], SourceSample, list[RejectedRow]]:
+    """Walk one source's candidates in rank order until `want` (default `src.quota`) available videos
+    are found, passing over the uids in `skip` (videos an earlier walk already met: the reserve continues
+    the same order where the first draw stopped)."""
+    want = src.quota if want is None else want
     lazy = read_source(name, src, data_root).with_row_index("_row")
     what = f"the manifest of source {name!r}"
     frame = collect(lazy.drop("caption"), what)
@@ -139,6 +142,8 @@ def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, h
     rejected = [RejectedRow(name, r["video_id"], r[PROBLEM]) for r in bad.head(_EXAMPLES).iter_rows(named=True)]
     n_rejected = bad.height
     ranked = rank_candidates(frame.filter(pl.col(PROBLEM).is_null()), seed, name)
+    if skip:
+        ranked = ranked.filter(~pl.col("uid").is_in(list(skip)))
     root = data_root / src.root
 
     picked: list[tuple[int, int, VideoRef]] = []  # (walk position, manifest row, video): available ones
@@ -146,7 +151,7 @@ def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, h
     reasons: dict[str, int] = {}
     rows = ranked.iter_rows(named=True)
     walk = 0
-    while len(picked) < src.quota:
+    while len(picked) < want:
         batch: list[tuple[int, int, VideoRef]] = []
         for r in rows:
             walk += 1
@@ -164,7 +169,7 @@ def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, h
                 unavailable.append((walk, r["_row"], _unavailable(video, reason)))
                 continue
             batch.append((walk, r["_row"], video))
-            if len(picked) + len(batch) >= src.quota:
+            if len(picked) + len(batch) >= want:
                 break
         if not batch:
             break  # candidates exhausted
@@ -177,7 +182,7 @@ def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, h
                 picked.append((pos, row, video.model_copy(update={"sha256": digest})))
     found = _with_captions(lazy, picked + unavailable, what)
     videos = [v for _, _, v in sorted(found, key=lambda t: t[0])]
-    summary = SourceSample(source=name, quota=src.quota, candidates=ranked.height, sampled=len(picked),
+    summary = SourceSample(source=name, quota=want, candidates=ranked.height, sampled=len(picked),
                            unavailable=len(unavailable), rejected=n_rejected, unavailable_reasons=reasons)
     return videos, summary, rejected
 
@@ -245,6 +250,24 @@ def sample_videos(cfg: BuildConfig, data_root: Path, *, hash_files: bool = True,
                 log.warning("source %s: %d manifest rows cannot be used (e.g. %s)", name, summary.rejected,
                             bad[0].problem if bad else "?")
     return SampleResult(videos=videos, sources=summaries, rejected_examples=rejected, seed=cfg.seed)
+
+
+def extend_sample(cfg: BuildConfig, data_root: Path, existing: list[VideoRef],
+                  request: dict[str, int]) -> list[VideoRef]:
+    """The next videos of each requested source's seeded order after those already in `existing`
+    (`request[source]` more available ones, plus the unavailable ones met on the way), to append to
+    the sample. A source whose manifest has run out returns fewer, or none."""
+    out: list[VideoRef] = []
+    for name, src in cfg.sources.items():
+        n = request.get(name, 0)
+        if n <= 0:
+            continue
+        walked = frozenset(v.video_uid for v in existing if v.source == name)
+        videos, summary, _ = sample_source(name, src, Path(data_root), cfg.seed, want=n, skip=walked)
+        if summary.shortfall:
+            log.warning("source %s: the reserve ran out (%d of %d more videos found)", name, summary.sampled, n)
+        out += videos
+    return out
 
 
 def _progress(enabled: bool) -> Any:

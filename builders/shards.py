@@ -9,7 +9,7 @@ resumed or sharded build gives byte-identical rows to an uninterrupted one.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,8 +51,8 @@ def has_part(run_dir: Path, seq: int) -> bool:
     return part_path(run_dir, seq).exists()
 
 
-def iter_part_tables(part_dirs: Iterable[Path]) -> Iterator[pa.Table]:
-    """Part tables from one or more run directories, in sample order (by sequence number)."""
+def part_files(part_dirs: Iterable[Path]) -> dict[int, Path]:
+    """Sequence number -> part file, over one or more run directories (a video's part lives in one)."""
     parts: dict[int, Path] = {}
     for d in part_dirs:
         for p in sorted((Path(d) / PARTS_DIR).glob("video-*.parquet")):
@@ -60,14 +60,29 @@ def iter_part_tables(part_dirs: Iterable[Path]) -> Iterator[pa.Table]:
             if seq in parts:
                 raise ValueError(f"video part {seq} exists in two run directories: {parts[seq]} and {p}")
             parts[seq] = p
+    return parts
+
+
+def iter_part_tables(part_dirs: Iterable[Path]) -> Iterator[tuple[int, pa.Table]]:
+    """(sequence number, part table) from one or more run directories, in sample order."""
+    parts = part_files(part_dirs)
     for seq in sorted(parts):
-        yield pq.read_table(parts[seq], schema=arrow_schema(PreferencePair))
+        yield seq, pq.read_table(parts[seq], schema=arrow_schema(PreferencePair))
 
 
-def finalize(run_dir: Path, pairs_per_shard: int, part_dirs: Iterable[Path] | None = None) -> list[str]:
+def part_question_types(part_dirs: Iterable[Path]) -> dict[int, tuple[str, ...]]:
+    """Sequence number -> its pairs' question types in row order: all that quota selection needs, read
+    from one column of each part."""
+    return {seq: tuple(pq.read_table(path, columns=["question_type"]).column(0).to_pylist())
+            for seq, path in part_files(part_dirs).items()}
+
+
+def finalize(run_dir: Path, pairs_per_shard: int, part_dirs: Iterable[Path] | None = None,
+             keep: Mapping[int, Sequence[bool]] | None = None) -> list[str]:
     """Write `data/` shards from the parts (of `run_dir`, or of several dirs when merging shards).
 
-    Streams: at most one shard's rows are in memory. Returns the shard paths relative to run_dir.
+    `keep[seq]` masks a part's rows (quota selection); a part without a mask is kept whole. Streams: at
+    most one shard's rows are in memory. Returns the shard paths relative to run_dir.
     """
     run_dir = Path(run_dir)
     schema = arrow_schema(PreferencePair)
@@ -85,7 +100,9 @@ def finalize(run_dir: Path, pairs_per_shard: int, part_dirs: Iterable[Path] | No
         chunk_files.append(path)
         failpoint("shard_written")
 
-    for table in iter_part_tables(part_dirs or [run_dir]):
+    for seq, table in iter_part_tables(part_dirs or [run_dir]):
+        if keep is not None and seq in keep:
+            table = table.filter(pa.array(list(keep[seq]), pa.bool_()))
         while table.num_rows:
             take = min(pairs_per_shard - buffered, table.num_rows)
             buffer.append(table.slice(0, take))

@@ -142,7 +142,7 @@ class VideoPipeline:
         critiques = {}
         for tid, out in c_out.items():
             if self._accept(results[tid[0]], out, "critique", questions[tid[0]][tid[1]].question):
-                if not critique_has_issue(out.value):
+                if not self._names_issue(out.value):
                     results[tid[0]].filtered[reasons.NO_ISSUE] += 1
                     continue
                 critiques[tid] = out
@@ -182,6 +182,14 @@ class VideoPipeline:
         return [results[it.seq] for it in items]
 
     # --- helpers ----------------------------------------------------------------------------
+    def _names_issue(self, critique: Any) -> bool:
+        """A pair needs at least one issue (the record requires it, and refining needs something to fix);
+        placeholder issues ("none") count as none only when the curation says so."""
+        if not critique.issues:
+            return False
+        cur = self.ctx.curation
+        return not cur.drop_no_issue or critique_has_issue(critique, cur.no_issue_phrases)
+
     def _n(self, it: DecodedVideo) -> int:
         return len(it.decoded.sample.frame_indices)
 

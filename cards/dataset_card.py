@@ -91,6 +91,13 @@ def _questions_per_video(info: BuildInfo) -> str:
     return "spatial and temporal"
 
 
+def _curation_profile(info: BuildInfo) -> str:
+    curation = info.config.get("curation")
+    profile = curation.get("profile", "curated") if isinstance(curation, dict) else "curated"
+    overrides = sorted(k for k in (curation or {}) if k != "profile")
+    return f"{profile}" + (f" (with {', '.join(overrides)} set)" if overrides else "")
+
+
 def card_context(inputs: CardInputs) -> dict[str, Any]:
     """Every value the template shows (pure)."""
     info, s, prev = inputs.info, inputs.stats.summary, inputs.previous
@@ -136,6 +143,10 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
     skipped_rows = [[reason, str(n)] for reason, n in side.get("skipped_videos", {}).get("by_reason", {}).items()]
     from videosavi.hub.swift_format import SwiftDpoRow
 
+    quota_rows = [[src, str(f.requested_pairs), str(f.delivered_pairs), str(f.videos_used),
+                   str(f.reserve_videos_used), str(f.surplus_pairs), str(f.shortfall_pairs)]
+                  for src, f in info.counts.sources.items()]
+
     return {
         "title": f"{info.name}: iteration {info.iteration}",
         "repo": inputs.repo,
@@ -150,6 +161,8 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "generation_rows": _generation_rows(info),
         "composition_header": ["source", *qtypes, "total"],
         "composition_rows": composition_rows,
+        "quota_rows": quota_rows,
+        "curation_profile": _curation_profile(info),
         "severity_rows": severity_rows,
         "issues_per_pair": fmt(s.issues_per_pair.mean, ".3g"),
         "error_header": error_header,

@@ -71,11 +71,35 @@ _SWITCHES = (
 )
 
 
+CurationProfile = Literal["curated", "paper"]
+
+# What each profile changes from the field defaults (the defaults are `curated`). `paper` keeps only the
+# checks that make a pair unusable, as the paper's pipeline does: unparseable or schema-invalid replies
+# never become pairs anyway; empty, truncated and identical answers are dropped here.
+PROFILES: dict[str, dict[str, Any]] = {
+    "curated": {},
+    "paper": {
+        "drop_duplicate_questions": False,
+        "drop_refusals": False,
+        "drop_restated": False,
+        "drop_no_issue": False,
+        "drop_length_ratio": False,
+        "balance": "keep",
+    },
+}
+
+
 class CurationConfig(BaseModel):
-    """Every filter has its own switch; `enabled: false` turns all of them off (and balance to keep)."""
+    """Every filter has its own switch; a profile sets them all at once (keys given beside it win), and
+    `enabled: false` turns all of them off (and balance to keep)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    profile: CurationProfile = Field(
+        default="curated",
+        description="curated: every filter below; paper: only what makes a pair unusable (empty, truncated, "
+        "chosen equal to rejected)",
+    )
     enabled: bool = Field(default=True, description="master switch; false = keep everything")
     drop_duplicate_questions: bool = Field(default=True, description="exact and near-duplicate questions per video")
     question_similarity: float = Field(
@@ -110,6 +134,8 @@ class CurationConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _master_switch(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("profile") in PROFILES:
+            data = {**PROFILES[data["profile"]], **data}
         if isinstance(data, dict) and data.get("enabled") is False:
             data = {**data, **dict.fromkeys(_SWITCHES, False), "balance": "keep"}
         return data

@@ -6,7 +6,7 @@ these models in `arrow.py` and `json_schema.py`, never written by hand. Depends 
 
 from __future__ import annotations
 
-from videosavi.schemas.build_info import BuildCounts, BuildInfo, ModelInfo, StageCounts
+from videosavi.schemas.build_info import BuildCounts, BuildInfo, ModelInfo, SourceFill, StageCounts
 from videosavi.schemas.critique import Critique, CritiqueIssue
 from videosavi.schemas.enums import (
     ERROR_TYPES,
@@ -39,6 +39,7 @@ __all__ = [
     "Question",
     "QuestionType",
     "Severity",
+    "SourceFill",
     "StageCounts",
     "VideoRef",
     "VideoSkip",

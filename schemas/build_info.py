@@ -25,6 +25,25 @@ class StageCounts(BaseModel):
     quarantined: int = 0
 
 
+class SourceFill(BaseModel):
+    """How one source met its pairs: requested (quota x questions per video) against delivered, and
+    how many videos of its seeded order that took."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quota_videos: int = Field(default=0, description="videos the config asks of this source")
+    requested_pairs: int = Field(default=0, description="quota x (spatial + temporal)")
+    requested_by_type: dict[str, int] = Field(default_factory=dict)
+    delivered_pairs: int = 0
+    delivered_by_type: dict[str, int] = Field(default_factory=dict)
+    videos_used: int = Field(default=0, description="videos whose pairs were needed, reserve ones included")
+    reserve_videos_used: int = Field(default=0, description="videos beyond the quota that replaced lost pairs")
+    reserve_videos_unused: int = Field(default=0, description="reserve videos built but not needed in the end")
+    surplus_pairs: int = Field(default=0, description="pairs dropped because their type was already met")
+    shortfall_pairs: int = Field(default=0, description="requested - delivered (the manifest ran out, or pending)")
+    pending_videos: int = Field(default=0, description="videos left pending by model-call errors")
+
+
 class BuildCounts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +59,9 @@ class BuildCounts(BaseModel):
     no_pair_reasons: dict[str, int] = Field(default_factory=dict, description="questions without a pair, by reason")
     filtered: dict[str, int] = Field(default_factory=dict, description="pairs removed by curation, by reason code")
     stages: dict[str, StageCounts] = Field(default_factory=dict)
+    sources: dict[str, SourceFill] = Field(
+        default_factory=dict, description="requested vs delivered pairs and reserve videos, per source"
+    )
 
 
 class BuildInfo(BaseModel):
@@ -62,3 +84,4 @@ class BuildInfo(BaseModel):
     shards: list[str] = Field(default_factory=list)
     shard_index: int | None = None
     num_shards: int | None = None
+    limit_videos: int | None = Field(default=None, description="--limit-videos of a preview build (no reserve)")

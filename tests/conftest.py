@@ -54,3 +54,55 @@ def small_reference(small_config: Path, demo_root: Path, tmp_path_factory: pytes
     out = tmp_path_factory.mktemp("small-reference") / "clean"
     run_build(small_options(small_config, demo_root, out))
     return out
+
+
+# -- lossy demo data: the reserve at work (test_quotas.py, test_ray.py) ------------------------------
+
+
+def _truncate(path: Path, keep: float = 0.3) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.fixture(scope="session")
+def lossy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo data (6 videos per source) whose first-drawn STAR and VIDAL videos cannot be decoded."""
+    from videosavi.builders.demo_data import write_demo_data
+    from videosavi.builders.sampler import sample_videos
+    from videosavi.config import load_config
+
+    root = tmp_path_factory.mktemp("lossy-data")
+    write_demo_data(root, videos_per_source=6)
+    cfg = load_config("demo")
+    drawn = [v for v in sample_videos(cfg, root, hash_files=False, progress=False).videos if v.available]
+    for source in ("star", "vidal"):
+        first = next(v for v in drawn if v.source == source)
+        _truncate(root / cfg.sources[source].root / first.video_path)
+    return root
+
+
+SMALL_QUOTAS = {"sources": {"star": {"quota": 2}, "vidal": {"quota": 1}, "webvid": {"quota": 1}},
+                "stages": {"max_attempts": 1, "critique": {"max_new_tokens": 130}}}
+
+
+@pytest.fixture(scope="session")
+def lossy_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1 + 1 questions per video, and critiques cut short often enough to be quarantined."""
+    from tests.build_helpers import write_small_config
+
+    return write_small_config(tmp_path_factory.mktemp("lossy-config") / "lossy.yaml", SMALL_QUOTAS)
+
+
+@pytest.fixture(scope="session")
+def lossy_reference(lossy_config: Path, lossy_root: Path, tmp_path_factory: pytest.TempPathFactory,
+                    videosavi_cache: str) -> Path:
+    from videosavi.builders.run_dir import RunDir
+    from videosavi.builders.runner import BuildOptions, run_build
+
+    out = tmp_path_factory.mktemp("lossy-ref") / "run"
+    run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=out, progress=False))
+    info = RunDir(out).read_build_info()
+    assert info.counts.pairs == 8, info.counts  # 2 x 2 + 1 x 2 + 1 x 2
+    assert sum(f.reserve_videos_used for f in info.counts.sources.values()) >= 2
+    assert sum(s.quarantined for s in info.counts.stages.values()) >= 1, "no quarantine was forced"
+    return out

@@ -12,6 +12,7 @@ from typing import Any
 
 from videosavi import __version__
 from videosavi.builders import shards
+from videosavi.builders.prompts import PromptSet
 from videosavi.builders.run_dir import RunDir
 from videosavi.builders.version import BUILDER_VERSION
 from videosavi.hashing import stable_hash
@@ -146,6 +147,6 @@ def write_run_dir(path: Path, pairs: list[PreferencePair], iteration: int = 1, p
     run.write_videos(videos)
     run.write_quarantine([])
     run.write_skipped([])
-    run.write_prompts({"question": "Ask questions.", "answer": "Answer.", "critique": "Critique.", "refine": "Refine."})
+    run.write_prompts(PromptSet.load().templates)  # the bundled templates: training and the swift rows render them
     run.write_build_info(make_build_info(pairs, iteration=iteration, shards=names, **build_overrides))
     return run

@@ -282,3 +282,32 @@ def test_master_switch_turns_everything_off() -> None:
     assert not off.drop_truncated and off.balance == "keep"
     qs = [q("What is on the table?"), q("What is on the table?")]
     assert dedupe_questions(qs, off) == (qs, [])
+
+
+# --- profiles -----------------------------------------------------------------------------------------
+
+
+def test_paper_profile_keeps_all_but_unusable_pairs() -> None:
+    paper = load_curation_config({"profile": "paper"})
+    assert (paper.drop_same_answer, paper.drop_empty, paper.drop_truncated) == (True, True, True)
+    assert not (paper.drop_duplicate_questions or paper.drop_refusals or paper.drop_restated
+                or paper.drop_no_issue or paper.drop_length_ratio)
+    assert paper.balance == "keep"
+    content = [make_pair(chosen="I cannot determine where the cup is."),
+               make_pair(question="What is the person holding?", rejected="The person is holding something."),
+               make_pair(issues=[{**make_issue(), "statement": "none"}]),
+               make_pair(rejected="The cup is on the floor.", chosen=" ".join(["The cup is on the table"] * 3) + ".")]
+    assert curate_video(content, paper).kept == content  # curated drops every one of these
+    assert curate_video(content, load_curation_config({"profile": "curated"})).kept == []
+    assert curate_video([make_pair(rejected="...")], paper).kept == []  # an empty answer is unusable
+
+
+def test_keys_beside_a_profile_win_and_an_unknown_profile_is_refused() -> None:
+    assert load_curation_config({"profile": "paper", "drop_refusals": True}).drop_refusals is True
+    assert load_curation_config({}).profile == "curated"
+    with pytest.raises(ConfigError, match="profile"):
+        load_curation_config({"profile": "lenient"})
+
+
+def test_the_papers_config_uses_the_paper_profile() -> None:
+    assert load_curation_config(load_config("videosavi").curation).profile == "paper"

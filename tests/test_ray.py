@@ -175,3 +175,17 @@ def test_shard_plan_is_kept_on_resume_and_a_different_count_is_refused() -> None
     assert plan_shards(5, 5, cpus, videos=100, uses_gpu=False) == 5
     with pytest.raises(RunDirMismatchError, match="split into 5 shards"):
         plan_shards(6, 5, cpus, videos=100, uses_gpu=False)
+
+
+def test_ray_build_tops_up_from_the_reserve_like_a_local_build(address: str, lossy_reference: Path,
+                                                               lossy_config: Path, lossy_root: Path,
+                                                               tmp_path: Path) -> None:
+    from videosavi.builders.executors.ray_executor import run_build_ray
+    from videosavi.builders.runner import BuildOptions
+
+    out = tmp_path / "ray"
+    result = run_build_ray(BuildOptions(config=lossy_config, data_root=lossy_root, out=out, progress=False),
+                           address=address)
+    assert rows(out) == rows(lossy_reference)
+    assert result.info.counts.sources == RunDir(lossy_reference).read_build_info().counts.sources
+    assert RunDir(out).read_videos() == RunDir(lossy_reference).read_videos()  # the same reserve videos drawn

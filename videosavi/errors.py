@@ -53,3 +53,8 @@ class DiskFullError(VideosaviError):
 
 class ExecutorError(VideosaviError):
     """A distributed build (Ray) could not finish some shards; finished shards are kept for a re-run."""
+
+
+class ReserveNeededError(VideosaviError):
+    """Merged shards are short of pairs: reserve videos were added to every shard's sample, and the
+    shards must be built again before the merge can deliver the quotas."""

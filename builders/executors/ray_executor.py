@@ -79,9 +79,11 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
         raise ConfigError("the ray executor needs Ray: pip install 'videosavi[ray]'") from exc
 
     from videosavi.builders.merge import merge_shards
+    from videosavi.builders.reserve import reserve_request
     from videosavi.builders.run_dir import RunDir
     from videosavi.builders.runner import apply_model_override, load_or_sample, select_videos
     from videosavi.builders.sampler import sample_key
+    from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
     from videosavi.config import load_config, resolve_data_root
 
     t_start = time.perf_counter()
@@ -115,17 +117,28 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
             "num_cpus": 1, "num_gpus": 1 if uses_gpu else 0, "max_retries": max_retries, "retry_exceptions": False,
             "runtime_env": {"env_vars": forwarded_env(cfg.model.api_key_env)},
         }
-        refs: dict[Any, int] = {}
-        for i in range(n):
-            shard = RunDir(shard_dir(out, i))
+        shard_runs = [RunDir(shard_dir(out, i)) for i in range(n)]
+        for shard in shard_runs:
             if not shard.videos.exists():
                 shard.write_videos(videos, sample_key(cfg))
-            shard_opts = dataclasses.replace(
-                opts, out=str(shard.path), num_shards=n, shard_index=i, progress=False, force=False,
-                data_root=str(data_root), config=_portable_config(opts.config), model=_portable_model(opts.model),
-            )
-            refs[task.options(name=f"videosavi-shard-{i}", **task_options).remote(dataclasses.asdict(shard_opts))] = i
-        results, failures = _collect(ray, refs, opts.progress)
+        while True:  # one round per reserve top-up, decided here for all shards at once
+            refs: dict[Any, int] = {}
+            for i, shard in enumerate(shard_runs):
+                shard_opts = dataclasses.replace(
+                    opts, out=str(shard.path), num_shards=n, shard_index=i, progress=False, force=False,
+                    data_root=str(data_root), config=_portable_config(opts.config), model=_portable_model(opts.model),
+                )
+                ref = task.options(name=f"videosavi-shard-{i}", **task_options).remote(dataclasses.asdict(shard_opts))
+                refs[ref] = i
+            results, failures = _collect(ray, refs, opts.progress)
+            if failures or any(r["pending"] for r in results.values()) or opts.limit_videos is not None:
+                break
+            request = reserve_request(outcomes([r.path for r in shard_runs], videos), quota_targets(cfg))
+            more = extend_runs(cfg, data_root, videos, request, [main_run, *shard_runs], sample_key(cfg)) \
+                if request else []
+            if not any(v.available for v in more):
+                break
+            videos = [*videos, *more]
     finally:
         if started_here:
             ray.shutdown()
@@ -135,7 +148,7 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
             f"{len(failures)} of {n} shard(s) did not finish ({lines}). Finished shards and videos are kept "
             f"under {out / SHARDS_DIR}; run the same command again to resume."
         )
-    info = merge_shards(out, [shard_dir(out, i) for i in range(n)])
+    info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False)
     info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
     main_run.write_build_info(info)
     return BuildResult(out, info, sum(r["pending"] for r in results.values()))

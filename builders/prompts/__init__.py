@@ -51,4 +51,6 @@ class PromptSet:
         return "p" + _hash(joined)
 
     def render(self, stage: str, **values: object) -> str:
-        return Template(self.templates[stage]).substitute({k: str(v) for k, v in values.items()})
+        """The stage's text for these values; the file's final newline is not part of the prompt (the bare
+        answer template `${question}` renders to exactly the question)."""
+        return Template(self.templates[stage]).substitute({k: str(v) for k, v in values.items()}).rstrip("\n")

@@ -67,11 +67,17 @@ def build(
 def merge_shards(
     out: Path = typer.Argument(..., help="Run directory to write the merged result into."),
     shard_dirs: list[Path] = typer.Argument(..., help="Run directories of the shards."),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", help="Root of the config's manifests, to draw reserve videos when the shards are short."
+    ),
 ) -> None:
-    """Merge separately built shards (--num-shards/--shard-index) into one run directory."""
+    """Merge separately built shards (--num-shards/--shard-index) into one run directory.
+
+    When the shards together are short of their pairs, reserve videos are added to every shard's sample
+    and the merge stops (exit 2): build the shards again with the same commands, then merge again."""
     from videosavi.builders.merge import merge_shards as do_merge
 
-    do_merge(out, shard_dirs)
+    do_merge(out, shard_dirs, data_root=data_root)
     print_summary(out)
 
 
@@ -96,6 +102,18 @@ def print_summary(run_dir: Path) -> None:
                      ("no pair (reason)", c.no_pair_reasons), ("filtered (reason)", c.filtered)):
         if d:
             table.add_row(label, ", ".join(f"{k}: {v}" for k, v in sorted(d.items())))
+    if c.sources:
+        table.add_row("requested -> delivered", ", ".join(
+            f"{k}: {f.requested_pairs} -> {f.delivered_pairs}" for k, f in c.sources.items()))
+        reserve = {k: f for k, f in c.sources.items() if f.reserve_videos_used or f.reserve_videos_unused}
+        if reserve:
+            table.add_row("reserve videos", ", ".join(
+                f"{k}: {f.reserve_videos_used} used" + (f" ({f.reserve_videos_unused} not needed)"
+                                                       if f.reserve_videos_unused else "")
+                for k, f in reserve.items()))
+        short = {k: f.shortfall_pairs for k, f in c.sources.items() if f.shortfall_pairs}
+        if short:
+            table.add_row("[red]shortfall[/red]", ", ".join(f"{k}: {n} pairs" for k, n in short.items()))
     quarantined = sum(s.quarantined for s in c.stages.values())
     table.add_row("quarantined outputs", str(quarantined))
     if info.timings:

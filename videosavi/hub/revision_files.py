@@ -100,7 +100,8 @@ def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
 
     swift_bytes = swift_size = 0
     for rel in run.shards:
-        table = swift_rows(pq.read_table(src / rel, columns=["question", "chosen", "rejected", "source", "video_path"]))
+        columns = ["question", "chosen", "rejected", "source", "video_path", "frame_indices"]
+        table = swift_rows(pq.read_table(src / rel, columns=columns), run.prompts.get("answer"))
         dest = staging / SWIFT_DIR / Path(rel).name
         dest.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, dest)

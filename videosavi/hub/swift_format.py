@@ -17,6 +17,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from videosavi.builders.prompts import PromptSet
 from videosavi.schemas.arrow import arrow_schema
 
 VIDEO_TAG = "<video>"
@@ -35,7 +36,8 @@ class SwiftDpoRow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     messages: list[SwiftMessage] = Field(
-        description="user turn '<video>' + question, then the chosen (refined) answer as the last assistant turn"
+        description="user turn '<video>' + the prompt a0 was generated with (the question), then the chosen "
+        "(refined) answer as the last assistant turn"
     )
     rejected_response: str = Field(description="the rejected (initial) answer")
     videos: list[str] = Field(description="'<source>/<video_path>', relative to your local video roots")
@@ -46,20 +48,27 @@ def video_ref(source: str, video_path: str) -> str:
     return f"{source}/{video_path}"
 
 
-def swift_rows(pairs: pa.Table) -> pa.Table:
-    """PreferencePair rows -> SwiftDpoRow rows, in the same order (pure)."""
-    cols = pairs.select(["question", "chosen", "rejected", "source", "video_path"]).to_pydict()
+def swift_rows(pairs: pa.Table, answer_template: str | None = None) -> pa.Table:
+    """PreferencePair rows -> SwiftDpoRow rows, in the same order (pure).
+
+    The user turn is the prompt a0 was generated with: the run's answer template rendered for the row
+    (the bundled one is the bare question), so ms-swift trains on the same prompt as `savi train`.
+    """
+    prompts = PromptSet({"answer": answer_template}) if answer_template is not None else None
+    cols = pairs.select(["question", "chosen", "rejected", "source", "video_path", "frame_indices"]).to_pydict()
     rows = [
         {
             "messages": [
-                {"role": "user", "content": f"{VIDEO_TAG}{q}"},
+                {"role": "user", "content": VIDEO_TAG + (
+                    prompts.render("answer", question=q, num_frames=len(frames)) if prompts else q)},
                 {"role": "assistant", "content": chosen},
             ],
             "rejected_response": rejected,
             "videos": [video_ref(source, path)],
         }
-        for q, chosen, rejected, source, path in zip(
-            cols["question"], cols["chosen"], cols["rejected"], cols["source"], cols["video_path"], strict=True
+        for q, chosen, rejected, source, path, frames in zip(
+            cols["question"], cols["chosen"], cols["rejected"], cols["source"], cols["video_path"],
+            cols["frame_indices"], strict=True,
         )
     ]
     return pa.Table.from_pylist(rows, schema=arrow_schema(SwiftDpoRow))

@@ -1,0 +1,96 @@
+"""The four prompts follow the paper (issue 11, item 6), in our own words.
+
+Snapshot files under tests/snapshots/prompts/ hold each stage's text rendered for one fixed example: a
+prompt edit must update them on purpose (it changes `prompt_version`, every call's cache key and the
+pairs made). Write them anew with `VIDEOSAVI_UPDATE_SNAPSHOTS=1 pytest tests/test_prompts.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.factories import make_pairs
+from videosavi.builders.prompts import STAGES, PromptSet
+from videosavi.builders.stages.answer import answer_messages
+from videosavi.builders.stages.critique import critique_messages
+from videosavi.builders.stages.questions import question_messages
+from videosavi.builders.stages.refine import refine_messages
+from videosavi.hub.swift_format import VIDEO_TAG, swift_rows
+from videosavi.schemas import Critique, CritiqueIssue, PreferencePair
+from videosavi.schemas.arrow import to_table
+from videosavi.schemas.enums import ERROR_TYPES
+from videosavi.training.prompt import training_prompt
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "prompts"
+QUESTION = "What does the man do right after he closes the fridge?"
+ANSWER = "He puts a bottle on the table, then leaves the kitchen."
+CRITIQUE = Critique(
+    issues=[CritiqueIssue(statement="He puts a bottle on the table", reason="he keeps holding it",
+                          evidence="the bottle stays in his hand", severity="critical",
+                          error_type="factual_inaccuracy")],
+    summary="The bottle is never put down.",
+)
+
+
+def _text(messages: list[dict]) -> str:
+    (turn,) = messages
+    assert turn["role"] == "user" and turn["content"][0] == {"type": "video"}
+    return turn["content"][1]["text"]
+
+
+def rendered() -> dict[str, str]:
+    p = PromptSet.load()
+    return {
+        "question": _text(question_messages(p, 32, 3, 3)),
+        "answer": _text(answer_messages(p, QUESTION, 32)),
+        "critique": _text(critique_messages(p, QUESTION, ANSWER, 32)),
+        "refine": _text(refine_messages(p, QUESTION, ANSWER, CRITIQUE, 32)),
+    }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_rendered_prompts_match_their_snapshots(stage: str) -> None:
+    text = rendered()[stage]
+    path = SNAPSHOTS / f"{stage}.txt"
+    if os.environ.get("VIDEOSAVI_UPDATE_SNAPSHOTS"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{stage} prompt changed: update its snapshot on purpose"
+
+
+def test_a0_answers_the_bare_question() -> None:
+    # the user turn of the answer stage is the video and the question exactly as a user would ask it
+    assert rendered()["answer"] == QUESTION
+
+
+def test_question_prompt_asks_for_the_papers_kinds_with_examples() -> None:
+    text = rendered()["question"].lower()
+    for facet in ("relative to one another", "small visual details", "region of the frame", "colour, size",
+                  "occlusion", "layout of the scene"):
+        assert facet in text, facet
+    for facet in ("order in which things happen", "causes an action", "just before or just after",
+                  "how long", "transitions", "from the start to the end"):
+        assert facet in text, facet
+    assert text.count("examples of the kind we mean") == 2 and "3 spatial" in text and "3 temporal" in text
+
+
+def test_critique_prompt_has_counterfactual_and_entity_checks_and_defines_each_error_type() -> None:
+    text = rendered()["critique"]
+    assert "counterfactual" in text.lower() and "entity tracking" in text.lower()
+    for error_type in ERROR_TYPES:
+        line = next(x for x in text.splitlines() if x.strip().startswith(f'- "{error_type}":'))
+        assert len(line.split(":", 1)[1].strip()) > 20, line  # a one-line definition follows each type
+    assert QUESTION in text and ANSWER in text
+
+
+def test_dpo_prompt_is_the_prompt_a0_was_made_with_in_training_and_in_the_swift_config() -> None:
+    pairs: list[PreferencePair] = make_pairs(n_videos=2, per_video=2)
+    template = PromptSet.load().templates["answer"]
+    swift = swift_rows(to_table(pairs, PreferencePair), template).to_pylist()
+    for pair, row in zip(pairs, swift, strict=True):
+        n = len(pair.frame_indices)
+        made_with = _text(answer_messages(PromptSet.load(), pair.question, n))
+        assert _text(training_prompt(pair.question, n, template)) == made_with
+        assert row["messages"][0] == {"role": "user", "content": VIDEO_TAG + made_with}
