@@ -153,3 +153,18 @@ def test_a_source_that_runs_out_reports_its_shortfall(tmp_path: Path, lossy_root
     webvid = result.info.counts.sources["webvid"]
     assert webvid.requested_pairs == 18 and webvid.shortfall_pairs == 18 - webvid.delivered_pairs > 0
     assert result.info.counts.pairs_by_source["webvid"] == webvid.delivered_pairs
+
+
+def test_card_shows_requested_against_delivered_and_the_profile(lossy_reference: Path, tmp_path: Path) -> None:
+    from tests.test_cards import _table_rows as table_rows
+    from videosavi.hub.revision_files import assemble_revision
+    from videosavi.hub.validate import validate_run_dir
+
+    assemble_revision(validate_run_dir(lossy_reference), tmp_path / "s", repo="org/x", tag="iter1")
+    readme = (tmp_path / "s" / "README.md").read_text(encoding="utf-8")
+    fills = RunDir(lossy_reference).read_build_info().counts.sources
+    got = table_rows(readme, "| source | requested pairs", after="## Composition")
+    assert got == [[src, str(f.requested_pairs), str(f.delivered_pairs), str(f.videos_used),
+                     str(f.reserve_videos_used), str(f.surplus_pairs), str(f.shortfall_pairs)]
+                    for src, f in fills.items()]
+    assert "Curation profile: **curated" in readme

@@ -17,6 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from tests.factories import make_pair, make_pairs, write_run_dir
+from videosavi.builders.prompts import PromptSet
 from videosavi.builders.synthetic_video import read_barcode, write_video
 from videosavi.cli import app
 from videosavi.compat import ensure_torchvision_importable
@@ -451,7 +452,7 @@ def test_revision_read_through_a_hub_endpoint_matches_the_store(published: Publi
     assert remote.sha == local.sha == published.sha
     assert remote.dataset["pair_id"] == local.dataset["pair_id"]
     assert remote.build_info == local.build_info and remote.build_info["iteration"] == 1
-    assert remote.answer_template == local.answer_template == "Answer."
+    assert remote.answer_template == local.answer_template == PromptSet.load().templates["answer"]
 
 
 @pytest.mark.slow
