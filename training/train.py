@@ -177,7 +177,7 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
 
 def _check_lora_targets(run: _Run) -> None:
     """Find the LoRA targets on the model's skeleton (no weights) before any video is checked, so a
-    regex that matches nothing or a model that cannot be read costs seconds, not the data checks."""
+    regex that matches nothing costs seconds, not the data checks."""
     from videosavi.training.model_io import model_skeleton, resolve_model_source
 
     args = run.args

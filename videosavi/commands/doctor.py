@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.train import LORA_TARGETS_HELP
 
 STATUS_STYLE = {"ok": "green", "fail": "bold red", "skipped": "yellow"}
 
@@ -30,9 +31,7 @@ def doctor(
         None, "--endpoint", help="Hub API endpoint to reach (e.g. a `savi hub serve` URL)."
     ),
     hub: bool = typer.Option(False, "--hub", help="Check the Hugging Face Hub login (whoami) instead of a store."),
-    lora_targets: str = typer.Option(
-        "all-linear", "--lora-targets", help="LoRA targets to check: all-linear, attention, or a regex."
-    ),
+    lora_targets: str = typer.Option("all-linear", "--lora-targets", help=LORA_TARGETS_HELP),
 ) -> None:
     """Check config, data root, model, frames, the four stages, LoRA targets and publishing; exit 2 on a failure."""
     import time
