@@ -31,6 +31,7 @@ class TrainArgs:
     lora_r: int = 8
     lora_alpha: int = 8
     lora_dropout: float = 0.05
+    lora_targets: str = "all-linear"  # all-linear (ms-swift's default, the paper's), attention, or a regex
     lr: float = 1e-4
     lr_scheduler: str = "cosine"
     warmup_ratio: float = 0.05
@@ -77,3 +78,4 @@ class TrainResult:
     counts: DataCounts
     final_metrics: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    lora_targets: str = ""  # LoraTargets.summary(): mode, module count, leaf names

@@ -12,10 +12,6 @@ from typing import Any
 
 from videosavi.errors import ModelError
 
-# Attention projections of the language model only: a bare "q_proj" would also hit the vision
-# towers (SigLIP, InternViT), which the paper leaves frozen. SmolVLM-style models call it text_model.
-LORA_TARGETS = r".*(language_model|text_model).*\.(q|k|v|o)_proj"
-
 
 def resolve_model_source(model: str) -> str:
     """A local folder or hub id as given; a tiny model name -> its saved folder (built once)."""
@@ -55,10 +51,33 @@ def load_policy(source: str, *, revision: str | None = None, dtype: Any = None) 
     return model, processor
 
 
-def lora_config(r: int, alpha: int, dropout: float) -> Any:
+def model_skeleton(source: str, *, revision: str | None = None) -> Any | None:
+    """The model's module tree on the meta device: no weights read, so an 8B model costs a second.
+
+    It lets the LoRA targets be checked before hours of video checks. `None` when the config cannot
+    be read or the architecture cannot be built that way: the targets are then checked on the loaded
+    model, and a model that cannot load is reported by `load_policy`, after the data checks as before.
+    """
+    from videosavi.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    rev = None if Path(source).is_dir() else revision
+    try:
+        config = AutoConfig.from_pretrained(source, revision=rev)
+        with torch.device("meta"):
+            return AutoModelForImageTextToText.from_config(config)
+    except Exception:  # unreadable or exotic: see the docstring
+        return None
+
+
+def lora_config(r: int, alpha: int, dropout: float, targets: list[str]) -> Any:
+    """PEFT's config with the exact module names `training.lora_targets` found."""
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS,
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
                       task_type="CAUSAL_LM")
 
 

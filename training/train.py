@@ -31,6 +31,7 @@ from typing import Any
 from videosavi import __version__
 from videosavi.errors import ConfigError
 from videosavi.training.args import TrainArgs, TrainResult
+from videosavi.training.lora_targets import LoraTargets, check_spec, find_lora_targets
 from videosavi.training.metrics import PAPER_METRICS, all_finite, final_metrics, metrics_history
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def check_args(args: TrainArgs) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    check_spec(args.lora_targets)
 
 
 def pick_precision(args: TrainArgs) -> tuple[bool, bool, bool]:
@@ -138,6 +140,7 @@ class _Run:
     precision: dict[str, bool] = field(default_factory=dict)
     source: str = ""
     mode: str = "video"
+    lora: LoraTargets | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -156,6 +159,7 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
     t0 = time.perf_counter()
     use_cpu, bf16, checkpointing = pick_precision(args)
     run.precision = {"use_cpu": use_cpu, "bf16": bf16, "gradient_checkpointing": checkpointing}
+    _check_lora_targets(run)
     _prepare_data(run)
     run.timings["data_s"] = time.perf_counter() - t0
     trainer, processor = _make_trainer(run)
@@ -169,6 +173,19 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
         run.console.print(f"adapter -> {result.adapter_dir}"
                           + (f", merged model -> {result.merged_dir}" if result.merged_dir else ""))
     return result
+
+
+def _check_lora_targets(run: _Run) -> None:
+    """Find the LoRA targets on the model's skeleton (no weights) before any video is checked, so a
+    regex that matches nothing costs seconds, not the data checks."""
+    from videosavi.training.model_io import model_skeleton, resolve_model_source
+
+    args = run.args
+    run.source = resolve_model_source(args.model)
+    skeleton = model_skeleton(run.source, revision=args.model_revision)
+    if skeleton is not None:
+        run.lora = find_lora_targets(skeleton, args.lora_targets)
+        run.console.print(f"LoRA targets: {run.lora.summary()}")
 
 
 def _prepare_data(run: _Run) -> None:
@@ -199,13 +216,13 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
     from trl import DPOTrainer
 
     from videosavi.training.collator import VideoPreferenceCollator, check_batchable, pick_frames_mode
-    from videosavi.training.model_io import load_policy, lora_config, resolve_model_source
+    from videosavi.training.model_io import load_policy, lora_config
 
     args = run.args
-    run.source = resolve_model_source(args.model)
     dtype = torch.bfloat16 if run.precision["bf16"] else torch.float32
     with run.console.status(f"loading {args.model}"):
         model, processor = load_policy(run.source, revision=args.model_revision, dtype=dtype)
+    run.lora = find_lora_targets(model, args.lora_targets)  # the loaded model is what PEFT wraps
     run.mode = pick_frames_mode(processor, args.frames_as)
     collator = VideoPreferenceCollator(processor, mode=run.mode, resize=run.resize,
                                        answer_template=run.rev.answer_template)
@@ -217,7 +234,7 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
                          checkpointing=run.precision["gradient_checkpointing"]),
         train_dataset=run.data.to_dataset(),
         processing_class=processor,
-        peft_config=lora_config(args.lora_r, args.lora_alpha, args.lora_dropout),
+        peft_config=lora_config(args.lora_r, args.lora_alpha, args.lora_dropout, list(run.lora.names)),
         data_collator=collator,
     )
     return trainer, processor
@@ -234,7 +251,7 @@ def _save(run: _Run, trainer: Any, processor: Any, before_merge: Callable[[Any],
     result = TrainResult(output=output, adapter_dir=output / ADAPTER_DIR,
                          merged_dir=output / MERGED_DIR if args.merge else None, train_json=output / TRAIN_JSON,
                          dataset_sha=run.rev.sha, steps=trainer.state.global_step, counts=run.data.counts,
-                         final_metrics=final_metrics(history), history=history)
+                         final_metrics=final_metrics(history), history=history, lora_targets=_lora(run).summary())
     main = trainer.is_world_process_zero()
     if main:
         _clear_previous(output)
@@ -263,9 +280,10 @@ def _clear_previous(output: Path) -> None:
         (output / CHECKPOINTS_DIR).rmdir()
 
 
-def _hyperparameters(args: TrainArgs, mode: str) -> dict[str, Any]:
+def _hyperparameters(args: TrainArgs, mode: str, lora: LoraTargets) -> dict[str, Any]:
     return {
-        "method": "DPO (sigmoid loss) + LoRA on the language model's q/k/v/o projections",
+        "method": f"DPO (sigmoid loss) + LoRA on {lora.describe()}",
+        "lora_targets": lora.summary(),
         "beta": args.beta, "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
         "learning_rate": args.lr, "lr_scheduler": args.lr_scheduler, "warmup_ratio": args.warmup_ratio,
         "epochs": args.epochs, "max_steps": args.max_steps, "per_device_batch_size": args.batch_size,
@@ -278,9 +296,10 @@ def _write_cards(run: _Run, result: TrainResult) -> None:
 
     args, rev = run.args, run.rev
     iteration = rev.build_info.get("iteration")
+    hyperparameters = _hyperparameters(args, run.mode, _lora(run))
     inputs = ModelCardInputs(
         base_model=args.model, base_model_revision=_base_revision(run), dataset_repo=args.dataset,
-        dataset_revision=args.revision, dataset_sha=rev.sha, hyperparameters=_hyperparameters(args, run.mode),
+        dataset_revision=args.revision, dataset_sha=rev.sha, hyperparameters=hyperparameters,
         counts=result.counts.to_dict(), steps=result.steps, final_metrics=result.final_metrics,
         metric_names=PAPER_METRICS, history=result.history,
         iteration=int(iteration) if iteration else None, frames_mode=run.mode, max_pairs=args.max_pairs,
@@ -289,6 +308,12 @@ def _write_cards(run: _Run, result: TrainResult) -> None:
     render_model_card(inputs, "adapter").save(result.adapter_dir / "README.md")
     if result.merged_dir is not None:
         render_model_card(inputs, "merged").save(result.merged_dir / "README.md")
+
+
+def _lora(run: _Run) -> LoraTargets:
+    if run.lora is None:  # pragma: no cover - set by _make_trainer before any output is written
+        raise RuntimeError("LoRA targets were never resolved")
+    return run.lora
 
 
 def _base_revision(run: _Run) -> str:
@@ -313,6 +338,7 @@ def _write_train_json(run: _Run, result: TrainResult) -> None:
                     "iteration": rev.build_info.get("iteration"), "generated_by": rev.base_model},
         "base_model": {"name_or_path": args.model, "revision": _base_revision(run)},
         "frames": {"mode": run.mode, "resize": list(run.resize) if run.resize else None},
+        "lora": _lora(run).to_dict(),
         "precision": run.precision,
         "counts": result.counts.to_dict(),
         "steps": result.steps,

@@ -208,7 +208,9 @@ class TransformersBackend:
             self._grammars = GrammarCache(self.tokenizer, self.vocab_size, self.eos_ids)
         return self._grammars
 
-    def _encode(self, batch: list[GenerationRequest]) -> Any:
+    def encode(self, batch: list[GenerationRequest]) -> Any:
+        """The processor's inputs for a batch (token ids, pixel values): exactly what `generate` feeds
+        the model, public so `savi doctor` can check the processor alone."""
         texts = [
             self.processor.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in batch
         ]
@@ -241,7 +243,7 @@ class TransformersBackend:
                     matcher=matcher,
                 )
             )
-        inputs = self._encode(batch).to(self.device)
+        inputs = self.encode(batch).to(self.device)
         for key, value in inputs.items():
             if key.startswith("pixel_values") and value.is_floating_point():
                 inputs[key] = value.to(self.dtype)

@@ -11,6 +11,8 @@ from videosavi.commands._common import friendly_errors
 
 FRAMES_AS = ("auto", "video", "images")
 DEVICES = ("auto", "cpu", "cuda")
+LORA_TARGETS_HELP = ("all-linear (every linear layer of the language model: the paper's ms-swift setting), "
+                     "attention (its q/k/v/o only), or a regex matched against whole module names.")
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
@@ -49,6 +51,7 @@ def train(
     lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank (paper: 8)."),
     lora_alpha: int = typer.Option(8, "--lora-alpha", help="LoRA alpha (paper: 8)."),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout", help="LoRA dropout."),
+    lora_targets: str = typer.Option("all-linear", "--lora-targets", help=LORA_TARGETS_HELP),
     lr: float = typer.Option(1e-4, "--lr", help="Peak learning rate (cosine decay)."),
     warmup_ratio: float = typer.Option(0.05, "--warmup-ratio", help="Share of steps spent warming up."),
     batch_size: int = typer.Option(1, "--batch-size", help="Pairs per device per forward pass."),
@@ -86,7 +89,8 @@ def train(
     args = TrainArgs(
         dataset=dataset, revision=revision, model=model, output=output, video_roots=roots, store=store,
         endpoint=endpoint, model_revision=model_revision, epochs=epochs, max_steps=max_steps, beta=beta,
-        lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, lr=lr, warmup_ratio=warmup_ratio,
+        lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets, lr=lr,
+        warmup_ratio=warmup_ratio,
         batch_size=batch_size, grad_accum=grad_accum, seed=seed, max_missing_share=max_missing_share,
         allow_sha_mismatch=allow_sha_mismatch, verify_decode=verify_decode, max_pairs=max_pairs,
         frames_as=_choice(frames_as, FRAMES_AS, "--frames-as"), resize=_resize(resize),  # type: ignore[arg-type]
@@ -108,6 +112,7 @@ def _print_result(result: Any) -> None:
     c = result.counts
     table.add_row("pairs", f"{c.kept_rows} used of {c.total_rows}" + (f" (skipped: {c.skipped_rows})" if c.skipped_rows
                                                                        else ""))
+    table.add_row("LoRA", result.lora_targets)
     for name, value in result.final_metrics.items():
         table.add_row(name, f"{value:.4f}")
     table.add_row("adapter", str(result.adapter_dir))
@@ -134,6 +139,7 @@ def loop(
     beta: float = typer.Option(0.1, "--beta"),
     lora_r: int = typer.Option(8, "--lora-r"),
     lora_alpha: int = typer.Option(8, "--lora-alpha"),
+    lora_targets: str = typer.Option("all-linear", "--lora-targets", help=LORA_TARGETS_HELP),
     lr: float = typer.Option(1e-4, "--lr"),
     batch_size: int = typer.Option(1, "--batch-size"),
     grad_accum: int = typer.Option(8, "--grad-accum"),
@@ -145,15 +151,18 @@ def loop(
     from videosavi.paths import default_store
     from videosavi.training.args import TrainArgs
     from videosavi.training.loop import default_build, default_publish, default_train, run_loop
+    from videosavi.training.lora_targets import check_spec
     from videosavi.training.video_roots import roots_from_config
 
     if hub and store is not None:
         raise ConfigError("--store and --hub exclude each other")
+    check_spec(lora_targets)  # a bad regex must not wait for the first build to finish
     read_store = None if hub else (store or default_store())
     roots = roots_from_config(config or "demo", data_root)
     template = TrainArgs(
         dataset=repo, revision="", model=model, output=workdir, video_roots=roots,
-        store=read_store, epochs=epochs, max_steps=max_steps, beta=beta, lora_r=lora_r, lora_alpha=lora_alpha, lr=lr,
+        store=read_store, epochs=epochs, max_steps=max_steps, beta=beta, lora_r=lora_r, lora_alpha=lora_alpha,
+        lora_targets=lora_targets, lr=lr,
         batch_size=batch_size, grad_accum=grad_accum, max_missing_share=max_missing_share, progress=progress,
     )
 

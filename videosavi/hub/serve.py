@@ -60,6 +60,18 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
+def endpoint_answers(endpoint: str, timeout: float = 2.0) -> bool:
+    """Does a hub API answer at `endpoint`? Any HTTP answer counts: olah's own index page is a 500
+    in 0.5.4, its API routes are fine."""
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/api/datasets/videosavi/ping/refs", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
 def olah_config(store: Path, port: int, cache: Path, host: str = LOOPBACK) -> str:
     """olah's TOML: offline, serving `store` as its mirrors path, links pointing back at itself."""
 
@@ -121,14 +133,7 @@ class HubServer:
             )
 
     def _answers(self) -> bool:
-        """Any HTTP answer counts: olah's own index page is a 500 in 0.5.4, its API routes are fine."""
-        try:
-            with urllib.request.urlopen(f"{self.endpoint}/api/datasets/videosavi/ping/refs", timeout=2):
-                return True
-        except urllib.error.HTTPError:
-            return True
-        except (urllib.error.URLError, OSError):
-            return False
+        return endpoint_answers(self.endpoint)
 
     def _log_tail(self, work: Path) -> str:
         log = self.log_path or work / "olah.out"
