@@ -32,6 +32,8 @@ IMAGE = 32
 PATCH = 4
 IMAGE_SEQ = (IMAGE // PATCH) ** 2 // 4  # pixel shuffle 0.5 -> 16 tokens per tile
 CHAT_TOKENS = ["<|im_start|>", "<|im_end|>"]
+PLACEHOLDERS = {"[UNUSED_TOKEN_145]": "<|im_end|>", "[UNUSED_TOKEN_146]": "<|im_start|>"}
+USER_DEFINED = "<|action_start|>"
 INTERNVL_TOKENS = ["<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>"]
 REMOTE_CODE = ("modeling_internvl_chat.py", "configuration_internvl_chat.py", "tokenization_internlm2.py")
 EXTRA_TEXT = [
@@ -56,8 +58,9 @@ def _added_entry(content: str, special: bool = True) -> dict[str, Any]:
 
 def write_spm_tokenizer(folder: Path, *, add_dummy_prefix: bool = False,
                         remove_extra_whitespaces: bool = False) -> dict[str, int]:
-    """An InternLM2-style tokenizer: SentencePiece BPE with byte fallback, the chat tokens as
-    user-defined pieces, InternVL's tokens appended in tokenizer_config.json (ids after the model)."""
+    """An InternLM2-style tokenizer: SentencePiece BPE with byte fallback; the chat tokens sit on
+    placeholder pieces of the model (`[UNUSED_TOKEN_145]`, `[UNUSED_TOKEN_146]`) that tokenizer_config.json
+    renames, a user-defined piece stays as it is, and InternVL's tokens follow the model's pieces."""
     import sentencepiece as spm
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,7 +74,8 @@ def write_spm_tokenizer(folder: Path, *, add_dummy_prefix: bool = False,
         add_dummy_prefix=add_dummy_prefix,
         remove_extra_whitespaces=remove_extra_whitespaces,
         normalization_rule_name="identity",
-        user_defined_symbols=CHAT_TOKENS,
+        control_symbols=list(PLACEHOLDERS),
+        user_defined_symbols=[USER_DEFINED],
         split_digits=True,
         allow_whitespace_only_pieces=True,
         hard_vocab_limit=False,
@@ -81,7 +85,8 @@ def write_spm_tokenizer(folder: Path, *, add_dummy_prefix: bool = False,
     (folder / "tokenizer.vocab").unlink()
     sp = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
     base = sp.get_piece_size()
-    tokens = {sp.id_to_piece(i): i for i in range(3)} | {t: sp.piece_to_id(t) for t in CHAT_TOKENS}
+    tokens = {sp.id_to_piece(i): i for i in range(3)} | {USER_DEFINED: sp.piece_to_id(USER_DEFINED)}
+    tokens |= {chat: sp.piece_to_id(placeholder) for placeholder, chat in PLACEHOLDERS.items()}
     tokens |= {t: base + i for i, t in enumerate(INTERNVL_TOKENS)}
     config = {
         "added_tokens_decoder": {str(i): _added_entry(t) for t, i in sorted(tokens.items(), key=lambda x: x[1])},

@@ -168,9 +168,36 @@ def test_internlm2_tokenizer_matches_sentencepiece(originals, tmp_path: Path) ->
     for text in [*EXTRA_TEXT, "A person walks  into\nthe kitchen.", "  x  ", "tabs\tand\r\n", "😀 ☕ 𝛼"]:
         assert tok.encode(text, add_special_tokens=False) == sp.encode(text), text
         assert tok.decode(sp.encode(text)) == sp.decode(sp.encode(text)).removeprefix(" "), text
-    for token in ("<img>", "</img>", "<IMG_CONTEXT>", "<|im_start|>", "<|im_end|>", "<box>"):
+    for token in ("<img>", "</img>", "<IMG_CONTEXT>", "<|im_start|>", "<|im_end|>", "<|action_start|>", "<box>"):
         assert tok.convert_tokens_to_ids(token) == orig.tokens[token], token
+    # The chat tokens took over SentencePiece's placeholder pieces at the same ids.
+    assert sp.id_to_piece(orig.tokens["<|im_end|>"]) == "[UNUSED_TOKEN_145]"
+    assert "[UNUSED_TOKEN_145]" not in tok.get_vocab()
+    record = json.loads((out / "videosavi-convert.json").read_text())
+    assert any("[UNUSED_TOKEN_145] -> <|im_end|>" in note for note in record["tokenizer"])
     assert tok.decode([orig.tokens["<img>"], *sp.encode("red cup")], skip_special_tokens=True) == "red cup"
+
+
+def test_added_tokens_from_a_legacy_added_tokens_json(originals, tmp_path: Path) -> None:
+    """Older saves keep added tokens in added_tokens.json ({content: id}); they land on the same ids."""
+    from transformers import AutoTokenizer
+
+    orig = originals["internlm2"]
+    src = tmp_path / "src"
+    shutil.copytree(orig.path, src)
+    cfg = json.loads((src / "tokenizer_config.json").read_text())
+    legacy = {v["content"]: int(k) for k, v in cfg["added_tokens_decoder"].items() if int(k) >= 5}
+    cfg["added_tokens_decoder"] = {k: v for k, v in cfg["added_tokens_decoder"].items() if int(k) < 5}
+    (src / "tokenizer_config.json").write_text(json.dumps(cfg))
+    (src / "added_tokens.json").write_text(json.dumps(legacy))
+    assert _convert(src, tmp_path / "legacy").exit_code == 0
+    assert _convert(orig.path, tmp_path / "plain").exit_code == 0
+    legacy_tok, plain_tok = (AutoTokenizer.from_pretrained(tmp_path / n) for n in ("legacy", "plain"))
+    text = "<|im_start|>user\n<img><IMG_CONTEXT></img>\nWhere is the cup?<|im_end|>"
+    assert legacy_tok.encode(text) == plain_tok.encode(text)
+    assert legacy_tok.convert_tokens_to_ids("<IMG_CONTEXT>") == orig.tokens["<IMG_CONTEXT>"]
+    record = json.loads((tmp_path / "legacy" / "videosavi-convert.json").read_text())
+    assert "added_tokens.json" in record["source_files_sha256"]
 
 
 def test_qwen2_tokenizer_matches_the_original(originals, tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def _write(source: SourceCheckpoint, plan: ConversionPlan, tmp: Path, max_shard_
     chat_template = internvl_chat_template(with_bos=plan.text_arch == "internlm2")
     tokenizer_files = required_files(source.root, plan.text_arch)
     tok = convert_tokenizer(source.root, plan.text_arch, chat_template)
-    turn_end = _check_vocabulary(plan, tok, tokenizer_files[-1])
+    turn_end = _check_vocabulary(plan, tok, source.root / "tokenizer_config.json")
     config = InternVLConfig(**plan.internvl_config(tok.image_token_id))
     config.architectures = ["InternVLForConditionalGeneration"]
     if plan.dtype:

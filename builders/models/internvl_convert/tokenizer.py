@@ -6,7 +6,9 @@ piece and puts BOS in front. We read the SentencePiece model as data (transforme
 `SentencePieceExtractor`: vocabulary and merges in score order) and rebuild it as a `tokenizers` BPE
 with the model's own normalizer settings (byte fallback, precompiled character map, extra-whitespace
 removal, dummy prefix). Added tokens come from the original `tokenizer_config.json`
-(`added_tokens_decoder`, the InternVL image tokens among them) at their exact ids. Decoding drops one
+(`added_tokens_decoder`, the InternVL image tokens among them) at their exact ids; where such an id
+is a placeholder piece of the SentencePiece model (InternLM2's chat tokens sit on `[UNUSED_TOKEN_14x]`),
+the piece takes the added name, as the original tokenizer does. Decoding drops one
 leading space, as `InternLM2Tokenizer.convert_tokens_to_string` does. BOS is not added by the
 tokenizer: the chat template writes it (see `chat_template`). The result is checked against the
 `sentencepiece` library itself on a set of probe texts, and the conversion is refused on any
@@ -40,6 +42,7 @@ VIDEO_TOKEN = "<video>"
 TURN_END = "<|im_end|>"
 SPM_FILE = "tokenizer.model"
 CONFIG_FILE = "tokenizer_config.json"
+LEGACY_ADDED_FILE = "added_tokens.json"  # older saves list added tokens here as {content: id}
 _QWEN2_CLASSES = ("Qwen2Tokenizer", "Qwen2TokenizerFast")
 _SPM_BPE = 2  # TrainerSpec.ModelType.BPE
 
@@ -91,7 +94,7 @@ def required_files(src: Path, text_arch: TextArch) -> list[Path]:
     for path in needed:
         if not path.is_file():
             raise ModelError(f"{path}: missing tokenizer file; the checkpoint is incomplete")
-    return needed
+    return needed + ([src / LEGACY_ADDED_FILE] if (src / LEGACY_ADDED_FILE).is_file() else [])
 
 
 def _added_tokens(config: dict[str, Any], origin: Path) -> list[tuple[int, Any]]:
@@ -120,11 +123,52 @@ def _added_tokens(config: dict[str, Any], origin: Path) -> list[tuple[int, Any]]
                 ),
             )
         )
+    legacy = origin.parent / LEGACY_ADDED_FILE
+    if legacy.is_file():
+        try:
+            entries = json.loads(legacy.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ModelError(f"{legacy}: not valid JSON ({exc})") from exc
+        specials = {_token_text(t) for t in config.get("additional_special_tokens") or []}
+        known = {token_id for token_id, _ in out}
+        for content, token_id in entries.items():
+            if not isinstance(token_id, int):
+                raise ModelError(f"{legacy}: {content!r} has id {token_id!r}, not an integer")
+            if token_id not in known:
+                out.append((token_id, AddedToken(content, normalized=False, special=content in specials)))
     return sorted(out, key=lambda item: item[0])
 
 
-def _spm_backend(spm_path: Path) -> tuple[Any, Any]:
-    """A `tokenizers.Tokenizer` equal to the SentencePiece BPE model, plus the model's proto."""
+def _take_over_pieces(parts: dict[str, Any], added: list[tuple[int, Any]], origin: Path) -> list[str]:
+    """Rename the SentencePiece pieces whose ids tokenizer_config.json gives to added tokens.
+
+    InternLM2's chat tokens live on placeholder pieces of its SentencePiece model (`[UNUSED_TOKEN_145]`
+    is `<|im_end|>`, and so on): the original tokenizer maps those ids to the added names, so the
+    rebuilt vocabulary carries the added name at that id, and merges that built the old name go.
+    """
+    vocab: dict[str, int] = parts["vocab"]
+    by_id = {i: piece for piece, i in vocab.items()}
+    renamed: dict[str, str] = {}
+    for token_id, token in added:
+        old = by_id.get(token_id)
+        if old is None or old == token.content:
+            continue
+        if token.content in vocab:
+            raise ModelError(
+                f"{origin}: added token {token_id} {token.content!r} is also piece {vocab[token.content]} of {SPM_FILE}"
+            )
+        del vocab[old]
+        vocab[token.content] = token_id
+        by_id[token_id] = token.content
+        renamed[old] = token.content
+    parts["merges"] = [m for m in parts["merges"] if not {m[0], m[1], m[0] + m[1]} & renamed.keys()]
+    parts["additional_special_tokens"] = [t for t in parts["additional_special_tokens"] if t.content not in renamed]
+    return [f"{old} -> {new}" for old, new in renamed.items()]
+
+
+def _spm_backend(spm_path: Path, added: list[tuple[int, Any]], origin: Path) -> tuple[Any, Any, list[str]]:
+    """A `tokenizers.Tokenizer` equal to the SentencePiece BPE model (with the pieces tokenizer_config.json
+    renames), the model's proto, and the renames done."""
     from tokenizers import Regex, Tokenizer, decoders, normalizers
     from tokenizers.models import BPE
     from transformers.convert_slow_tokenizer import SentencePieceExtractor
@@ -137,6 +181,7 @@ def _spm_backend(spm_path: Path) -> tuple[Any, Any]:
     if proto.trainer_spec.model_type != _SPM_BPE:
         raise ModelError(f"{spm_path}: SentencePiece model type {proto.trainer_spec.model_type}; InternLM2's is BPE")
     parts = extractor.extract(BPE)
+    renamed = _take_over_pieces(parts, added, origin)
     backend = Tokenizer(
         BPE(
             vocab=parts["vocab"],
@@ -163,7 +208,7 @@ def _spm_backend(spm_path: Path) -> tuple[Any, Any]:
     # SentencePiece's control and user-defined pieces are whole tokens, never split.
     backend.add_special_tokens([t for t in parts["additional_special_tokens"] if t.special])
     backend.add_tokens([t for t in parts["additional_special_tokens"] if not t.special])
-    return backend, proto
+    return backend, proto, renamed
 
 
 def _place_added_tokens(backend: Any, added: list[tuple[int, Any]], origin: Path) -> None:
@@ -238,8 +283,8 @@ def _check_required_tokens(backend: Any, origin: Path) -> None:
 def _internlm2(src: Path, chat_template: str) -> ConvertedTokenizer:
     config = _read_config(src)
     origin = src / CONFIG_FILE
-    backend, proto = _spm_backend(src / SPM_FILE)
     added = _added_tokens(config, origin)
+    backend, proto, renamed = _spm_backend(src / SPM_FILE, added, origin)
     _place_added_tokens(backend, added, origin)
     _check_required_tokens(backend, origin)
     spec = proto.trainer_spec
@@ -265,6 +310,8 @@ def _internlm2(src: Path, chat_template: str) -> ConvertedTokenizer:
         f"{len(PROBE_TEXTS)} probe texts",
         "BOS is written by the chat template, not added by the tokenizer",
     ]
+    if renamed:
+        notes.append(f"pieces renamed as tokenizer_config.json's added tokens: {', '.join(renamed)}")
     return ConvertedTokenizer(tok, int(backend.token_to_id(IMAGE_TOKENS["context_image_token"])), notes)
 
 
