@@ -118,6 +118,11 @@ def test_prompt_tokens_and_generation_follow_the_original_chat(text: str, origin
         assert ids[0] == orig.tokens["<s>"] and ids.count(orig.tokens["<s>"]) == 1
         assert processor.tokenizer("hi", add_special_tokens=True)["input_ids"] == processor.tokenizer(
             "hi", add_special_tokens=False)["input_ids"]
+    two = [{"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "Same?"}]}]
+    one = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What?"}]}]
+    assert "user\nImage-1: <IMG_CONTEXT>\nImage-2: <IMG_CONTEXT>\nSame?<|im_end|>" in processor.apply_chat_template(
+        two, tokenize=False)
+    assert "user\n<IMG_CONTEXT>\nWhat?<|im_end|>" in processor.apply_chat_template(one, tokenize=False)
     own_system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     assert DEFAULT_SYSTEM_MESSAGE not in processor.apply_chat_template(own_system, tokenize=False)
 
