@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Order = order in `savi --help`.
-COMMAND_MODULES = ["build", "data", "publish", "hub", "train", "stats", "humaneval", "doctor", "demo"]
+COMMAND_MODULES = ["build", "data", "publish", "hub", "model", "train", "stats", "humaneval", "doctor", "demo"]
 
 
 def _version(value: bool) -> None:

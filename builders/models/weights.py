@@ -27,13 +27,18 @@ def weights_hash(path: str | Path, length: int = 12) -> str:
     files = weight_files(root)
     if not files:
         raise ModelError(f"no weight files ({', '.join(WEIGHT_SUFFIXES)}) under {root}")
+    return combine_file_hashes({f.relative_to(root).as_posix(): sha256_file(f) for f in files})[:length]
+
+
+def combine_file_hashes(hashes: dict[str, str]) -> str:
+    """One sha256 (hex) over files given as relative name -> sha256, in the order given."""
     h = hashlib.sha256()
-    for f in files:
-        h.update(f.relative_to(root).as_posix().encode("utf-8"))
+    for name, digest in hashes.items():
+        h.update(name.encode("utf-8"))
         h.update(b"\0")
-        h.update(sha256_file(f).encode("ascii"))
+        h.update(digest.encode("ascii"))
         h.update(b"\n")
-    return h.hexdigest()[:length]
+    return h.hexdigest()
 
 
 def local_revision(path: str | Path) -> str:
