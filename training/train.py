@@ -198,7 +198,7 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
     from transformers import set_seed
     from trl import DPOTrainer
 
-    from videosavi.training.collator import VideoPreferenceCollator, check_batchable, pick_frames_mode
+    from videosavi.training.collator import VideoDPOCollator, check_batchable, pick_frames_mode
     from videosavi.training.model_io import load_policy, lora_config, resolve_model_source
 
     args = run.args
@@ -207,8 +207,7 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
     with run.console.status(f"loading {args.model}"):
         model, processor = load_policy(run.source, revision=args.model_revision, dtype=dtype)
     run.mode = pick_frames_mode(processor, args.frames_as)
-    collator = VideoPreferenceCollator(processor, mode=run.mode, resize=run.resize,
-                                       answer_template=run.rev.answer_template)
+    collator = VideoDPOCollator(processor, mode=run.mode, resize=run.resize, answer_template=run.rev.answer_template)
     check_batchable(collator, run.data.rows, args.batch_size)
     set_seed(args.seed)  # LoRA's random init happens inside DPOTrainer, before the Trainer seeds
     trainer = DPOTrainer(
