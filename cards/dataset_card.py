@@ -40,6 +40,27 @@ SOURCE_TERMS = {
 }
 
 
+# Who reads each config, for the card's configs table. The `default` config is the canonical record;
+# a config not listed here is described by how `datasets` loads it.
+CONFIG_READERS = {
+    "default": "`datasets` (`load_dataset(repo, revision=...)`, also `streaming=True`), `videosavi.load_revision`; "
+               "TRL `DPOTrainer` with `videosavi.training.VideoDPOCollator` (frames decoded at `frame_indices`); "
+               "pandas / polars / DuckDB over `hf://` parquet",
+    "swift": "ms-swift DPO (`swift rlhf --rlhf_type dpo`), which reads `messages`, `rejected_response` and "
+             "`videos`; also `datasets` (`load_dataset(repo, \"swift\", revision=...)`)",
+}
+
+
+def config_rows(configs: list[ConfigSpec]) -> list[list[str]]:
+    """config | files | rows | columns | read by (pure)."""
+    rows = []
+    for c in configs:
+        readers = CONFIG_READERS.get(c.name, f"`datasets` (`load_dataset(repo, \"{c.name}\", revision=...)`)")
+        columns = ", ".join(f"`{name}`" for name in c.model.model_fields)
+        rows.append([f"`{c.name}`", _code(c.pattern), str(c.num_rows), columns, readers.replace("|", "\\|")])
+    return rows
+
+
 @dataclass(frozen=True)
 class CardInputs:
     repo: str
@@ -174,6 +195,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "plots": list(inputs.plots.items()),
         "quarantine_rows": quarantine_rows,
         "skipped_rows": skipped_rows,
+        "config_rows": config_rows(inputs.configs),
         "field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(PreferencePair)],
         "swift_field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(SwiftDpoRow)],
         "source_rows": [[src, str(n), _cell(SOURCE_TERMS.get(_source_kind(info, src), SOURCE_TERMS["folder"]))]

@@ -3,6 +3,9 @@
 `configs` and `dataset_info` are derived (data-file patterns from the shard layout, features from the
 pydantic models through `videosavi.schemas.arrow`), and written with `datasets`' own
 `DatasetInfosDict.to_dataset_card_data`, so the header is exactly what `datasets` itself would write.
+The rest uses only values the Hub accepts: its size buckets, `license_name`/`license_link` with a
+custom (`other`) license, and the task and tags people search for when they want preference data for
+video models.
 """
 
 from __future__ import annotations
@@ -12,15 +15,25 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from videosavi.config import BuildConfig
+from videosavi.config import BuildConfig, license_problem
+from videosavi.errors import PublishError
 from videosavi.schemas import BuildInfo
 
 TASK_CATEGORIES = ["video-text-to-text"]
-TAGS = ["dpo", "preference", "synthetic", "video", "self-alignment"]
+# What someone looking for video preference data types into the Hub's search: the training method
+# (dpo, preference, rlhf; trl is the tag TRL's own preference sets carry), the modality and task, and
+# how the data were made (synthetic, self-alignment: model outputs, no human labels).
+TAGS = ["dpo", "preference", "rlhf", "trl", "video", "video-text-to-text", "video-qa", "synthetic",
+        "self-alignment"]
 LANGUAGES = ["en"]
+ANNOTATIONS_CREATORS = ["machine-generated"]  # the critiques and preferences
+LANGUAGE_CREATORS = ["machine-generated"]  # the questions and answers
 SPLIT = "train"
-_SIZE_BOUNDS = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-                (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+# The Hub's size buckets (huggingface_hub's DatasetCardData; datasets' size_categories.json): the
+# upper bound of each, exclusive; "n>1T" above the last.
+_SIZE_BOUNDS = [(10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+                (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
+                (10**11, "10B<n<100B"), (10**12, "100B<n<1T")]
 
 
 @dataclass(frozen=True)
@@ -40,13 +53,25 @@ def size_category(n: int) -> str:
     for bound, label in _SIZE_BOUNDS:
         if n < bound:
             return label
-    return "n>1B"
+    return "n>1T"
 
 
 def license_of(info: BuildInfo) -> str:
     """The run's configured license; the config's default when build.json does not record one."""
     value = info.config.get("license")
     return str(value) if value else str(BuildConfig.model_fields["license"].default)
+
+
+def license_fields(info: BuildInfo) -> dict[str, str]:
+    """`license`, plus `license_name` and `license_link` for a custom (`other`) license, as the Hub
+    requires; `PublishError` when build.json's config lacks them (a run made before they existed)."""
+    license = license_of(info)
+    name, link = info.config.get("license_name"), info.config.get("license_link")
+    problem = license_problem(license, name, link)
+    if problem:
+        raise PublishError(f"build.json config: {problem}; add them to the config's `config` section "
+                           "in build.json (or to the YAML config and rebuild)")
+    return {"license": license, **({"license_name": name, "license_link": link} if license == "other" else {})}
 
 
 def configs_yaml(configs: list[ConfigSpec]) -> list[dict[str, Any]]:
@@ -67,7 +92,9 @@ def card_data(info: BuildInfo, configs: list[ConfigSpec], *, pretty_name: str | 
 
     data = DatasetCardData(
         language=LANGUAGES,
-        license=license_of(info),
+        **license_fields(info),
+        annotations_creators=ANNOTATIONS_CREATORS,
+        language_creators=LANGUAGE_CREATORS,
         task_categories=TASK_CATEGORIES,
         tags=TAGS,
         size_categories=[size_category(configs[0].num_rows if configs else 0)],

@@ -14,9 +14,11 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 
 from tests.factories import make_pairs, write_run_dir
+from videosavi.cards.dataset_card import CONFIG_READERS
 from videosavi.cards.metadata import size_category
 from videosavi.cards.stats import card_stats
-from videosavi.config import BuildConfig
+from videosavi.config import BuildConfig, load_config
+from videosavi.errors import PublishError
 from videosavi.hub.revision_files import EXAMPLE_CHARS, assemble_revision, side_records_summary
 from videosavi.hub.swift_format import SwiftDpoRow
 from videosavi.hub.validate import validate_run_dir
@@ -58,7 +60,11 @@ def test_yaml_header_parses_and_declares_configs_and_derived_features(staged: di
     data = card.data.to_dict()
     assert data["license"] == "cc-by-4.0"
     assert data["task_categories"] == ["video-text-to-text"]
-    assert set(data["tags"]) >= {"dpo", "preference", "synthetic", "video", "self-alignment"}
+    # what a DPO user searches for: the method, the modality/task, and that the data are model-made
+    assert set(data["tags"]) >= {"dpo", "preference", "rlhf", "trl", "video-text-to-text", "synthetic",
+                                 "self-alignment"}
+    assert data["annotations_creators"] == data["language_creators"] == ["machine-generated"]
+    assert "license_name" not in data and "license_link" not in data  # only with license: other
     assert data["size_categories"] == [size_category(len(staged["pairs"]))]
     configs = {c["config_name"]: c for c in data["configs"]}
     assert configs["default"]["data_files"] == [{"split": "train", "path": "data/train-*.parquet"}]
@@ -146,10 +152,61 @@ def test_plots_are_pngs_and_render_identically_twice(staged: dict, tmp_path: Pat
         assert (tmp_path / "a/plots" / name).read_bytes() == (tmp_path / "b/plots" / name).read_bytes()
 
 
-@pytest.mark.parametrize("n, label", [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (24_000, "10K<n<100K"),
-                                      (2_000_000, "1M<n<10M")])
-def test_size_category(n: int, label: str) -> None:
-    assert size_category(n) == label
+def test_size_categories_are_exactly_the_hubs_buckets() -> None:
+    import json
+
+    import datasets
+
+    allowed = json.loads((Path(datasets.__file__).parent / "utils/resources/size_categories.json").read_text())
+    expected = {0: "n<1K", 999: "n<1K", 1000: "1K<n<10K", 24_000: "10K<n<100K", 99_999: "10K<n<100K",
+                100_000: "100K<n<1M", 2_000_000: "1M<n<10M", 10**8: "100M<n<1B", 10**9: "1B<n<10B",
+                10**10: "10B<n<100B", 10**11: "100B<n<1T", 10**12 - 1: "100B<n<1T", 10**12: "n>1T"}
+    assert {n: size_category(n) for n in expected} == expected
+    produced = {size_category(10**k) for k in range(14)} | {size_category(10**k - 1) for k in range(1, 14)}
+    assert produced == set(allowed) - {"unknown"}  # every bucket reachable, none invented
+
+
+def _card_with_license(tmp_path: Path, **license_fields: str) -> dict:
+    config = {"name": "videosavi-test", **license_fields}
+    run = write_run_dir(tmp_path / "r", make_pairs(n_videos=1), iteration=1, config=config)
+    assemble_revision(validate_run_dir(run.path), tmp_path / "s", repo=REPO, tag="iter1")
+    return DatasetCard.load(tmp_path / "s" / "README.md").data.to_dict()
+
+
+def test_a_custom_license_carries_its_name_and_link(tmp_path: Path) -> None:
+    data = _card_with_license(tmp_path, license="other", license_name="videosavi-source-terms",
+                              license_link="README.md#sources-and-terms")
+    assert (data["license"], data["license_name"], data["license_link"]) == (
+        "other", "videosavi-source-terms", "README.md#sources-and-terms")
+    paper = load_config("videosavi")  # the paper's config uses a custom license
+    assert paper.license == "other" and paper.license_name and paper.license_link
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"license": "other"}, "needs license_name"),
+    ({"license": "other", "license_name": "Custom Terms", "license_link": "LICENSE.md"}, "must be a slug"),
+    ({"license": "other", "license_name": "custom", "license_link": "not a link"}, "must be an http"),
+    ({"license": "mit", "license_name": "custom", "license_link": "LICENSE.md"}, "only read with license 'other'"),
+])
+def test_a_custom_license_without_a_valid_name_and_link_is_refused(tmp_path: Path, fields: dict,
+                                                                   message: str) -> None:
+    with pytest.raises(PublishError, match=message):
+        _card_with_license(tmp_path, **fields)
+    with pytest.raises(ValueError, match=message):
+        BuildConfig.model_validate({"sources": {}, **fields})
+
+
+def test_configs_table_says_which_library_reads_which_config(staged: dict) -> None:
+    rows = {r[0].strip("`"): r for r in _table_rows(staged["readme"], "| config | files |")}
+    assert set(rows) == {"default", "swift"}
+    for name, model, pattern in (("default", PreferencePair, "data/train-*.parquet"),
+                                 ("swift", SwiftDpoRow, "swift/train-*.parquet")):
+        _, files, n_rows, columns, readers = rows[name]
+        assert files == f"`{pattern}`" and n_rows == str(len(staged["pairs"]))
+        assert [c.strip("`") for c in columns.split(", ")] == list(model.model_fields)
+        assert readers == CONFIG_READERS[name].replace("|", "\\|")
+    assert "TRL `DPOTrainer`" in rows["default"][4] and "VideoDPOCollator" in rows["default"][4]
+    assert "ms-swift" in rows["swift"][4]
 
 
 def test_side_records_summary_counts_and_keeps_examples_short() -> None:

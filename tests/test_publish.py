@@ -18,7 +18,6 @@ from tests.factories import make_pairs, write_run_dir
 from videosavi.builders import faults
 from videosavi.cli import app
 from videosavi.errors import HubError, PublishError, RevisionNotFoundError
-from videosavi.hub.fileset import check_servable, scan
 from videosavi.hub.load import load_revision, resolve_revision
 from videosavi.hub.plan import PublishPlan, RepoState, plan_publish
 from videosavi.hub.publish import publish_run
@@ -220,15 +219,6 @@ def test_invalid_run_dirs_are_refused_before_anything_is_published(runs: dict[st
     with pytest.raises(PublishError, match=message):
         publish_run(run, REPO, store=store, progress=False)
     assert not (store / "datasets" / "org" / "videosavi").exists()
-
-
-def test_small_binary_files_that_break_olah_are_refused(tmp_path: Path) -> None:
-    (tmp_path / "ok.txt").write_text("x" * 130)  # UTF-8 in the window: fine
-    (tmp_path / "big.bin").write_bytes(b"\xff" * 400)  # binary outside the window: fine
-    check_servable(scan(tmp_path))
-    (tmp_path / "tiny.bin").write_bytes(b"\xff\xfe" * 65)  # 130 bytes of non-UTF-8
-    with pytest.raises(PublishError, match=r"tiny\.bin"):
-        check_servable(scan(tmp_path))
 
 
 def test_no_token_in_published_files_messages_or_output(runs: dict[str, Path], tmp_path: Path,

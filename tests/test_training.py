@@ -26,7 +26,7 @@ from videosavi.hashing import sha256_file
 from videosavi.hub.load import resolve_revision
 from videosavi.hub.publish import publish_run
 from videosavi.training.args import TrainArgs, TrainResult
-from videosavi.training.collator import VideoPreferenceCollator, check_batchable, pick_frames_mode
+from videosavi.training.collator import VideoDPOCollator, check_batchable, pick_frames_mode
 from videosavi.training.data import ROW_COLUMNS, SHA_MISMATCH, prepare_training_data
 from videosavi.training.loop import LoopStep, run_loop
 from videosavi.training.lora_targets import find_lora_targets
@@ -117,7 +117,7 @@ def trained(published: Published, probe_rows: list[dict[str, Any]],
             tmp_path_factory: pytest.TempPathFactory) -> Trained:
     base_dir = resolve_model_source("tiny-qwen2-vl")
     _, processor = load_policy(base_dir)
-    batch = VideoPreferenceCollator(processor)(probe_rows)
+    batch = VideoDPOCollator(processor)(probe_rows)
     seen: dict[str, Any] = {}
 
     def capture(model: Any) -> None:
@@ -254,9 +254,9 @@ def test_different_frames_change_the_logits(published: Published, probe_rows: li
     model, processor = load_policy(resolve_model_source("tiny-qwen2-vl"))
     row = probe_rows[0]
     other = next(f for f in published.files if str(f) != row["video_file"])
-    same = _logits(model, VideoPreferenceCollator(processor)([row]))
-    again = _logits(model, VideoPreferenceCollator(processor)([dict(row)]))
-    swapped = _logits(model, VideoPreferenceCollator(processor)([{**row, "video_file": str(other)}]))
+    same = _logits(model, VideoDPOCollator(processor)([row]))
+    again = _logits(model, VideoDPOCollator(processor)([dict(row)]))
+    swapped = _logits(model, VideoDPOCollator(processor)([{**row, "video_file": str(other)}]))
     assert torch.equal(same, again)
     assert (same - swapped).abs().max() > 1e-4
 
@@ -269,7 +269,7 @@ def test_collator_marks_only_completions_and_decodes_stored_indices(probe_rows: 
         calls.append((path, indices, resize))
         return decode_row_frames(path, indices, resize)
 
-    batch = VideoPreferenceCollator(processor, load_frames=spy)(probe_rows)
+    batch = VideoDPOCollator(processor, load_frames=spy)(probe_rows)
     assert [c[1] for c in calls] == [INDICES, INDICES]
     frames = decode_row_frames(probe_rows[0]["video_file"], INDICES, None)
     assert [read_barcode(f) for f in frames] == INDICES  # the stored frames, not a fresh sampling
@@ -287,7 +287,7 @@ def test_collator_marks_only_completions_and_decodes_stored_indices(probe_rows: 
 def test_images_fallback_feeds_each_frame_as_an_image(probe_rows: list[dict[str, Any]]) -> None:
     model, processor = load_policy(resolve_model_source("tiny-qwen2-vl"))
     assert pick_frames_mode(processor) == "video"
-    batch = VideoPreferenceCollator(processor, mode="images")(probe_rows[:1])
+    batch = VideoDPOCollator(processor, mode="images")(probe_rows[:1])
     image_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     video_id = processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
     assert "pixel_values" in batch and "pixel_values_videos" not in batch
@@ -300,11 +300,11 @@ def test_mixed_frame_counts_are_refused_only_where_the_processor_stacks_videos(
         probe_rows: list[dict[str, Any]]) -> None:
     rows = [probe_rows[0], {**probe_rows[1], "frame_indices": [0, 7, 14]}]
     _, qwen = load_policy(resolve_model_source("tiny-qwen2-vl"))
-    check_batchable(VideoPreferenceCollator(qwen), rows, batch_size=2)  # Qwen-VL flattens: any mix works
+    check_batchable(VideoDPOCollator(qwen), rows, batch_size=2)  # Qwen-VL flattens: any mix works
     _, internvl = load_policy(resolve_model_source("tiny-internvl"))
-    check_batchable(VideoPreferenceCollator(internvl), rows, batch_size=1)
+    check_batchable(VideoDPOCollator(internvl), rows, batch_size=1)
     with pytest.raises(TrainingDataError, match=r"different frame counts \(3, 4\).*--batch-size 1"):
-        check_batchable(VideoPreferenceCollator(internvl), rows, batch_size=2)
+        check_batchable(VideoDPOCollator(internvl), rows, batch_size=2)
 
 
 def test_training_prompt_is_the_builders_answer_turn() -> None:

@@ -7,4 +7,13 @@ turn the pairs were made with), `collator` (frames decoded lazily, processor cal
 `model_io` (load, LoRA targets, merge, save), `metrics` (the paper's DPO curves), `args`
 (`TrainArgs`, `TrainResult`), `train` (`train_dpo`), `loop` (build -> publish -> train iterations).
 Heavy libraries (torch, transformers, trl, peft, datasets) load inside the functions that need them.
+
+Public API for training with stock TRL on a published revision (docs/training.md):
+`VideoDPOCollator` (TRL `DPOTrainer(data_collator=...)`) and `load_row_frames` (a row + video roots
+-> its frames at the stored indices).
 """
+
+from videosavi.training.collator import VideoDPOCollator
+from videosavi.training.video_frames import load_row_frames
+
+__all__ = ["VideoDPOCollator", "load_row_frames"]

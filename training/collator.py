@@ -1,4 +1,4 @@
-"""The video preference collator: rows in, one DPO batch (chosen half, then rejected half) out.
+"""`VideoDPOCollator`: preference rows in, one DPO batch (chosen half, then rejected half) out.
 
 TRL 1.16's `DPOTrainer` prepares images but not video. This collator does what its vision collator
 does (chat template, left-padded prompts, right-padded completions, completion mask, flush-left),
@@ -8,19 +8,33 @@ are already the sampled ones; channels-last). Qwen-VL's `mm_token_type_ids` and 
 `token_type_ids` are extended over the completion. For processors without video support the frames
 go in as images, one image block per frame.
 
+It is public (`from videosavi.training import VideoDPOCollator`) so stock TRL can train on a
+published revision with nothing else of videosavi: rows straight from `load_dataset(repo,
+revision=...)` find their video through `video_roots` (`source` -> folder), and the prompt is the row's
+conversational `prompt` when it has one, else the answer-stage prompt built from its `question`
+(docs/training.md has the whole example). `savi train` uses the same class on rows it has already
+checked (`video_file` set, sha256 verified).
+
 Decoding happens here, per batch, in the data-loader workers: memory stays flat whatever the size
 of the revision (see `data.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from videosavi.errors import ModelError, TrainingDataError
-from videosavi.training.prompt import assistant_turn, frames_as_images, training_prompt
-from videosavi.training.video_frames import decode_row_frames
+from videosavi.training.prompt import (
+    assistant_turn,
+    chat_messages,
+    frames_as_images,
+    is_conversation,
+    training_prompt,
+)
+from videosavi.training.video_frames import decode_row_frames, row_video_file
 
 FramesMode = Literal["video", "images"]
 
@@ -41,25 +55,54 @@ def pick_frames_mode(processor: Any, requested: str = "auto") -> FramesMode:
 
 
 @dataclass
-class VideoPreferenceCollator:
-    """Rows `{question, chosen, rejected, video_file, frame_indices}` -> model inputs + `completion_mask`."""
+class VideoDPOCollator:
+    """Preference rows -> model inputs + `completion_mask` for TRL's `DPOTrainer` (`data_collator=`).
+
+    A row needs `chosen` and `rejected` (text, or assistant messages), `frame_indices`, its video
+    (`video_file`, or `source` + `video_path` resolved under `video_roots`), and its prompt (a
+    conversational `prompt` column, else `question`, rendered with `answer_template`: the revision's
+    `prompts/answer.txt`, default the bundled one). `mode`: "video" (processor `videos=`), "images"
+    (one image per frame) or "auto" (video when the processor has a video processor). `resize`:
+    (H, W) as the build's `frames.resize`. `load_frames(file, indices, resize)` decodes.
+    """
 
     processor: Any
-    mode: FramesMode = "video"
+    _: KW_ONLY
+    video_roots: Mapping[str, str | Path] | None = None
+    mode: FramesMode | Literal["auto"] = "auto"
     resize: tuple[int, int] | None = None
     answer_template: str | None = None
     load_frames: Callable[..., Any] = field(default=decode_row_frames)
     return_tensors: str = "pt"
 
+    def __post_init__(self) -> None:
+        self.mode = pick_frames_mode(self.processor, self.mode)
+        if self.resize is not None:
+            self.resize = (int(self.resize[0]), int(self.resize[1]))
+
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         return self.torch_call(examples)
 
     def frames(self, example: dict[str, Any]) -> Any:
-        return self.load_frames(example["video_file"], list(example["frame_indices"]), self.resize)
+        return self.load_frames(row_video_file(example, self.video_roots), list(example["frame_indices"]),
+                                self.resize)
 
     def prompt(self, example: dict[str, Any], num_frames: int) -> list[dict]:
-        messages = training_prompt(example["question"], num_frames, self.answer_template)
+        """The row's own conversational prompt when it has one, else the answer-stage prompt of its question."""
+        given = example.get("prompt")
+        if is_conversation(given):
+            messages = chat_messages(given, needs_video=True)
+        elif "question" in example:
+            messages = training_prompt(example["question"], num_frames, self.answer_template)
+        else:
+            raise TrainingDataError(f"pair {example.get('pair_id', '?')} has neither a conversational `prompt` "
+                                    "nor a `question` to build one from")
         return frames_as_images(messages, num_frames) if self.mode == "images" else messages
+
+    @staticmethod
+    def completion(value: Any) -> list[dict]:
+        """`chosen`/`rejected` as assistant messages (published rows hold plain text)."""
+        return chat_messages(value) if is_conversation(value) else assistant_turn(str(value))
 
     def media_kwargs(self, clips: list[Any]) -> dict[str, Any]:
         """Processor arguments carrying the frames of the prompts (chosen half + rejected half)."""
@@ -77,8 +120,8 @@ class VideoPreferenceCollator:
 
         clips = [self.frames(ex) for ex in examples]
         texts = [
-            apply_chat_template({"prompt": self.prompt(ex, len(clip)), "chosen": assistant_turn(ex["chosen"]),
-                                 "rejected": assistant_turn(ex["rejected"])}, self.processor)
+            apply_chat_template({"prompt": self.prompt(ex, len(clip)), "chosen": self.completion(ex["chosen"]),
+                                 "rejected": self.completion(ex["rejected"])}, self.processor)
             for ex, clip in zip(examples, clips, strict=True)
         ]
         common: dict[str, Any] = {"padding": True, "return_tensors": self.return_tensors, "add_special_tokens": False}
@@ -107,7 +150,9 @@ class VideoPreferenceCollator:
         return out
 
 
-def check_batchable(collator: VideoPreferenceCollator, rows: list[dict[str, Any]], batch_size: int) -> None:
+
+
+def check_batchable(collator: VideoDPOCollator, rows: list[dict[str, Any]], batch_size: int) -> None:
     """Refuse, before any step, batches this processor cannot form.
 
     Videos shorter than the build's frame count keep fewer indices. Qwen-VL flattens a batch's videos

@@ -215,7 +215,7 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
     from transformers import set_seed
     from trl import DPOTrainer
 
-    from videosavi.training.collator import VideoPreferenceCollator, check_batchable, pick_frames_mode
+    from videosavi.training.collator import VideoDPOCollator, check_batchable, pick_frames_mode
     from videosavi.training.model_io import load_policy, lora_config
 
     args = run.args
@@ -224,8 +224,7 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
         model, processor = load_policy(run.source, revision=args.model_revision, dtype=dtype)
     run.lora = find_lora_targets(model, args.lora_targets)  # the loaded model is what PEFT wraps
     run.mode = pick_frames_mode(processor, args.frames_as)
-    collator = VideoPreferenceCollator(processor, mode=run.mode, resize=run.resize,
-                                       answer_template=run.rev.answer_template)
+    collator = VideoDPOCollator(processor, mode=run.mode, resize=run.resize, answer_template=run.rev.answer_template)
     check_batchable(collator, run.data.rows, args.batch_size)
     set_seed(args.seed)  # LoRA's random init happens inside DPOTrainer, before the Trainer seeds
     trainer = DPOTrainer(

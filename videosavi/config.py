@@ -102,10 +102,36 @@ class OutputConfig(_Strict):
     pairs_per_shard: int = Field(default=5000, ge=1)
 
 
+# The Hub's rule for a custom license: `license: other` plus a slug name and a link (a URL, or a file
+# of the repository such as LICENSE.md, optionally with an #anchor).
+_LICENSE_NAME = r"[a-z0-9]+(?:[-.][a-z0-9]+)*"
+_LICENSE_LINK = r"(?:https?://\S+|[A-Za-z0-9_][A-Za-z0-9_./-]*(?:#[A-Za-z0-9_-]+)?)"
+
+
+def license_problem(license: str, license_name: str | None, license_link: str | None) -> str | None:
+    """What is wrong with a card's license fields, or None (pure; the config and the card both ask)."""
+    import re
+
+    if license == "other":
+        if not license_name or not license_link:
+            return ("license 'other' needs license_name (a slug, e.g. videosavi-source-terms) and license_link "
+                    "(a URL, or a file in the repository such as LICENSE.md): the Hub requires both")
+        if not re.fullmatch(_LICENSE_NAME, license_name):
+            return f"license_name {license_name!r} must be a slug: lowercase letters and digits joined by '-' or '.'"
+        if not re.fullmatch(_LICENSE_LINK, license_link):
+            return f"license_link {license_link!r} must be an http(s) URL or a file path in the repository"
+        return None
+    if license_name or license_link:
+        return f"license_name/license_link are only read with license 'other' (the license is {license!r})"
+    return None
+
+
 class BuildConfig(_Strict):
     name: str = "videosavi"
     seed: int = 42
     license: str = "cc-by-nc-4.0"
+    license_name: str | None = Field(default=None, description="with license 'other': the license's slug name")
+    license_link: str | None = Field(default=None, description="with license 'other': a URL or a file in the repo")
     sources: dict[str, SourceConfig]
     frames: FramesConfig = FramesConfig()
     questions: QuestionsConfig = QuestionsConfig()
@@ -123,6 +149,13 @@ class BuildConfig(_Strict):
                 raise ValueError(f"source name {name!r} must be lowercase letters, digits, '-' or '_'")
         return self
 
+    @model_validator(mode="after")
+    def _license(self) -> BuildConfig:
+        problem = license_problem(self.license, self.license_name, self.license_link)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     # Fields that change no data: excluded from the hash that guards a run directory.
     _OPERATIONAL = {
         "frames": {"workers", "timeout_s", "max_tasks_per_worker"},
@@ -132,6 +165,9 @@ class BuildConfig(_Strict):
 
     def data_dump(self) -> dict[str, Any]:
         dump = self.model_dump(mode="json")
+        # A custom license's name and link change no data (and runs made before they existed keep their hash).
+        dump.pop("license_name", None)
+        dump.pop("license_link", None)
         for section, keys in self._OPERATIONAL.items():
             for k in keys:
                 dump[section].pop(k, None)

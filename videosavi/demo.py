@@ -1,8 +1,8 @@
 """The end-to-end demo on embedded defaults: everything a user does, on synthetic videos and a tiny
 random-weight model, with nothing downloaded.
 
-demo videos -> sample -> build iter1 -> publish to a local store -> serve it with olah -> plain
-`datasets.load_dataset(..., revision="iter1")` in a fresh process -> DPO + LoRA on iter1 -> build
+demo videos -> sample -> build iter1 -> publish to a local store -> serve it (`savi hub serve`) ->
+plain `datasets.load_dataset(..., revision="iter1")` in a fresh process -> DPO + LoRA on iter1 -> build
 iter2 with the trained model -> publish iter2 -> human-evaluation CSV export.
 """
 
@@ -85,7 +85,7 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     pub1 = publish_run(it1.run_dir, DEMO_REPO, backend="store", store=store, progress=progress)
     console.print(f"{DEMO_REPO}@{pub1.tag} -> commit {pub1.commit_sha[:12]}{' (unchanged)' if pub1.noop else ''}")
 
-    t = _step(console, "4/8 serve the store with olah and load it back with datasets.load_dataset")
+    t = _step(console, "4/8 serve the store (savi hub serve) and load it back with datasets.load_dataset")
     with HubServer(store) as server:
         console.print(f"export HF_ENDPOINT={server.endpoint}")
         rows = load_in_fresh_process(DEMO_REPO, "iter1", server.endpoint, workdir / "hf_home")

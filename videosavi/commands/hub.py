@@ -1,4 +1,5 @@
-"""`savi hub serve` (olah over the local store, read-only, loopback) and `savi hub resolve`."""
+"""`savi hub serve` (the local store over the Hub's API: olah behind a Hub-shaped front, read-only,
+loopback) and `savi hub resolve`."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ hub_app = typer.Typer(name="hub", help="Serve the local dataset store; resolve r
 @hub_app.command("serve")
 @friendly_errors
 def serve(
-    store: Optional[Path] = typer.Option(None, "--store", help="Store root (default $VIDEOSAVI_STORE or the cache)."),
+    store: Optional[Path] = typer.Option(None, "--store",
+                                         help="Store root; must exist (default $VIDEOSAVI_STORE or the cache)."),
     port: int = typer.Option(8090, "--port", min=1, max=65535, help="Port on 127.0.0.1."),
 ) -> None:
-    """Serve the store read-only on 127.0.0.1 with olah until Ctrl-C."""
+    """Serve the store read-only on 127.0.0.1 over the Hub's API until Ctrl-C."""
     import signal
 
     from rich.console import Console
@@ -28,12 +30,12 @@ def serve(
     def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    # Stop olah on Ctrl-C and on `kill` alike, even where the shell started us with SIGINT ignored.
+    # Stop the server (and olah) on Ctrl-C and on `kill` alike, even where the shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     console = Console(stderr=True)
     server = HubServer(store, port=port)
-    with console.status(f"starting olah on 127.0.0.1:{port}"):
+    with console.status(f"starting the hub server on 127.0.0.1:{port}"):
         server.start()
     try:
         console.print(f"serving {server.store} read-only at {server.endpoint} (Ctrl-C to stop); in another shell:")

@@ -14,9 +14,6 @@ from pathlib import Path
 from videosavi.errors import PublishError
 
 _CHUNK = 1 << 20
-# olah 0.5.4 reads any file whose size is strictly between these as a possible git-lfs pointer and
-# decodes it as UTF-8; a binary file in that window makes its downloads and listings fail with 500.
-OLAH_POINTER_WINDOW = (120, 150)
 
 
 @dataclass(frozen=True)
@@ -49,22 +46,3 @@ def scan(root: Path) -> list[StagedFile]:
             size, git_sha1, sha256 = _digests(p)
             out.append(StagedFile(p.relative_to(root).as_posix(), p, size, git_sha1, sha256))
     return out
-
-
-def is_utf8(path: Path) -> bool:
-    try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def check_servable(files: list[StagedFile]) -> None:
-    """Refuse a file set that olah could not serve (a small binary file in its pointer window)."""
-    lo, hi = OLAH_POINTER_WINDOW
-    bad = [f.path for f in files if lo < f.size < hi and not is_utf8(f.local)]
-    if bad:
-        raise PublishError(
-            f"cannot publish {', '.join(bad)}: binary files of {lo + 1}-{hi - 1} bytes break olah's "
-            "file serving (it reads them as git-lfs pointers); nothing was published"
-        )

@@ -1,12 +1,13 @@
 """Load a published revision safely: resolve it to a commit sha first, then read exactly that commit.
 
-Why not just `datasets.load_dataset(repo, revision=tag)`? Against olah an unknown revision is a 401,
-and `datasets` may then fall back to whatever revision it cached before and return it without a
-word: training on the wrong iteration. Here the revision is looked up by exact name in the
-repository's refs (`HfApi.list_repo_refs`; olah 0.5.4 implements `/api/datasets/<repo>/refs` for its
-mirrors) or, for a store path, in the bare repository itself. A missing revision raises
-`RevisionNotFoundError`; a found one is downloaded by sha into a snapshot folder (README + the
-config's data files) and loaded from there, so no later step can substitute another revision.
+Why not just `datasets.load_dataset(repo, revision=tag)`? Against a server that answers an unknown
+revision with anything but the Hub's 404 `RevisionNotFound` (olah alone answers 401; `savi hub serve`
+answers like the Hub), `datasets` may fall back to whatever revision it cached before and return it
+without a word: training on the wrong iteration. Here the revision is looked up by exact name in the
+repository's refs (`HfApi.list_repo_refs`) or, for a store path, in the bare repository itself. A
+missing revision raises `RevisionNotFoundError`; a found one is downloaded by sha into a snapshot
+folder (README + the config's data files) and loaded from there, so no later step can substitute
+another revision.
 """
 
 from __future__ import annotations

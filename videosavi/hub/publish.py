@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 from videosavi.cards.stats import CardStats, card_stats
 from videosavi.curation.stats import STATS_COLUMNS
 from videosavi.errors import PublishError
-from videosavi.hub.fileset import check_servable, scan
 from videosavi.hub.names import check_tag, iteration_tag, split_repo_id
 from videosavi.hub.revision_files import assemble_revision
 from videosavi.hub.validate import ValidatedRun, validate_run_dir
@@ -102,7 +101,6 @@ def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hu
             previous, previous_tag = previous_stats(be, repo, run.info.iteration, Path(tmp) / "previous")
             staging = Path(tmp) / "files"
             assemble_revision(run, staging, repo=repo, tag=tag, previous=previous, previous_tag=previous_tag)
-            check_servable(scan(staging))
         message, tag_message = _messages(run, tag)
         with console.status(f"publishing {repo}@{tag} to {be.location(repo)}"):
             outcome = be.publish(repo, tag, staging, force=force, message=message, tag_message=tag_message)
