@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Order = order in `savi --help`.
-COMMAND_MODULES = ["build", "data", "publish", "hub", "train", "stats", "humaneval", "demo"]
+COMMAND_MODULES = ["build", "data", "publish", "hub", "train", "stats", "eval", "humaneval", "demo"]
 
 
 def _version(value: bool) -> None:
