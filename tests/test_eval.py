@@ -207,11 +207,14 @@ def test_judge_plot_has_one_point_per_iteration(eval_run: EvalRun) -> None:
         assert img.format == "PNG" and img.width > 500
 
 
+@pytest.mark.parametrize(("max_new_tokens", "constrained"), [(4, True), (48, False)])
 def test_unparseable_replies_are_quarantined_and_counted_as_unjudged(eval_run: EvalRun, demo_root: Path,
-                                                                     tmp_path: Path) -> None:
-    # four tokens cannot hold a judgement: every reply is cut short, retried, then kept as raw text
-    res = judge_answers(eval_run.answers, eval_model_config("tiny-qwen2-vl"), tmp_path / "judge",
-                        data_root=demo_root, max_new_tokens=4)
+                                                                     tmp_path: Path, max_new_tokens: int,
+                                                                     constrained: bool) -> None:
+    # four tokens cannot hold a judgement, and a random model left free writes no JSON: every reply
+    # is retried, then kept as raw text
+    res = judge_answers(eval_run.answers, eval_model_config("tiny-qwen2-vl", constrained=constrained),
+                        tmp_path / "judge", data_root=demo_root, max_new_tokens=max_new_tokens)
     assert {r.status for r in res.records} == {"unjudged"}
     assert all(r.raw_text and r.attempts == 3 and r.reason for r in res.records)
     quarantined = RunDir(tmp_path / "judge").read_quarantine()

@@ -106,7 +106,8 @@ def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path
     jd.path.mkdir(parents=True, exist_ok=True)
     prompt = JudgePrompt.load()
     params = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": max_new_tokens}
-    schema = judge_schema()
+    # unconstrained: no schema reaches the backend (nor the call key); replies are still validated
+    schema = judge_schema() if judge_cfg.constrained else None
     backend = load_quietly(judge_cfg)
     judge = backend.info.model_copy(update={"name_or_path": display_model_name(backend.info.name_or_path)})
     cache = CallCache(jd.cache_db)
@@ -116,7 +117,8 @@ def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path
     try:
         check_spec(cache, {"set_id": set_info.set_id, "question_version": set_info.question_version,
                            "judge": judge.name_or_path, "revision": judge.revision, "prompt": prompt.hash,
-                           "schema": schema_hash(), "params": params}, jd.path, force)
+                           "schema": schema_hash(), "params": params, "constrained": judge_cfg.constrained},
+                   jd.path, force)
         runner = StageRunner(backend, cache, CallContext(
             model=backend.info.name_or_path, revision=backend.info.revision, prompt_hashes={"judge": prompt.hash},
             base_seed=set_info.seed, iteration=EVAL_ITERATION, max_attempts=MAX_ATTEMPTS),
@@ -161,7 +163,7 @@ def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path
     ordered = [records[(label, q.question_id)] for label in labels for q in questions]
     info = JudgeInfo(
         set_id=set_info.set_id, question_version=set_info.question_version, judge=judge, prompt_hash=prompt.hash,
-        schema_hash=schema_hash(), params=params,
+        schema_hash=schema_hash(), params={**params, "constrained": judge_cfg.constrained},
         answers=[JudgedAnswers(label=a.label, path=str(a.path), model=a.info.model) for a in loaded],
         videosavi_version=__version__, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     write_rows(jd.judgements, ordered, JudgementRecord)

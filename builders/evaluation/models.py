@@ -15,7 +15,8 @@ from videosavi.errors import ConfigError
 
 
 def eval_model_config(name: str, *, backend: str | None = None, base_url: str | None = None,
-                      batch_size: int = 8, api_key_env: str = "OPENAI_API_KEY") -> ModelConfig:
+                      batch_size: int = 8, api_key_env: str = "OPENAI_API_KEY",
+                      constrained: bool = True) -> ModelConfig:
     """A `ModelConfig` for `name`; `backend` overrides the guess."""
     if backend is None:
         if base_url:
@@ -30,7 +31,7 @@ def eval_model_config(name: str, *, backend: str | None = None, base_url: str | 
     if backend not in ("tiny", "transformers", "openai"):
         raise ConfigError(f"--backend must be tiny, transformers or openai, got {backend!r}")
     return ModelConfig(backend=backend, name_or_path=name, base_url=base_url, batch_size=batch_size,
-                       api_key_env=api_key_env, constrained=True)
+                       api_key_env=api_key_env, constrained=constrained)
 
 
 def load_quietly(cfg: ModelConfig) -> ModelBackend:

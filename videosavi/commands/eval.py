@@ -50,10 +50,11 @@ def make_set(
                     fg="yellow", err=True)
 
 
-def _model_config(name: str, backend: str | None, base_url: str | None, batch_size: int) -> Any:
+def _model_config(name: str, backend: str | None, base_url: str | None, batch_size: int,
+                  constrained: bool = True) -> Any:
     from videosavi.builders.evaluation.models import eval_model_config
 
-    return eval_model_config(name, backend=backend, base_url=base_url, batch_size=batch_size)
+    return eval_model_config(name, backend=backend, base_url=base_url, batch_size=batch_size, constrained=constrained)
 
 
 @eval_app.command("answer")
@@ -128,6 +129,10 @@ def judge(
     base_url: Optional[str] = typer.Option(None, "--base-url", help=_BASE_URL_HELP),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per model batch."),
     max_new_tokens: int = typer.Option(1024, "--max-new-tokens", min=16, help="Token limit of one judge reply."),
+    constrained: bool = typer.Option(
+        True, "--constrained/--unconstrained",
+        help="Hold replies to the schema while decoding (unconstrained: parse and validate them afterwards, for "
+             "servers whose strict mode rejects the schema's length limits)."),
     force: bool = typer.Option(False, "--force", help="Replace judgements made in --out with another judge setup."),
 ) -> None:
     """Judge every answer: errors by type and severity, per answers folder, like the paper's Table 2."""
@@ -142,7 +147,7 @@ def judge(
     dirs = [*(answers or []), *(more_answers or [])]
     if not dirs:
         raise ConfigError("give the answers folders: --answers A1 A2 ...")
-    result = judge_answers(dirs, _model_config(judge_model, backend, base_url, batch_size), out,
+    result = judge_answers(dirs, _model_config(judge_model, backend, base_url, batch_size, constrained), out,
                            data_root=resolve_data_root(data_root), max_new_tokens=max_new_tokens, force=force)
     table = write_report(result, JudgeDir(out))
     if as_json:
