@@ -9,6 +9,9 @@ adding rows to a manifest only inserts them into the order: the rest of the samp
 
 Unavailable videos met along the way stay in the result (available=False, with the reason); a source
 with fewer available videos than its quota is reported as a shortfall and logged, never fatal.
+
+A config with `eval: {holdout: x}` reserves a share of every source for `savi eval`
+(`builders/holdout.py`): those candidates are removed before the walk, so no build ever draws them.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from pydantic import ValidationError
 
 from videosavi.builders.decode_errors import DecodeError
 from videosavi.builders.frames import check_file
+from videosavi.builders.holdout import is_held_out
 from videosavi.builders.sources import PROBLEM, collect, read_source
 from videosavi.builders.version import SAMPLER_VERSION
-from videosavi.config import BuildConfig, SourceConfig
+from videosavi.config import BuildConfig, EvalConfig, SourceConfig
 from videosavi.hashing import sha256_file
 from videosavi.schemas import VideoRef
 from videosavi.schemas.video import make_video_uid
@@ -60,6 +64,7 @@ class SourceSample:
     unavailable: int  # listed videos met on the walk whose file is missing/empty/unreadable
     rejected: int  # manifest rows that cannot be a video
     unavailable_reasons: dict[str, int] = field(default_factory=dict)
+    held_out: int = 0  # candidates reserved for evaluation (config `eval.holdout`), never drawn here
 
     @property
     def shortfall(self) -> int:
@@ -87,11 +92,15 @@ class SampleResult:
 
 
 def sample_key(cfg: BuildConfig) -> str:
-    """What determines the sample: sources (manifests, roots, patterns, quotas), seed, algorithm."""
+    """What determines the sample: sources (manifests, roots, patterns, quotas), seed, algorithm, and
+    the eval holdout when there is one (a config without it keeps the key it always had)."""
     from videosavi.hashing import stable_hash
 
     sources = {name: src.model_dump(mode="json") for name, src in cfg.sources.items()}
-    return stable_hash({"sources": sources, "seed": cfg.seed, "sampler": SAMPLER_VERSION})
+    key: dict[str, Any] = {"sources": sources, "seed": cfg.seed, "sampler": SAMPLER_VERSION}
+    if cfg.eval is not None:
+        key["holdout"] = cfg.eval.model_dump(mode="json")
+    return stable_hash(key)
 
 
 def rank_key(seed: int, source: str, video_uid: str) -> int:
@@ -128,12 +137,25 @@ def rank_candidates(frame: pl.DataFrame, seed: int, source: str) -> pl.DataFrame
     return ranked.sort(["rank", "uid"])
 
 
+def drop_held_out(ranked: pl.DataFrame, source: str, holdout: EvalConfig | None) -> pl.DataFrame:
+    """Ranked candidates without those reserved for evaluation (all of them when there is no rule).
+
+    Slice by slice, like `rank_candidates`, so a 10M-row manifest never becomes 10M Python strings."""
+    if holdout is None or ranked.is_empty():
+        return ranked
+    keep = [pl.Series([not is_held_out(holdout, source, uid) for uid in part["uid"].to_list()], dtype=pl.Boolean)
+            for part in ranked.select("uid").iter_slices(_KEY_BATCH)]
+    return ranked.filter(pl.concat(keep))
+
+
 def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, hash_files: bool = True,
                   on_hashed: Callable[[int], None] | None = None, want: int | None = None,
-                  skip: frozenset[str] = frozenset()) -> tuple[list[VideoRef], SourceSample, list[RejectedRow]]:
+                  skip: frozenset[str] = frozenset(),
+                  holdout: EvalConfig | None = None) -> tuple[list[VideoRef], SourceSample, list[RejectedRow]]:
     """Walk one source's candidates in rank order until `want` (default `src.quota`) available videos
-    are found, passing over the uids in `skip` (videos an earlier walk already met: the reserve continues
-    the same order where the first draw stopped)."""
+    are found, skipping the candidates `holdout` reserves for evaluation and passing over the uids in
+    `skip` (videos an earlier walk already met: the reserve continues the same order where the first
+    draw stopped)."""
     want = src.quota if want is None else want
     lazy = read_source(name, src, data_root).with_row_index("_row")
     what = f"the manifest of source {name!r}"
@@ -141,7 +163,9 @@ def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, h
     bad = frame.filter(pl.col(PROBLEM).is_not_null())
     rejected = [RejectedRow(name, r["video_id"], r[PROBLEM]) for r in bad.head(_EXAMPLES).iter_rows(named=True)]
     n_rejected = bad.height
-    ranked = rank_candidates(frame.filter(pl.col(PROBLEM).is_null()), seed, name)
+    usable = rank_candidates(frame.filter(pl.col(PROBLEM).is_null()), seed, name)
+    ranked = drop_held_out(usable, name, holdout)
+    held_out = usable.height - ranked.height
     if skip:
         ranked = ranked.filter(~pl.col("uid").is_in(list(skip)))
     root = data_root / src.root
@@ -183,7 +207,8 @@ def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, h
     found = _with_captions(lazy, picked + unavailable, what)
     videos = [v for _, _, v in sorted(found, key=lambda t: t[0])]
     summary = SourceSample(source=name, quota=want, candidates=ranked.height, sampled=len(picked),
-                           unavailable=len(unavailable), rejected=n_rejected, unavailable_reasons=reasons)
+                           unavailable=len(unavailable), rejected=n_rejected, unavailable_reasons=reasons,
+                           held_out=held_out)
     return videos, summary, rejected
 
 
@@ -238,7 +263,7 @@ def sample_videos(cfg: BuildConfig, data_root: Path, *, hash_files: bool = True,
         for name, src in cfg.sources.items():
             task = bar.add_task(f"sampling {name}", total=src.quota if hash_files else None)
             vids, summary, bad = sample_source(name, src, data_root, cfg.seed, hash_files=hash_files,
-                                               on_hashed=lambda n, t=task: bar.advance(t, n))
+                                               on_hashed=lambda n, t=task: bar.advance(t, n), holdout=cfg.eval)
             bar.update(task, completed=summary.sampled, total=max(summary.sampled, 1))
             videos += vids
             summaries.append(summary)
@@ -263,7 +288,8 @@ def extend_sample(cfg: BuildConfig, data_root: Path, existing: list[VideoRef],
         if n <= 0:
             continue
         walked = frozenset(v.video_uid for v in existing if v.source == name)
-        videos, summary, _ = sample_source(name, src, Path(data_root), cfg.seed, want=n, skip=walked)
+        videos, summary, _ = sample_source(name, src, Path(data_root), cfg.seed, want=n, skip=walked,
+                                           holdout=cfg.eval)
         if summary.shortfall:
             log.warning("source %s: the reserve ran out (%d of %d more videos found)", name, summary.sampled, n)
         out += videos

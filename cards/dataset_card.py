@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from videosavi.cards.metadata import ConfigSpec, card_data, license_of
-from videosavi.cards.stats import CardStats, error_table, fmt, overview_changes
+from videosavi.cards.stats import CardStats, error_table, fmt, overview_changes, trend_rows
 from videosavi.schemas import BuildInfo, PreferencePair
 from videosavi.schemas.arrow import field_table
 from videosavi.schemas.enums import SEVERITIES
@@ -72,6 +72,7 @@ class CardInputs:
     side_records: dict[str, Any] = field(default_factory=dict)  # quarantine_summary.json content
     previous: CardStats | None = None
     previous_tag: str | None = None
+    history: dict[str, CardStats] = field(default_factory=dict)  # earlier iterations, oldest first
 
 
 def _cell(value: object) -> str:
@@ -158,6 +159,9 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
     if r.n_undefined:
         ratio_rows.append(["pairs with an empty rejected answer (no ratio)", str(r.n_undefined)])
     change_rows = overview_changes(inputs.stats, tag, prev, prev_tag) if prev is not None else []
+    current = tag if tag not in inputs.history else f"{tag} (this revision)"
+    trend_header, trend = (trend_rows({**inputs.history, current: inputs.stats}) if inputs.history
+                           else ([], []))
     side = inputs.side_records
     quarantine_rows = [[row["stage"], row["reason"], str(row["count"])]
                        for row in side.get("quarantined", {}).get("by_stage_reason", [])]
@@ -192,6 +196,8 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "ratio_rows": ratio_rows,
         "previous_tag": prev_tag if prev is not None else None,
         "change_rows": change_rows,
+        "trend_header": trend_header,
+        "trend_rows": trend,
         "plots": list(inputs.plots.items()),
         "quarantine_rows": quarantine_rows,
         "skipped_rows": skipped_rows,

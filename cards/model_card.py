@@ -79,7 +79,14 @@ Per logged step{% if history_subsampled %} (evenly subsampled to {{ history|leng
 {% endfor %}{% endif %}
 `rewards/*` are beta-scaled log-probability ratios against the base (reference) model;
 `rewards/accuracies` is the share of pairs whose preferred answer out-scores the rejected one.
+{% if plots %}
+## Training dynamics
 
+Chosen and rejected rewards, their margin, the preference accuracy and the loss per logged step, raw
+and Gaussian-smoothed (as in the VideoSAVi paper's Appendix A.4).
+{% for title, path in plots %}
+![{{ title }}]({{ path }})
+{% endfor %}{% endif %}
 ## Use
 
 ```python
@@ -120,6 +127,7 @@ class ModelCardInputs:
     frames_mode: str = "video"
     max_pairs: int | None = None
     license: str | None = None
+    plots: dict[str, str] = field(default_factory=dict)  # title -> path relative to the card's folder
 
 
 def _fmt(value: Any) -> str:
@@ -167,6 +175,7 @@ def card_context(inputs: ModelCardInputs, kind: Literal["merged", "adapter"]) ->
         "history": [[_fmt(int(r["step"]))] + [_fmt(r[m]) if m in r else "" for m in header[1:]] for r in rows],
         "history_header": header,
         "history_subsampled": len(rows) < len(inputs.history),
+        "plots": list(inputs.plots.items()),
     }
 
 

@@ -6,9 +6,12 @@ re-publishing the same run renders byte-identical plots and stays a no-op.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from videosavi.cards.stats import CardStats, fmt
+from videosavi.curation.stats import compare
 from videosavi.schemas.enums import SEVERITIES
 
 PLOTS_DIR = "plots"
@@ -17,22 +20,25 @@ _COLORS = {"critical": "#c0392b", "minor": "#f0a35e", "previous": "#9aa5b1", "ch
            "rejected": "#c0392b"}
 
 
-def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
+def new_figure(width: float, height: float, ncols: int = 1, nrows: int = 1):  # type: ignore[no-untyped-def]
+    """(figure, axes) on the Agg backend: no display needed, same pixels on every machine."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height), dpi=100)
+    return plt.subplots(nrows, ncols, figsize=(width, height), dpi=100)
 
 
-def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def save_figure(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """Write `fig` as a PNG without time or version metadata (re-renders are byte-identical)."""
     import matplotlib.pyplot as plt
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, format="png", metadata=_PNG_METADATA)
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def plot_error_types(stats: CardStats, path: Path, *, label: str, previous: CardStats | None = None,
@@ -40,7 +46,7 @@ def plot_error_types(stats: CardStats, path: Path, *, label: str, previous: Card
     """Issues per error type, split by severity; the previous revision's totals beside them."""
     summary = stats.summary
     kinds = list(summary.by_error_type)
-    fig, ax = _figure(7.5, 0.5 * len(kinds) + 2.0)
+    fig, ax = new_figure(7.5, 0.5 * len(kinds) + 2.0)
     ys = list(range(len(kinds)))
     height = 0.38 if previous else 0.7
     left = [0] * len(kinds)
@@ -54,16 +60,16 @@ def plot_error_types(stats: CardStats, path: Path, *, label: str, previous: Card
                 color=_COLORS["previous"], label=f"{previous_label} (all)")
     ax.set_yticks(ys, [k.replace("_", " ") for k in kinds])
     ax.invert_yaxis()
-    ax.set_xlabel("issues found by the critic")
-    ax.set_title("Error types")
+    ax.set_xlabel("issues the self-critique found in the kept pairs")
+    ax.set_title("Self-critique issues by error type")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lengths(stats: CardStats, path: Path) -> Path:
     """Word counts of chosen vs rejected answers (ISR-DPO's length-bias check)."""
     chosen, rejected = stats.word_counts.get("chosen", []), stats.word_counts.get("rejected", [])
-    fig, ax = _figure(7.5, 3.6)
+    fig, ax = new_figure(7.5, 3.6)
     top = max([*chosen, *rejected, 1])
     bins = list(range(0, top + 2, max(1, (top + 1) // 30)))
     summary = stats.summary
@@ -77,7 +83,7 @@ def plot_lengths(stats: CardStats, path: Path) -> Path:
     ax.set_title(f"Answer length: chosen/rejected ratio median {fmt(ratio.median, '.3g')}, "
                  f"chosen longer in {fmt(ratio.share_chosen_longer, '.0%')}")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_composition(stats: CardStats, path: Path) -> Path:
@@ -85,7 +91,7 @@ def plot_composition(stats: CardStats, path: Path) -> Path:
     summary = stats.summary
     sources = list(summary.by_source_question_type) or ["(none)"]
     qtypes = list(summary.by_question_type)
-    fig, ax = _figure(7.5, 3.4)
+    fig, ax = new_figure(7.5, 3.4)
     width = 0.8 / max(1, len(qtypes))
     for i, qt in enumerate(qtypes):
         xs = [s + (i - (len(qtypes) - 1) / 2) * width for s in range(len(sources))]
@@ -95,18 +101,49 @@ def plot_composition(stats: CardStats, path: Path) -> Path:
     ax.set_ylabel("pairs")
     ax.set_title("Pairs per source and question type")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+TREND_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Length ratio (chosen / rejected words)",
+     ("length ratio (median)", "length ratio (mean)", "chosen words / rejected words (totals)")),
+    ("Severity mix of the self-critique", ("critical pairs (share)", "critical issues (share of issues)")),
+)
+
+
+def trend_figure(history: Mapping[str, CardStats]) -> Any:
+    """How the length ratio and the critic's severity mix move over the revisions of `history`
+    (oldest first): one line per figure of `compare(by="trend")`, one point per revision."""
+    table = {r["metric"]: r for r in compare({k: s.summary for k, s in history.items()}, by="trend").to_dicts()}
+    labels = list(history)
+    xs = list(range(len(labels)))
+    fig, axes = new_figure(11.0, 3.8, ncols=2)
+    for ax, (title, metrics) in zip(axes, TREND_PANELS, strict=True):
+        for metric in metrics:
+            ax.plot(xs, [float("nan") if table[metric][k] is None else table[metric][k] for k in labels],
+                    marker="o", label=metric)
+        ax.set_xticks(xs, labels)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    axes[0].axhline(1.0, color="#999999", linewidth=0.8, linestyle=":")
+    axes[1].set_ylim(0, 1)
+    return fig
 
 
 def render_plots(stats: CardStats, out_dir: Path, *, label: str, previous: CardStats | None = None,
-                 previous_label: str | None = None) -> dict[str, str]:
-    """Write the card's plots under `out_dir/plots/`; returns {title: path relative to out_dir}."""
+                 previous_label: str | None = None, history: Mapping[str, CardStats] | None = None) -> dict[str, str]:
+    """Write the card's plots under `out_dir/plots/`; returns {title: path relative to out_dir}.
+    With earlier revisions in `history` (oldest first), also the length-ratio and severity trend."""
     plots = Path(out_dir) / PLOTS_DIR
     plots.mkdir(parents=True, exist_ok=True)
     made = {
-        "Error types": plot_error_types(stats, plots / "error_types.png", label=label, previous=previous,
-                                        previous_label=previous_label),
+        "Self-critique issues": plot_error_types(stats, plots / "error_types.png", label=label, previous=previous,
+                                                 previous_label=previous_label),
         "Answer lengths": plot_lengths(stats, plots / "answer_lengths.png"),
         "Composition": plot_composition(stats, plots / "composition.png"),
     }
+    if history:
+        current = label if label not in history else f"{label} (this revision)"
+        made["Length ratio and severity across iterations"] = save_figure(
+            trend_figure({**history, current: stats}), plots / "trend.png")
     return {title: p.relative_to(out_dir).as_posix() for title, p in made.items()}

@@ -1,8 +1,8 @@
 """What the card needs from the statistics, taken from `videosavi.curation.stats` (never recomputed).
 
-`summarize` gives the numbers, `compare` the revision-by-revision tables (error types shaped like the
-paper's Table 2, and the headline overview); this module only adds the raw word counts the length
-histogram needs and lays the comparison out as Markdown rows.
+`summarize` gives the numbers, `compare` the revision-by-revision tables (the self-critique's issues
+by error type, the headline overview, the length-ratio and severity trend); this module only adds the
+raw word counts the length histogram needs and lays the comparison out as Markdown rows.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def change(before: float | None, after: float | None) -> str:
 
 def error_table(current: CardStats, current_label: str, previous: CardStats | None = None,
                 previous_label: str | None = None) -> tuple[list[str], list[list[str]]]:
-    """Error types as rows with a total row (the paper's Table 2, via `compare`).
+    """The self-critique's issues in the kept pairs: error types as rows with a total row (via `compare`).
 
     Columns: this revision's critical, minor and all issues; with a previous revision, its total and
     the change in percent.
@@ -69,6 +69,14 @@ def error_table(current: CardStats, current_label: str, previous: CardStats | No
             cells += [str(row[previous_label]), change(row[previous_label], row[current_label])]
         rows.append(cells)
     return header, rows
+
+
+def trend_rows(history: dict[str, CardStats]) -> tuple[list[str], list[list[str]]]:
+    """Length ratio and severity mix of every revision in `history` (oldest first), as Markdown rows."""
+    table = compare({label: s.summary for label, s in history.items()}, by="trend")
+    labels = list(history)
+    return ["", *labels], [[row["metric"], *(fmt(row[label]) for label in labels)]
+                           for row in table.iter_rows(named=True)]
 
 
 def overview_changes(current: CardStats, current_label: str, previous: CardStats,

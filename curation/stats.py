@@ -2,8 +2,10 @@
 
 `pairs_frame` accepts whatever a caller has (run directory, parquet file, Arrow table, `datasets`
 Dataset, pairs), `summarize` turns it into a JSON-serialisable `DatasetStats`, and `compare` lays
-several revisions side by side, shaped like the paper's Table 2 (error types x iterations + total).
-Error-type counts are issue-level (a pair with two issues counts twice), as in the paper.
+several revisions side by side. Error-type counts are the self-critique's issues in the pairs each
+revision kept (a pair with two issues counts twice): what the builder's own critic flagged in its own
+answers, on different videos in every iteration. They are not the paper's Table 2, which counts an
+external judge's errors on one fixed question set (`savi eval`, `curation/eval_table.py`).
 """
 
 from __future__ import annotations
@@ -225,6 +227,15 @@ _COUNT_TABLES = {
     "question_type": ("by_question_type", QUESTION_TYPES),
     "source": ("by_source", ()),
 }
+TREND_ROWS: tuple[str, ...] = (
+    "length ratio (median)",
+    "length ratio (mean)",
+    "chosen words / rejected words (totals)",
+    "chosen longer (share of pairs)",
+    "critical pairs (share)",
+    "critical issues (share of issues)",
+    "issues per pair (mean)",
+)
 OVERVIEW_ROWS: tuple[str, ...] = (
     "pairs",
     "videos",
@@ -246,20 +257,35 @@ def _overview(s: DatasetStats) -> list[float | None]:
     ]
 
 
+def _trend(s: DatasetStats) -> list[float | None]:
+    """How the length bias and the critic's severity mix stand in one revision (see TREND_ROWS)."""
+    r = s.length_ratio
+    critical_pairs = s.by_severity.get("critical", 0) / s.n_pairs if s.n_pairs else None
+    critical_issues = (sum(d.get("critical", 0) for d in s.error_type_by_severity.values()) / s.n_issues
+                       if s.n_issues else None)
+    return [r.median, r.mean, r.ratio_of_means, r.share_chosen_longer, critical_pairs, critical_issues,
+            s.issues_per_pair.mean]
+
+
+_FIGURE_TABLES = {"overview": (OVERVIEW_ROWS, _overview), "trend": (TREND_ROWS, _trend)}
+
+
 def compare(stats: Mapping[str, DatasetStats], by: str = "error_type") -> pl.DataFrame:
     """Revisions side by side: one row per category (plus `total`), one column per label.
 
-    `by="error_type"` is the paper's Table 2 (issue counts per error type across iterations);
-    `severity`, `question_type` and `source` count pairs; `overview` lists headline figures.
+    `by="error_type"` counts the self-critique's issues per error type in each revision's kept
+    pairs; `severity`, `question_type` and `source` count pairs; `overview` lists headline figures
+    and `trend` the length ratio and severity mix, to follow them across iterations.
     """
     labels = list(stats)
-    if by == "overview":
-        columns: dict[str, list[Any]] = {"metric": list(OVERVIEW_ROWS)}
+    if by in _FIGURE_TABLES:
+        names, figures = _FIGURE_TABLES[by]
+        columns: dict[str, list[Any]] = {"metric": list(names)}
         for label in labels:
-            columns[label] = [None if v is None else float(v) for v in _overview(stats[label])]
+            columns[label] = [None if v is None else float(v) for v in figures(stats[label])]
         return pl.DataFrame(columns, schema={"metric": pl.String, **dict.fromkeys(labels, pl.Float64)})
     if by not in _COUNT_TABLES:
-        raise ValueError(f"compare(by={by!r}): expected one of {', '.join([*_COUNT_TABLES, 'overview'])}")
+        raise ValueError(f"compare(by={by!r}): expected one of {', '.join([*_COUNT_TABLES, *_FIGURE_TABLES])}")
     attr, order = _COUNT_TABLES[by]
     keys = list(order)
     for s in stats.values():

@@ -138,7 +138,7 @@ def test_body_states_provenance_fields_terms_loading_and_citation(staged: dict) 
 
 def test_plots_are_pngs_and_render_identically_twice(staged: dict, tmp_path: Path) -> None:
     pngs = sorted((staged["dir"] / "plots").glob("*.png"))
-    assert [p.name for p in pngs] == ["answer_lengths.png", "composition.png", "error_types.png"]
+    assert [p.name for p in pngs] == ["answer_lengths.png", "composition.png", "error_types.png", "trend.png"]
     for p in pngs:
         with Image.open(io.BytesIO(p.read_bytes())) as img:
             assert img.format == "PNG" and img.width > 300 and img.height > 100
@@ -207,6 +207,38 @@ def test_configs_table_says_which_library_reads_which_config(staged: dict) -> No
         assert readers == CONFIG_READERS[name].replace("|", "\\|")
     assert "TRL `DPOTrainer`" in rows["default"][4] and "VideoDPOCollator" in rows["default"][4]
     assert "ms-swift" in rows["swift"][4]
+
+
+def test_self_critique_section_does_not_claim_table_2_and_trend_matches_the_rows(staged: dict) -> None:
+    from videosavi.cards.stats import fmt
+    from videosavi.curation import pairs_frame, summarize
+
+    readme = staged["readme"]
+    assert "## Issues the self-critique found in these pairs" in readme
+    assert "shaped like Table 2" not in readme and "`savi eval judge`" in readme
+    rows = {r[0]: r[1:] for r in _table_rows(readme, "|  | iter1 | iter2 |", after="## Length ratio and severity")}
+    s1, s2 = (summarize(pairs_frame(staged[k])) for k in ("previous_pairs", "pairs"))
+    assert rows["length ratio (median)"] == [fmt(s1.length_ratio.median), fmt(s2.length_ratio.median)]
+    assert rows["critical pairs (share)"] == [fmt(s.by_severity["critical"] / s.n_pairs) for s in (s1, s2)]
+    assert "![Length ratio and severity across iterations](plots/trend.png)" in readme
+
+
+def test_trend_plot_has_one_point_per_revision(tmp_path: Path) -> None:
+    from videosavi.cards.plots import TREND_PANELS, save_figure, trend_figure
+    from videosavi.curation import compare
+
+    history = {f"iter{i}": card_stats(make_pairs(n_videos=2 + i, iteration=i, seed=20 + i)) for i in (1, 2, 3)}
+    fig = trend_figure(history)
+    expected = {r["metric"]: [r[k] for k in history]
+                for r in compare({k: s.summary for k, s in history.items()}, by="trend").to_dicts()}
+    lines = {line.get_label(): line for ax in fig.axes for line in ax.lines if not line.get_label().startswith("_")}
+    assert set(lines) == {m for _, metrics in TREND_PANELS for m in metrics}
+    for metric, line in lines.items():
+        assert list(line.get_xdata()) == [0, 1, 2]
+        assert list(line.get_ydata()) == pytest.approx(expected[metric])
+    path = save_figure(fig, tmp_path / "trend.png")
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.width > 300
 
 
 def test_side_records_summary_counts_and_keeps_examples_short() -> None:

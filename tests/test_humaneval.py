@@ -27,6 +27,7 @@ from videosavi.curation.humaneval import (
 )
 from videosavi.curation.humaneval.columns import KEY_COLUMNS, SHEET_COLUMNS
 from videosavi.curation.humaneval.csv_io import FORMULA_TRIGGERS, neutralize_cell
+from videosavi.curation.humaneval.sampling import parse_per_type
 from videosavi.curation.stats import pairs_frame
 from videosavi.errors import HumanEvalError
 
@@ -105,6 +106,29 @@ def test_per_type_gives_equal_counts_even_when_types_compete_for_videos(tmp_path
     assert res.quotas == {"spatial": 15, "temporal": 15}
     assert len({r["video_uid"] for r in key}) == 30
     assert sum(r["question_type"] == "temporal" for r in key) == 15
+
+
+def test_explicit_counts_per_type_as_in_the_paper(tmp_path: Path) -> None:
+    df = dataset()  # 30 videos with spatial pairs, 18 of them with temporal pairs too
+    res = export(df, tmp_path, "a", per_type={"temporal": 11, "spatial": 9}, seed=4)
+    assert res.quotas == {"spatial": 9, "temporal": 11} and res.n_items == 20
+    key = read_rows(res.key)
+    assert sum(r["question_type"] == "temporal" for r in key) == 11
+    assert len({r["video_uid"] for r in key}) == 20
+    # the command-line spelling gives the same draw; --n may repeat the sum, not contradict it
+    same = export(df, tmp_path, "b", per_type="temporal=11,spatial=9", n=20, seed=4)
+    assert same.key.read_bytes() == res.key.read_bytes()
+    with pytest.raises(HumanEvalError, match="--n 19 differs from the --per-type counts, which add up to 20"):
+        export(df, tmp_path, per_type={"temporal": 11, "spatial": 9}, n=19)
+    with pytest.raises(HumanEvalError, match="temporal: 19 wanted"):
+        export(df, tmp_path, per_type={"temporal": 19, "spatial": 1})
+    assert parse_per_type("temporal=261, spatial=255") == {"temporal": 261, "spatial": 255}
+    assert parse_per_type("equal") == "equal"
+    for bad, message in (("temporal=x", "expected proportional, equal, or counts"),
+                         ("causal=3", "'causal' is not a question type"),
+                         ("temporal=2,temporal=3", "given twice"), ("temporal=0", "add up to zero")):
+        with pytest.raises(HumanEvalError, match=message):
+            parse_per_type(bad)
 
 
 def test_too_few_videos_is_said_clearly(tmp_path: Path) -> None:
@@ -243,24 +267,25 @@ KEY = [  # item, pair, chosen_is, type
     ("item-005", "p5", "A", "temporal"),
     ("item-006", "p6", "B", "temporal"),
 ]
-# answerable, better, better accurate, worse has errors
+# answerable, verdict on answer A, verdict on answer B, better answer (the blind pick)
 RATER1 = [
-    ("yes", "A", "yes", "yes"),  # 1 correct
-    ("yes", "B", "yes", "yes"),  # 2 correct
-    ("yes", "B", "yes", "yes"),  # 3 prefers the rejected answer: not correct
+    ("yes", "accurate", "clear errors", "A"),  # 1 chosen A accurate, rejected B wrong: correct; picks chosen
+    ("yes", "clear errors", "accurate", "A"),  # 2 chosen B accurate, rejected A wrong: correct, though the pick is A
+    ("yes", "accurate", "accurate", "B"),  # 3 rejected B has no clear errors: not correct; picks rejected
     ("no", "", "", ""),  # 4 unanswerable: not correct, other columns may stay empty
-    ("yes", "A", "no", "yes"),  # 5 better answer not accurate: not correct
-    ("yes", "B", "yes", "no"),  # 6 worse answer has no clear errors: not correct
+    ("yes", "neither", "clear errors", "A"),  # 5 chosen A not accurate: not correct; picks chosen
+    ("yes", "clear errors", "neither", "B"),  # 6 chosen B not accurate: not correct; picks chosen
 ]
 RATER2 = [
-    ("Y", "a", "1", "TRUE"),  # 1 correct (spellings are case-insensitive)
-    ("yes", "B", "yes", "n"),  # 2 not correct
-    ("yes", "A", "yes", "yes"),  # 3 correct
-    ("y", "b", "true", "1"),  # 4 correct
+    ("Y", "Accurate", "ERRORS", "a"),  # 1 correct (spellings are case-insensitive)
+    ("yes", "wrong", "correct", "B"),  # 2 chosen B correct, rejected A wrong: correct
+    ("yes", "clear_errors", "accurate", "B"),  # 3 chosen A wrong: not correct; picks rejected
+    ("y", "clear-errors", "accurate", "b"),  # 4 correct
     ("N", "", "", ""),  # 5 not answerable
-    ("True", "B", "Yes", "yes"),  # 6 correct
+    ("True", "clear errors", "accurate", "B"),  # 6 correct
 ]
-RATER3 = [("yes", k[2], "yes", "yes") for k in KEY]  # everything correct
+RATER3 = [("yes", *(("accurate", "clear errors") if k[2] == "A" else ("clear errors", "accurate")), k[2])
+          for k in KEY]  # everything correct, always picks the chosen answer
 
 
 def write_key(path: Path) -> Path:
@@ -287,12 +312,21 @@ def write_sheet(path: Path, judgements: list[tuple[str, ...]], delimiter: str = 
 def test_score_one_rater_by_hand(tmp_path: Path) -> None:
     report = score_sheets([write_sheet(tmp_path / "r1.csv", RATER1)], write_key(tmp_path / "key.csv"))
     r = report.raters[0]
-    assert (r.overall.correct, r.overall.n) == (2, 6)
-    assert (r.by_type["spatial"].correct, r.by_type["spatial"].n) == (2, 3)
-    assert (r.by_type["temporal"].correct, r.by_type["temporal"].n) == (0, 3)
+    # the paper's three criteria: items 1 and 2; item 2 counts although the rater picked the rejected answer
+    assert (r.overall.yes, r.overall.n) == (2, 6)
+    assert (r.by_type["spatial"].yes, r.by_type["spatial"].n) == (2, 3)
+    assert (r.by_type["temporal"].yes, r.by_type["temporal"].n) == (0, 3)
     assert r.overall.rate == pytest.approx(2 / 6)
     lo, hi = wilson_interval(2, 6)
     assert (r.overall.ci_low, r.overall.ci_high) == (lo, hi)
+    # each criterion: answerable 5/6; over the 5 answerable items chosen accurate (1, 2, 3), rejected wrong (1, 2, 5, 6)
+    assert {c: (v.yes, v.n) for c, v in r.criteria.items()} == {
+        "question_answerable": (5, 6), "chosen_accurate": (3, 5), "rejected_clear_errors": (4, 5)}
+    # the blind pick, apart: answerable items 1, 5, 6 pick the chosen answer, 2 and 3 do not
+    assert (r.prefers_chosen.yes, r.prefers_chosen.n) == (3, 5)
+    assert (r.prefers_chosen_by_type["spatial"].yes, r.prefers_chosen_by_type["spatial"].n) == (1, 3)
+    assert (r.prefers_chosen_by_type["temporal"].yes, r.prefers_chosen_by_type["temporal"].n) == (2, 2)
+    assert r.prefers_chosen.ci_low == wilson_interval(3, 5)[0]
     assert report.problems == [] and report.agreement == []
 
 
@@ -301,19 +335,20 @@ def test_score_two_raters_cohen_by_hand(tmp_path: Path) -> None:
     report = score_sheets([write_sheet(tmp_path / "r1.csv", RATER1), write_sheet(tmp_path / "r2.csv", RATER2)], key)
     r2 = report.raters[1]
     assert r2.rater == "r2.csv"
-    assert (r2.overall.correct, r2.by_type["spatial"].correct, r2.by_type["temporal"].correct) == (4, 2, 2)
-    # majority of two: only item 1 has both raters saying correct; items 2, 3, 4, 6 are 1-1 ties
-    assert (report.majority.overall.correct, report.majority.overall.n) == (1, 6)
-    assert report.majority_ties == 4
+    assert (r2.overall.yes, r2.by_type["spatial"].yes, r2.by_type["temporal"].yes) == (4, 2, 2)
+    assert (r2.prefers_chosen.yes, r2.prefers_chosen.n) == (4, 5)  # item 3 picks the rejected answer
+    # majority of two: items 1 and 2 have both raters saying correct; items 4 and 6 are 1-1 ties
+    assert (report.majority.overall.yes, report.majority.overall.n) == (2, 6)
+    assert report.majority_ties == 2
     kappa = {a.judgement: a for a in report.agreement}
     assert {a.method for a in report.agreement} == {"cohen"}
     # answerable: r1 y y y n y y, r2 y y y y n y -> p_o 4/6, p_e (5*5 + 1*1)/36
     assert kappa["question_answerable"].kappa == pytest.approx((4 / 6 - 26 / 36) / (1 - 26 / 36))
-    # pair correct: r1 T T F F F F, r2 T F T T F T -> p_o 2/6, p_e (2*4 + 4*2)/36
-    assert kappa["pair_correct"].kappa == pytest.approx((2 / 6 - 16 / 36) / (1 - 16 / 36))
-    # prefers chosen, items both judged (1, 2, 3, 6): r1 T T F T, r2 T T T T -> p_o 3/4, p_e (3*4 + 1*0)/16
+    # pair correct: r1 T T F F F F, r2 T T F T F T -> p_o 4/6, p_e (2*4 + 4*2)/36
+    assert kappa["pair_correct"].kappa == pytest.approx((4 / 6 - 16 / 36) / (1 - 16 / 36))
+    # prefers chosen, items both judged (1, 2, 3, 6): r1 T F F T, r2 T T F T -> p_o 3/4, p_e (2*3 + 2*1)/16
     assert kappa["prefers_chosen"].n_items == 4
-    assert kappa["prefers_chosen"].kappa == pytest.approx((3 / 4 - 12 / 16) / (1 - 12 / 16))
+    assert kappa["prefers_chosen"].kappa == pytest.approx((3 / 4 - 8 / 16) / (1 - 8 / 16))
 
 
 def test_score_three_raters_fleiss_by_hand(tmp_path: Path) -> None:
@@ -327,22 +362,22 @@ def test_score_three_raters_fleiss_by_hand(tmp_path: Path) -> None:
     p_yes = (4 * 3 + 2 * 2) / 18  # 16 of 18 ratings say yes
     p_e = p_yes**2 + (1 - p_yes) ** 2
     assert answerable.kappa == pytest.approx((p_bar - p_e) / (1 - p_e))  # = -0.125
-    # majority of three: item 1 (3 yes), 3 (r2, r3), 4 (r2, r3), 6 (r2, r3), 2 (r1, r3) -> 5 of 6; no ties
-    assert (report.majority.overall.correct, report.majority_ties) == (5, 0)
+    # majority of three: items 1 and 2 (all three), 4 and 6 (r2, r3) -> 4 of 6; no ties
+    assert (report.majority.overall.yes, report.majority_ties) == (4, 0)
 
 
 def test_bad_rows_are_listed_not_dropped(tmp_path: Path) -> None:
     key = write_key(tmp_path / "key.csv")
     judgements = [
-        ("maybe", "A", "yes", "yes"),  # line 2: invalid answerable
-        ("yes", "", "yes", "yes"),  # line 3: missing better answer
-        ("yes", "C", "yes", "yes"),  # line 4: invalid better answer
-        ("yes", "B", "yes", "yes"),  # line 5: fine, item 4's chosen answer is B: correct
-        ("yes", "A", "yes", "yes"),  # line 6: fine, item 5's chosen answer is A: correct
+        ("maybe", "accurate", "clear errors", "A"),  # line 2: invalid answerable
+        ("yes", "sort of", "clear errors", ""),  # line 3: invalid verdict, missing better answer
+        ("yes", "accurate", "clear errors", "C"),  # line 4: invalid better answer
+        ("yes", "clear errors", "accurate", "B"),  # line 5: fine, item 4's chosen answer is B: correct
+        ("yes", "accurate", "clear errors", "A"),  # line 6: fine, item 5's chosen answer is A: correct
         ("", "", "", ""),  # line 7: everything missing
     ]
     extra = [
-        ["item-999", "", "", "", "", "", "", "", "yes", "A", "yes", "yes", ""],  # line 8: unknown item
+        ["item-999", "", "", "", "", "", "", "", "yes", "accurate", "clear errors", "A", ""],  # line 8: unknown
         ["item-005", "", "", "", "", "", "", "", "no", "", "", "", ""],  # line 9: item 5 twice
     ]
     report = score_sheets([write_sheet(tmp_path / "r.csv", judgements, extra_rows=extra)], key)
@@ -350,13 +385,14 @@ def test_bad_rows_are_listed_not_dropped(tmp_path: Path) -> None:
     assert set(problems) == {(2, "item-001"), (3, "item-002"), (4, "item-003"), (7, "item-006"),
                              (8, "item-999"), (9, "item-005")}
     assert "expected yes/no" in problems[(2, "item-001")][0]
-    assert problems[(3, "item-002")] == ["better_answer: missing"]
+    assert problems[(3, "item-002")][0].startswith("answer_A_verdict: expected accurate, clear errors or neither")
+    assert problems[(3, "item-002")][1] == "better_answer: missing"
     assert "expected A or B" in problems[(4, "item-003")][0]
     assert len(problems[(7, "item-006")]) == 4
     assert "not in the key" in problems[(8, "item-999")][0]
     assert "twice" in problems[(9, "item-005")][0]
     r = report.raters[0]
-    assert (r.overall.correct, r.overall.n) == (2, 2)  # only lines 5 and 6 are scored
+    assert (r.overall.yes, r.overall.n) == (2, 2)  # only lines 5 and 6 are scored
     assert r.by_type["temporal"].n == 2 and r.by_type["spatial"].n == 0
 
 
@@ -365,12 +401,12 @@ def test_missing_items_and_excel_style_sheet(tmp_path: Path) -> None:
     # Excel in some locales saves with ';' and a BOM: read the same as a plain CSV
     plain = score_sheets([write_sheet(tmp_path / "a.csv", RATER2)], key)
     excel = score_sheets([write_sheet(tmp_path / "b.csv", RATER2, delimiter=";", bom=True)], key)
-    assert excel.raters[0].overall == plain.raters[0].overall
+    assert excel.raters[0] == plain.raters[0].model_copy(update={"rater": "b.csv"})
     short = tmp_path / "short.csv"
     with short.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(SHEET_COLUMNS)
-        w.writerow(["item-001", "", "", "", "", "", "", "", "yes", "A", "yes", "yes", ""])
+        w.writerow(["item-001", "", "", "", "", "", "", "", "yes", "accurate", "clear errors", "A", ""])
     report = score_sheets([short], key)
     missing = [p for p in report.problems if p.line is None]
     assert [p.item_id for p in missing] == ["item-002", "item-003", "item-004", "item-005", "item-006"]
@@ -388,6 +424,11 @@ def test_bad_key_or_sheet_structure_is_an_error(tmp_path: Path) -> None:
         score_sheets([write_sheet(tmp_path / "r.csv", RATER1)], bad_key)
     with pytest.raises(HumanEvalError, match="does not exist"):
         score_sheets([tmp_path / "absent.csv"], key)
+    old = tmp_path / "old.csv"  # a sheet exported before the per-answer verdicts
+    old.write_text("item_id,question_answerable,better_answer,better_is_accurate,worse_has_clear_errors,comment\n"
+                   "item-001,yes,A,yes,yes,\n")
+    with pytest.raises(HumanEvalError, match=r"old rater sheet.*export a new sheet"):
+        score_sheets([old], key)
 
 
 # --- the CLI, end to end ----------------------------------------------------------------------------
@@ -401,13 +442,20 @@ def test_cli_export_then_score(tmp_path: Path) -> None:
                               "--out", str(out), "--key", str(key), "--bom"])
     assert res.exit_code == 0, res.output
     assert "wrote 6 items (3 spatial, 3 temporal)" in res.output
+    counted = runner.invoke(app, ["humaneval", "export", "--run-dir", str(run.path), "--per-type",
+                                  "temporal=3,spatial=2", "--out", str(tmp_path / "c.csv"),
+                                  "--key", str(tmp_path / "ck.csv")])
+    assert counted.exit_code == 0, counted.output
+    assert "wrote 5 items (2 spatial, 3 temporal)" in counted.output
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     # a rater who always agrees with the data: fill the blind sheet from the key
     answers = {r["item_id"]: r["chosen_is"] for r in read_rows(key)}
     rows = read_rows(out)
     for r in rows:
-        r.update(question_answerable="yes", better_answer=answers[r["item_id"]], better_is_accurate="yes",
-                 worse_has_clear_errors="yes")
+        chosen = answers[r["item_id"]]
+        other = "B" if chosen == "A" else "A"
+        r.update({"question_answerable": "yes", f"answer_{chosen}_verdict": "accurate",
+                  f"answer_{other}_verdict": "clear errors", "better_answer": other})  # correct; the pick disagrees
     filled = tmp_path / "rater.csv"
     with filled.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -416,9 +464,11 @@ def test_cli_export_then_score(tmp_path: Path) -> None:
     res = runner.invoke(app, ["humaneval", "score", str(filled), "--key", str(key), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert data["raters"][0]["overall"]["correct"] == 6 and data["problems"] == []
+    assert data["raters"][0]["overall"]["yes"] == 6 and data["problems"] == []
+    assert (data["raters"][0]["prefers_chosen"]["yes"], data["raters"][0]["prefers_chosen"]["n"]) == (0, 6)
     res = runner.invoke(app, ["humaneval", "score", str(filled), "--key", str(key)], env={"COLUMNS": "200"})
     assert res.exit_code == 0 and "pair correctness" in res.output
+    assert "blind pick" in res.output and "not part of correctness" in res.output
 
 
 @pytest.mark.parametrize(

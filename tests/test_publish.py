@@ -78,6 +78,25 @@ def test_two_iterations_become_two_tagged_commits_on_main(runs: dict[str, Path],
     assert shard == local
 
 
+def test_card_follows_length_ratio_and_severity_over_every_earlier_iteration(runs: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    from videosavi.cards.stats import fmt
+    from videosavi.curation import pairs_frame, summarize
+
+    store = tmp_path / "store"
+    r3 = write_run_dir(tmp_path / "iter3", make_pairs(n_videos=2, iteration=3, seed=3), iteration=3).path
+    for run in (runs["iter1"], runs["iter2"], r3):
+        publish_run(run, REPO, store=store, progress=False)
+    readme = git(store, "show", "iter3:README.md")
+    section = readme[readme.index("## Length ratio and severity mix across iterations"):]
+    header, _, *rows = [line for line in section.splitlines()[1:] if line.startswith("|")][:9]
+    assert header == "|  | iter1 | iter2 | iter3 |"
+    found = {r.strip("|").split(" | ")[0].strip(): [c.strip() for c in r.strip("|").split(" | ")[1:]] for r in rows}
+    medians = [fmt(summarize(pairs_frame(run)).length_ratio.median) for run in (runs["iter1"], runs["iter2"], r3)]
+    assert found["length ratio (median)"] == medians
+    assert "plots/trend.png" in tree_files(store, "iter3") and "plots/trend.png" not in tree_files(store, "iter1")
+
+
 def test_republish_is_a_noop_and_changed_content_is_refused_without_force(runs: dict[str, Path],
                                                                           tmp_path: Path) -> None:
     store = tmp_path / "store"

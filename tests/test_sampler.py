@@ -119,6 +119,31 @@ def test_shortfall_is_reported_and_logged_not_raised(root: Path, caplog: pytest.
     assert any("vidal" in r.message and "shortfall" in r.message for r in caplog.records)
 
 
+def test_holdout_removes_reserved_videos_and_leaves_other_configs_unchanged(root: Path) -> None:
+    from videosavi.builders.holdout import is_held_out
+    from videosavi.builders.sampler import sample_key
+    from videosavi.builders.version import SAMPLER_VERSION
+    from videosavi.config import EvalConfig
+    from videosavi.hashing import stable_hash
+
+    plain_cfg = config()
+    held_cfg = plain_cfg.model_copy(update={"eval": EvalConfig(holdout=0.3)})
+    plain, held = sample_videos(plain_cfg, root, progress=False), sample_videos(held_cfg, root, progress=False)
+    assert not any(is_held_out(held_cfg.eval, v.source, v.video_uid) for v in held.videos)
+    assert any(is_held_out(held_cfg.eval, v.source, v.video_uid) for v in plain.videos)  # the rule bites here
+    assert all(s.held_out > 0 for s in held.sources) and all(s.held_out == 0 for s in plain.sources)
+    for source in ("star", "vidal", "webvid"):
+        # the same rank order, minus the reserved videos: the plain walk's survivors come first
+        kept = [v.video_uid for v in plain.videos if v.source == source
+                and not is_held_out(held_cfg.eval, source, v.video_uid)]
+        assert [v.video_uid for v in held.videos if v.source == source][:len(kept)] == kept
+    # a config without `eval` keeps the sample key and data hash it had before holdouts existed
+    sources = {name: src.model_dump(mode="json") for name, src in plain_cfg.sources.items()}
+    assert sample_key(plain_cfg) == stable_hash({"sources": sources, "seed": 42, "sampler": SAMPLER_VERSION})
+    assert "eval" not in plain_cfg.data_dump()
+    assert sample_key(held_cfg) != sample_key(plain_cfg) and held_cfg.data_hash() != plain_cfg.data_hash()
+
+
 def test_a_zero_quota_samples_nothing_and_touches_no_file(root: Path) -> None:
     res = sample_videos(config(star=0), root, progress=False)
     assert not [v for v in res.videos if v.source == "star"]

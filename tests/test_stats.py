@@ -142,7 +142,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path, kind: str) -> None:
         pairs_frame(src)
 
 
-def test_compare_is_shaped_like_table_2() -> None:
+def test_compare_lays_revisions_side_by_side() -> None:
     s1 = summarize(pairs_frame(known_pairs()))
     s2 = summarize(pairs_frame(known_pairs()[:2]))
     table = compare({"iter1": s1, "iter2": s2})
@@ -155,6 +155,16 @@ def test_compare_is_shaped_like_table_2() -> None:
     assert sev.to_dicts()[-1] == {"severity": "total", "iter1": 4, "iter2": 2}
     overview = {r["metric"]: r for r in compare({"iter1": s1}, by="overview").to_dicts()}
     assert overview["critical share"]["iter1"] == pytest.approx(3 / 4)
+    # length ratios (chosen/rejected words) 8/4, 5/5, 6/10, 6/2 and 4 critical of 7 issues; the first two pairs:
+    # 8/4, 5/5 and 1 critical of 3 issues
+    trend = {r["metric"]: (r["iter1"], r["iter2"]) for r in compare({"iter1": s1, "iter2": s2}, by="trend").to_dicts()}
+    expected = {
+        "length ratio (median)": (1.5, 1.5), "length ratio (mean)": (6.6 / 4, 1.5),
+        "chosen words / rejected words (totals)": (25 / 21, 13 / 9), "chosen longer (share of pairs)": (0.5, 0.5),
+        "critical pairs (share)": (3 / 4, 1 / 2), "critical issues (share of issues)": (4 / 7, 1 / 3),
+        "issues per pair (mean)": (7 / 4, 3 / 2),
+    }
+    assert trend == {k: (pytest.approx(a), pytest.approx(b)) for k, (a, b) in expected.items()}
     with pytest.raises(ValueError, match="expected one of"):
         compare({"iter1": s1}, by="colour")
 
@@ -173,10 +183,16 @@ def test_cli_stats_json_and_tables(tmp_path: Path) -> None:
     assert set(data["stats"]) == {"iter1", "iter2"}
     total = data["compare"]["error_type"][-1]
     assert total == {"error_type": "total", "iter1": 7, "iter2": data["stats"]["iter2"]["n_issues"]}
+    assert data["compare"]["trend"][0]["metric"] == "length ratio (median)"
+
+    res = runner.invoke(app, ["stats", str(run1.path), str(run2.path)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "length ratio and severity mix" in res.output and "Table 2 of the paper" not in res.output
+    assert "savi eval judge" in res.output
 
     res = runner.invoke(app, ["stats", str(run1.path)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    assert "spatial_relationship" in res.output and "issues by error type and severity" in res.output
+    assert "spatial_relationship" in res.output and "self-critique issues" in res.output
 
 
 @pytest.mark.parametrize(

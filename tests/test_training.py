@@ -242,6 +242,19 @@ def test_lora_regex_matching_nothing_stops_before_the_videos_are_checked(publish
         _train(_args(published, tmp_path / "out", lora_targets="(oops"))
 
 
+def test_dpo_dynamics_plot_is_written_and_linked_from_both_cards(trained: Trained) -> None:
+    from PIL import Image
+
+    res = trained.result
+    plot = res.output / "plots" / "dpo_dynamics.png"
+    with Image.open(plot) as img:
+        assert img.format == "PNG" and img.width > 500
+    for folder in (res.adapter_dir, res.merged_dir):
+        assert folder is not None
+        assert (folder / "plots" / "dpo_dynamics.png").read_bytes() == plot.read_bytes()
+        assert "![DPO training dynamics](plots/dpo_dynamics.png)" in (folder / "README.md").read_text()
+
+
 def test_finished_output_is_not_overwritten_by_accident(trained: Trained, published: Published) -> None:
     with pytest.raises(ConfigError, match="already holds a finished training run"):
         _train(_args(published, trained.result.output))

@@ -302,7 +302,7 @@ def _write_cards(run: _Run, result: TrainResult) -> None:
         counts=result.counts.to_dict(), steps=result.steps, final_metrics=result.final_metrics,
         metric_names=PAPER_METRICS, history=result.history,
         iteration=int(iteration) if iteration else None, frames_mode=run.mode, max_pairs=args.max_pairs,
-        license=(rev.build_info.get("config") or {}).get("license"),
+        license=(rev.build_info.get("config") or {}).get("license"), plots=_write_plots(result),
     )
     render_model_card(inputs, "adapter").save(result.adapter_dir / "README.md")
     if result.merged_dir is not None:
@@ -313,6 +313,14 @@ def _lora(run: _Run) -> LoraTargets:
     if run.lora is None:  # pragma: no cover - set by _make_trainer before any output is written
         raise RuntimeError("LoRA targets were never resolved")
     return run.lora
+
+
+def _write_plots(result: TrainResult) -> dict[str, str]:
+    """The paper's DPO-dynamics figure (A.4) in OUTPUT/plots/ and beside each card; {title: path}."""
+    from videosavi.cards.training_plots import render_training_plots
+
+    cards = [result.adapter_dir, *([result.merged_dir] if result.merged_dir is not None else [])]
+    return render_training_plots(result.history, result.output, cards)
 
 
 def _base_revision(run: _Run) -> str:

@@ -126,6 +126,14 @@ def license_problem(license: str, license_name: str | None, license_link: str | 
     return None
 
 
+class EvalConfig(_Strict):
+    """Videos reserved for `savi eval`: a video is held out iff the hash of (salt, source, uid) falls
+    below `holdout`. The rule ignores the seed, so every build of any seed skips the same videos."""
+
+    holdout: float = Field(gt=0, lt=1, description="share of each source's videos reserved for evaluation")
+    salt: str = Field(default="videosavi-eval", min_length=1, description="changes which videos are held out")
+
+
 class BuildConfig(_Strict):
     name: str = "videosavi"
     seed: int = 42
@@ -139,6 +147,7 @@ class BuildConfig(_Strict):
     stages: StagesConfig = StagesConfig()
     curation: dict[str, Any] = Field(default_factory=dict)
     output: OutputConfig = OutputConfig()
+    eval: EvalConfig | None = Field(default=None, description="held-out videos for `savi eval`; none if absent")
 
     @model_validator(mode="after")
     def _source_names(self) -> BuildConfig:
@@ -168,6 +177,8 @@ class BuildConfig(_Strict):
         # A custom license's name and link change no data (and runs made before they existed keep their hash).
         dump.pop("license_name", None)
         dump.pop("license_link", None)
+        if dump.get("eval") is None:  # configs without a holdout keep the hash they always had
+            dump.pop("eval", None)
         for section, keys in self._OPERATIONAL.items():
             for k in keys:
                 dump[section].pop(k, None)

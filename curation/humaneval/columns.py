@@ -1,22 +1,29 @@
 """Column names of the rater sheet and the key file: the contract between `export` and `score`.
 
 The sheet is blind: no question type, no pair id, the two answers as A and B in random order. The
-key file holds what the sheet hides. The paper's pair-correctness is computed from both:
+rater judges each answer on its own (accurate / clear errors / neither) and, apart from that, picks
+the better one. The key file holds what the sheet hides. The paper's pair correctness (section 4.2)
+is computed from both, with exactly its three criteria:
 
     correct  <=>  question_answerable = yes
-             and  better_answer is the chosen answer (per the key)
-             and  better_is_accurate = yes
-             and  worse_has_clear_errors = yes
+             and  the verdict on the chosen answer (per the key) is `accurate`
+             and  the verdict on the rejected answer is `clear errors`
+
+The blind pick (`better_answer`) never enters correctness: it is reported as its own figure, how
+often raters prefer the answer the model preferred.
 """
 
 from __future__ import annotations
 
 ITEM_ID = "item_id"
 ANSWERABLE = "question_answerable"
+VERDICT_A = "answer_A_verdict"
+VERDICT_B = "answer_B_verdict"
 BETTER = "better_answer"
-BETTER_ACCURATE = "better_is_accurate"
-WORSE_ERRORS = "worse_has_clear_errors"
 COMMENT = "comment"
+VERDICT_OF: dict[str, str] = {"A": VERDICT_A, "B": VERDICT_B}
+# Columns of sheets exported before the per-answer verdicts: such sheets cannot give the three criteria.
+OLD_JUDGEMENTS: tuple[str, ...] = ("better_is_accurate", "worse_has_clear_errors")
 
 SHEET_INFO_COLUMNS: tuple[str, ...] = (
     ITEM_ID,
@@ -28,8 +35,7 @@ SHEET_INFO_COLUMNS: tuple[str, ...] = (
     "answer_A",
     "answer_B",
 )
-JUDGEMENTS: tuple[str, ...] = (ANSWERABLE, BETTER, BETTER_ACCURATE, WORSE_ERRORS)
-YES_NO_JUDGEMENTS: tuple[str, ...] = (ANSWERABLE, BETTER_ACCURATE, WORSE_ERRORS)
+JUDGEMENTS: tuple[str, ...] = (ANSWERABLE, VERDICT_A, VERDICT_B, BETTER)
 SHEET_COLUMNS: tuple[str, ...] = (*SHEET_INFO_COLUMNS, *JUDGEMENTS, COMMENT)
 
 KEY_COLUMNS: tuple[str, ...] = (ITEM_ID, "pair_id", "chosen_is", "question_type", "video_uid")

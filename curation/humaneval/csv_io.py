@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from videosavi.errors import HumanEvalError
 
@@ -49,11 +50,8 @@ class CsvRow:
     values: dict[str, str]
 
 
-def read_csv(path: Path, required: Sequence[str]) -> list[CsvRow]:
-    """Rows as dicts; a BOM is skipped, and `;` or tab separators (some locales' Excel) are detected.
-
-    Raises `HumanEvalError` naming the file and the missing columns if `required` are not all there.
-    """
+def _open(path: Path) -> tuple[list[str], Any]:
+    """(header, reader over the remaining rows); a BOM is skipped, `;`/tab separators are detected."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -68,6 +66,20 @@ def read_csv(path: Path, required: Sequence[str]) -> list[CsvRow]:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise HumanEvalError(f"{path} is empty") from None
+    return header, reader
+
+
+def read_header(path: Path) -> list[str]:
+    """The column names of a CSV file, read as `read_csv` reads them."""
+    return _open(path)[0]
+
+
+def read_csv(path: Path, required: Sequence[str]) -> list[CsvRow]:
+    """Rows as dicts; a BOM is skipped, and `;` or tab separators (some locales' Excel) are detected.
+
+    Raises `HumanEvalError` naming the file and the missing columns if `required` are not all there.
+    """
+    header, reader = _open(path)
     missing = [c for c in required if c not in header]
     if missing:
         raise HumanEvalError(f"{path} lacks the column(s) {', '.join(missing)} (found: {', '.join(header)})")

@@ -15,7 +15,7 @@ import polars as pl
 
 from videosavi.curation.humaneval.columns import KEY_COLUMNS, SHEET_COLUMNS
 from videosavi.curation.humaneval.csv_io import write_csv
-from videosavi.curation.humaneval.sampling import select_pairs
+from videosavi.curation.humaneval.sampling import PerType, select_pairs
 from videosavi.errors import HumanEvalError
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -63,14 +63,15 @@ def export_humaneval(
     out: Path,
     key: Path,
     *,
-    n: int = 516,
+    n: int | None = None,
     seed: int = 0,
-    per_type: bool = False,
+    per_type: PerType = False,
     allow_fewer: bool = False,
     bom: bool = False,
 ) -> ExportResult:
-    """Select, blind and write `out` (for raters) and `key` (kept from them). Refuses to overwrite
-    the sheet with the key or vice versa."""
+    """Select, blind and write `out` (for raters) and `key` (kept from them). `n` defaults to the
+    paper's 516, or to the sum of explicit `per_type` counts (see `sampling.select_pairs`). Refuses to
+    overwrite the sheet with the key or vice versa."""
     missing = [c for c in EXPORT_COLUMNS if c not in pairs.columns]
     if missing:
         raise HumanEvalError(f"the pairs lack column(s) {', '.join(missing)}: is it a videosavi dataset?")

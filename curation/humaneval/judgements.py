@@ -1,7 +1,16 @@
-"""Reading what raters typed: yes/no in the spellings people and spreadsheets use, and A/B."""
+"""Reading what raters typed: yes/no and verdicts in the spellings people and spreadsheets use, and A/B."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+Verdict = Literal["accurate", "clear_errors", "neither"]
+VERDICTS: dict[str, Verdict] = {
+    "accurate": "accurate", "correct": "accurate",
+    "clear errors": "clear_errors", "clear error": "clear_errors", "errors": "clear_errors", "error": "clear_errors",
+    "wrong": "clear_errors",
+    "neither": "neither", "unclear": "neither", "partly": "neither",
+}
 YES: frozenset[str] = frozenset({"yes", "y", "1", "true"})
 NO: frozenset[str] = frozenset({"no", "n", "0", "false"})
 
@@ -30,3 +39,12 @@ def parse_a_b(value: str) -> str:
     if v in ("A", "B"):
         return v
     raise InvalidJudgement(f"expected A or B, got {value!r}")
+
+
+def parse_verdict(value: str) -> Verdict:
+    """accurate (or correct), clear errors (errors, wrong), neither (unclear, partly); case, `_` and `-`
+    are ignored. Anything else raises `InvalidJudgement`."""
+    v = " ".join(value.strip().casefold().replace("_", " ").replace("-", " ").split())
+    if v in VERDICTS:
+        return VERDICTS[v]
+    raise InvalidJudgement(f"expected accurate, clear errors or neither, got {value!r}")

@@ -1,8 +1,9 @@
 """Which pairs a human evaluation looks at: stratified by question type, one pair per video.
 
-Counts per type come from largest-remainder rounding, so they sum to `n` exactly; all draws come
-from one seeded `random.Random` over sorted ids, so the same data and seed give the same items
-whatever order the rows arrived in.
+Counts per type are the dataset's proportions or equal (largest-remainder rounding, so they sum to
+`n` exactly), or given explicitly (the paper's 516 videos were 261 temporal and 255 spatial:
+`temporal=261,spatial=255`). All draws come from one seeded `random.Random` over sorted ids, so the
+same data and seed give the same items whatever order the rows arrived in.
 """
 
 from __future__ import annotations
@@ -16,6 +17,40 @@ import polars as pl
 
 from videosavi.errors import HumanEvalError
 from videosavi.schemas import QUESTION_TYPES
+
+DEFAULT_N = 516  # the paper's human evaluation
+PerType = bool | str | Mapping[str, int]  # False/"proportional", True/"equal", or counts per question type
+
+
+def parse_per_type(text: str) -> str | dict[str, int]:
+    """`proportional`, `equal`, or explicit counts such as `temporal=261,spatial=255`."""
+    value = text.strip()
+    if value in ("proportional", "equal"):
+        return value
+    counts: dict[str, int] = {}
+    for part in value.split(","):
+        name, sep, number = part.partition("=")
+        name = name.strip()
+        if not sep or not number.strip().isdigit():
+            raise HumanEvalError(f"--per-type {text!r}: expected proportional, equal, or counts such as "
+                                 "temporal=261,spatial=255")
+        if name not in QUESTION_TYPES:
+            raise HumanEvalError(f"--per-type {text!r}: {name!r} is not a question type ({', '.join(QUESTION_TYPES)})")
+        if name in counts:
+            raise HumanEvalError(f"--per-type {text!r}: {name} is given twice")
+        counts[name] = int(number)
+    if not sum(counts.values()):
+        raise HumanEvalError(f"--per-type {text!r}: the counts add up to zero")
+    return counts
+
+
+def _explicit(per_type: PerType) -> dict[str, int] | None:
+    if isinstance(per_type, Mapping):
+        return {t: int(per_type[t]) for t in QUESTION_TYPES if t in per_type}
+    if isinstance(per_type, str) and per_type not in ("proportional", "equal"):
+        parsed = parse_per_type(per_type)
+        return parsed if isinstance(parsed, dict) else None
+    return None
 
 
 def largest_remainder(n: int, weights: Mapping[str, float]) -> dict[str, int]:
@@ -48,15 +83,26 @@ class Selection:
 
 
 def select_pairs(
-    df: pl.DataFrame, n: int, seed: int = 0, per_type: bool = False, allow_fewer: bool = False
+    df: pl.DataFrame, n: int | None = None, seed: int = 0, per_type: PerType = False, allow_fewer: bool = False
 ) -> Selection:
-    """Pick `n` pairs from distinct videos, stratified by question type (dataset proportions, or
-    equal with `per_type`). Too few videos is an error unless `allow_fewer`, which exports what exists."""
+    """Pick `n` pairs from distinct videos, stratified by question type: dataset proportions, equal
+    (`per_type=True` or "equal"), or explicit counts (a mapping, or "temporal=261,spatial=255"; `n`
+    then defaults to their sum). Too few videos is an error unless `allow_fewer`, which exports what exists."""
+    explicit = _explicit(per_type)
+    if explicit is not None:
+        total = sum(explicit.values())
+        if n is not None and n != total:
+            raise HumanEvalError(f"--n {n} differs from the --per-type counts, which add up to {total}: drop --n")
+        n = total
+    n = DEFAULT_N if n is None else n
     if n < 1:
         raise HumanEvalError("--n must be at least 1")
     rows = df.select("pair_id", "video_uid", "question_type").sort("pair_id")
     type_counts = {t: rows.filter(pl.col("question_type") == t).height for t in QUESTION_TYPES}
-    types = [t for t in QUESTION_TYPES if type_counts[t]]
+    if explicit is not None:
+        types = [t for t in QUESTION_TYPES if explicit.get(t, 0) > 0]
+    else:
+        types = [t for t in QUESTION_TYPES if type_counts[t]]
     videos_of = {t: set(rows.filter(pl.col("question_type") == t)["video_uid"].to_list()) for t in types}
     all_videos = sorted(set(rows["video_uid"].to_list()))
     notes: list[str] = []
@@ -69,7 +115,12 @@ def select_pairs(
             raise HumanEvalError(msg + ": lower --n or pass --allow-fewer")
         notes.append(msg + f"; exporting {len(all_videos)}")
         n = len(all_videos)
-    weights = dict.fromkeys(types, 1) if per_type else {t: type_counts[t] for t in types}
+    if explicit is not None:
+        weights = {t: explicit[t] for t in types}
+    elif per_type is True or per_type == "equal":
+        weights = dict.fromkeys(types, 1)
+    else:
+        weights = {t: type_counts[t] for t in types}
     quotas = largest_remainder(n, weights)
 
     rng = random.Random(seed)
@@ -83,7 +134,7 @@ def select_pairs(
         detail = ", ".join(f"{t}: {quotas[t]} wanted" for t in short) or "the two types compete for the same videos"
         msg = f"not enough distinct videos for the stratified draw ({detail})"
         if not allow_fewer:
-            raise HumanEvalError(msg + ": lower --n, drop --per-type, or pass --allow-fewer")
+            raise HumanEvalError(msg + ": lower --n or the --per-type counts, or pass --allow-fewer")
         assignment = _assign_greedy(order, videos_of, quotas)
         got = {t: sum(1 for v_t in assignment.values() if v_t == t) for t in types}
         notes.append(msg + "; exporting " + ", ".join(f"{got[t]} {t}" for t in types))

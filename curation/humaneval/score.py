@@ -1,15 +1,17 @@
-"""`savi humaneval score`: the paper's pair-correctness from filled sheets + the key, with agreement.
+"""`savi humaneval score`: the paper's pair correctness from filled sheets + the key, with agreement.
 
-A rating is correct iff the question is answerable, the rater's better answer is the chosen one,
-that answer is accurate, and the other one has clear errors. Per rater and for the item-level
-majority (correct when more than half of an item's valid ratings say so; a tie is not correct),
+A rating is correct iff the paper's three criteria hold (section 4.2): the question is answerable,
+the chosen answer is accurate, and the rejected answer has clear errors (the rater's verdicts on
+answers A and B, mapped through the key). The rater's blind pick of the better answer is scored
+apart, as how often raters prefer what the model preferred; it never enters correctness. Both per
+rater and for the item-level majority (more than half of an item's valid ratings; a tie is not),
 overall and per question type, each with a 95% Wilson interval. A row with a missing or invalid
 judgement is listed in `problems` and left out of the figures, never dropped silently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,20 +21,30 @@ from videosavi.curation.humaneval.agreement import cohen_kappa, fleiss_kappa, wi
 from videosavi.curation.humaneval.columns import (
     ANSWERABLE,
     BETTER,
-    BETTER_ACCURATE,
     ITEM_ID,
     JUDGEMENTS,
     KEY_COLUMNS,
-    WORSE_ERRORS,
+    OLD_JUDGEMENTS,
+    VERDICT_OF,
 )
-from videosavi.curation.humaneval.csv_io import read_csv
-from videosavi.curation.humaneval.judgements import InvalidJudgement, is_blank, parse_a_b, parse_yes_no
+from videosavi.curation.humaneval.csv_io import read_csv, read_header
+from videosavi.curation.humaneval.judgements import (
+    InvalidJudgement,
+    Verdict,
+    is_blank,
+    parse_a_b,
+    parse_verdict,
+    parse_yes_no,
+)
 from videosavi.errors import HumanEvalError
 from videosavi.schemas import QUESTION_TYPES
 
-PREFERS_CHOSEN = "prefers_chosen"
+CHOSEN_ACCURATE = "chosen_accurate"
+REJECTED_ERRORS = "rejected_clear_errors"
 PAIR_CORRECT = "pair_correct"
-AGREEMENT_JUDGEMENTS: tuple[str, ...] = (ANSWERABLE, PREFERS_CHOSEN, BETTER_ACCURATE, WORSE_ERRORS, PAIR_CORRECT)
+PREFERS_CHOSEN = "prefers_chosen"
+CRITERIA: tuple[str, ...] = (ANSWERABLE, CHOSEN_ACCURATE, REJECTED_ERRORS)
+AGREEMENT_JUDGEMENTS: tuple[str, ...] = (*CRITERIA, PAIR_CORRECT, PREFERS_CHOSEN)
 
 
 @dataclass(frozen=True)
@@ -42,25 +54,39 @@ class KeyItem:
     chosen_is: str
     question_type: str
 
+    @property
+    def rejected_is(self) -> str:
+        return "B" if self.chosen_is == "A" else "A"
+
 
 @dataclass(frozen=True)
 class Rating:
-    """One rater's valid judgements of one item (None: not asked because the question is unanswerable)."""
+    """One rater's valid judgements of one item, mapped through the key (None: not asked, because
+    the question is unanswerable)."""
 
     item_id: str
     answerable: bool
+    chosen_verdict: Verdict | None = None
+    rejected_verdict: Verdict | None = None
     prefers_chosen: bool | None = None
-    better_accurate: bool | None = None
-    worse_errors: bool | None = None
+
+    @property
+    def chosen_accurate(self) -> bool | None:
+        return None if self.chosen_verdict is None else self.chosen_verdict == "accurate"
+
+    @property
+    def rejected_errors(self) -> bool | None:
+        return None if self.rejected_verdict is None else self.rejected_verdict == "clear_errors"
 
     @property
     def correct(self) -> bool:
-        return bool(self.answerable and self.prefers_chosen and self.better_accurate and self.worse_errors)
+        """The paper's three criteria; the blind pick plays no part."""
+        return bool(self.answerable and self.chosen_accurate and self.rejected_errors)
 
     def value(self, judgement: str) -> bool | None:
         return {
-            ANSWERABLE: self.answerable, PREFERS_CHOSEN: self.prefers_chosen, BETTER_ACCURATE: self.better_accurate,
-            WORSE_ERRORS: self.worse_errors, PAIR_CORRECT: self.correct,
+            ANSWERABLE: self.answerable, CHOSEN_ACCURATE: self.chosen_accurate, REJECTED_ERRORS: self.rejected_errors,
+            PAIR_CORRECT: self.correct, PREFERS_CHOSEN: self.prefers_chosen,
         }[judgement]
 
 
@@ -72,8 +98,8 @@ class RowProblem(BaseModel):
 
 
 class Rate(BaseModel):
-    n: int
-    correct: int
+    n: int = Field(description="items judged")
+    yes: int = Field(description="items for which it holds")
     rate: float | None
     ci_low: float | None = Field(description="95% Wilson interval")
     ci_high: float | None
@@ -81,8 +107,11 @@ class Rate(BaseModel):
 
 class RaterScore(BaseModel):
     rater: str
-    overall: Rate
+    overall: Rate = Field(description="pair correctness: the paper's three criteria, over all items")
     by_type: dict[str, Rate]
+    criteria: dict[str, Rate] = Field(description="each criterion alone; the last two over answerable items")
+    prefers_chosen: Rate = Field(description="blind pick = the chosen answer, over answerable items (not correctness)")
+    prefers_chosen_by_type: dict[str, Rate]
 
 
 class Agreement(BaseModel):
@@ -96,14 +125,14 @@ class ScoreReport(BaseModel):
     key_items: int
     raters: list[RaterScore]
     majority: RaterScore
-    majority_ties: int = Field(description="items whose valid ratings split evenly (counted as not correct)")
+    majority_ties: int = Field(description="items whose correctness ratings split evenly (counted as not correct)")
     agreement: list[Agreement]
     problems: list[RowProblem]
 
 
-def _rate(correct: int, n: int) -> Rate:
-    ci = wilson_interval(correct, n)
-    return Rate(n=n, correct=correct, rate=correct / n if n else None,
+def _rate(yes: int, n: int) -> Rate:
+    ci = wilson_interval(yes, n)
+    return Rate(n=n, yes=yes, rate=yes / n if n else None,
                 ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None)
 
 
@@ -130,36 +159,29 @@ def read_key(path: Path) -> dict[str, KeyItem]:
 def _parse_row(values: dict[str, str], key_item: KeyItem) -> tuple[Rating | None, list[str]]:
     problems: list[str] = []
 
-    def yes_no(column: str, required: bool) -> bool | None:
-        cell = values.get(column, "")
-        if is_blank(cell):
+    def cell(column: str, parse: Callable[[str], object], required: bool) -> object | None:
+        value = values.get(column, "")
+        if is_blank(value):
             if required:
                 problems.append(f"{column}: missing")
             return None
         try:
-            return parse_yes_no(cell)
+            return parse(value)
         except InvalidJudgement as exc:
             problems.append(f"{column}: {exc}")
             return None
 
-    answerable = yes_no(ANSWERABLE, required=True)
+    answerable = cell(ANSWERABLE, parse_yes_no, required=True)
     required = answerable is not False  # an unanswerable question needs no further judgement
-    better = None
-    cell = values.get(BETTER, "")
-    if is_blank(cell):
-        if required:
-            problems.append(f"{BETTER}: missing")
-    else:
-        try:
-            better = parse_a_b(cell)
-        except InvalidJudgement as exc:
-            problems.append(f"{BETTER}: {exc}")
-    accurate = yes_no(BETTER_ACCURATE, required)
-    errors = yes_no(WORSE_ERRORS, required)
+    verdicts = {ab: cell(column, parse_verdict, required) for ab, column in VERDICT_OF.items()}
+    better = cell(BETTER, parse_a_b, required)
     if problems or answerable is None:
         return None, problems
-    prefers = None if better is None else better == key_item.chosen_is
-    return Rating(key_item.item_id, answerable, prefers, accurate, errors), []
+    return Rating(
+        key_item.item_id, bool(answerable), chosen_verdict=verdicts[key_item.chosen_is],  # type: ignore[arg-type]
+        rejected_verdict=verdicts[key_item.rejected_is],  # type: ignore[arg-type]
+        prefers_chosen=None if better is None else better == key_item.chosen_is,
+    ), []
 
 
 def read_sheet(path: Path, key: dict[str, KeyItem]) -> tuple[dict[str, Rating], list[RowProblem]]:
@@ -168,6 +190,7 @@ def read_sheet(path: Path, key: dict[str, KeyItem]) -> tuple[dict[str, Rating], 
     problems: list[RowProblem] = []
     seen: set[str] = set()
     sheet = str(path)
+    _refuse_old_sheet(path)
     for row in read_csv(path, (ITEM_ID, *JUDGEMENTS)):
         item_id = row.values[ITEM_ID].strip().lstrip("'")
         if item_id not in key:
@@ -190,14 +213,64 @@ def read_sheet(path: Path, key: dict[str, KeyItem]) -> tuple[dict[str, Rating], 
     return ratings, problems
 
 
-def _score(label: str, correct_by_item: dict[str, bool], key: dict[str, KeyItem]) -> RaterScore:
+def _refuse_old_sheet(path: Path) -> None:
+    """A sheet from before the per-answer verdicts holds judgements relative to the rater's pick, which
+    cannot give the paper's criteria: say so instead of listing missing columns."""
+    columns = set(read_header(path))
+    if set(OLD_JUDGEMENTS) <= columns and not set(VERDICT_OF.values()) <= columns:
+        raise HumanEvalError(
+            f"{path} is an old rater sheet ({', '.join(OLD_JUDGEMENTS)}): its judgements follow the rater's pick, "
+            "so the paper's three criteria cannot be read from it; export a new sheet (savi humaneval export)")
+
+
+def _types(key: dict[str, KeyItem]) -> list[str]:
     types = [t for t in QUESTION_TYPES if any(k.question_type == t for k in key.values())]
-    types += sorted({k.question_type for k in key.values()} - set(types))
+    return types + sorted({k.question_type for k in key.values()} - set(types))
+
+
+def _rates(values: dict[str, bool], key: dict[str, KeyItem]) -> tuple[Rate, dict[str, Rate]]:
+    """Overall and per question type."""
     by_type = {}
-    for t in types:
-        vals = [c for i, c in correct_by_item.items() if key[i].question_type == t]
+    for t in _types(key):
+        vals = [v for i, v in values.items() if key[i].question_type == t]
         by_type[t] = _rate(sum(vals), len(vals))
-    return RaterScore(rater=label, overall=_rate(sum(correct_by_item.values()), len(correct_by_item)), by_type=by_type)
+    return _rate(sum(values.values()), len(values)), by_type
+
+
+def _score(label: str, values: dict[str, dict[str, bool]], key: dict[str, KeyItem]) -> RaterScore:
+    """`values[judgement][item]`: the valid judgements (None left out) of one rater or the majority."""
+    overall, by_type = _rates(values[PAIR_CORRECT], key)
+    prefers, prefers_by_type = _rates(values[PREFERS_CHOSEN], key)
+    criteria = {c: _rate(sum(values[c].values()), len(values[c])) for c in CRITERIA}
+    return RaterScore(rater=label, overall=overall, by_type=by_type, criteria=criteria, prefers_chosen=prefers,
+                      prefers_chosen_by_type=prefers_by_type)
+
+
+def _values(ratings: dict[str, Rating]) -> dict[str, dict[str, bool]]:
+    out: dict[str, dict[str, bool]] = {}
+    for judgement in AGREEMENT_JUDGEMENTS:
+        out[judgement] = {}
+        for item_id, r in ratings.items():
+            v = r.value(judgement)
+            if v is not None:
+                out[judgement][item_id] = v
+    return out
+
+
+def _majority(per_rater: list[dict[str, dict[str, bool]]], key: dict[str, KeyItem]) -> tuple[dict, int]:
+    """Item-level majority of every judgement (a tie is False), and the ties of pair correctness."""
+    out: dict[str, dict[str, bool]] = {}
+    ties = 0
+    for judgement in AGREEMENT_JUDGEMENTS:
+        out[judgement] = {}
+        for item_id in key:
+            votes = [r[judgement][item_id] for r in per_rater if item_id in r[judgement]]
+            if votes:
+                yes = sum(votes)
+                out[judgement][item_id] = 2 * yes > len(votes)
+                if judgement == PAIR_CORRECT:
+                    ties += 2 * yes == len(votes)
+    return out, ties
 
 
 def _agreement(per_rater: list[dict[str, Rating]], key: dict[str, KeyItem]) -> list[Agreement]:
@@ -234,15 +307,8 @@ def score_sheets(sheets: Sequence[Path], key_path: Path) -> ScoreReport:
         per_rater.append(ratings)
         problems.extend(sheet_problems)
         label = name if names.count(name) == 1 else str(path)
-        raters.append(_score(label, {i: r.correct for i, r in ratings.items()}, key))
-    majority: dict[str, bool] = {}
-    ties = 0
-    for item_id in key:
-        votes = [r[item_id].correct for r in per_rater if item_id in r]
-        if votes:
-            yes = sum(votes)
-            ties += 2 * yes == len(votes)
-            majority[item_id] = 2 * yes > len(votes)
+        raters.append(_score(label, _values(ratings), key))
+    majority, ties = _majority([_values(r) for r in per_rater], key)
     return ScoreReport(
         key_items=len(key), raters=raters, majority=_score("majority", majority, key), majority_ties=ties,
         agreement=_agreement(per_rater, key), problems=problems,

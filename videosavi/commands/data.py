@@ -80,6 +80,8 @@ def _print_summary(result: Any, report: Any, videos_file: Path) -> None:
         if report is not None:
             row += [str(report.decoded_by_source[s.source]), str(report.skipped_by_source[s.source])]
         table.add_row(*row)
+        if s.held_out:
+            notes.append(f"{s.source}: {s.held_out} candidate(s) held out for `savi eval` (config eval.holdout)")
         if s.unavailable_reasons:
             notes.append(f"{s.source}: unavailable " + ", ".join(f"{k}: {v}" for k, v in
                                                                 sorted(s.unavailable_reasons.items())))

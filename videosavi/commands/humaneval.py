@@ -24,14 +24,18 @@ def export(
     store: Optional[Path] = typer.Option(None, "--store", help="Local git store holding --dataset."),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Hub endpoint URL."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Use a run directory instead of a revision."),
-    n: int = typer.Option(516, "--n", min=1, help="Items (one pair per video)."),
+    n: Optional[int] = typer.Option(
+        None, "--n", min=1, help="Items, one pair per video (default 516, or the sum of --per-type counts)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the draw, the item order and the A/B order."),
-    per_type: bool = typer.Option(False, "--per-type", help="Equal counts per question type, not proportional."),
+    per_type: str = typer.Option(
+        "proportional", "--per-type",
+        help="Items per question type: proportional (to the data), equal, or counts: temporal=261,spatial=255."),
     allow_fewer: bool = typer.Option(False, "--allow-fewer", help="Export fewer items when videos run short."),
     bom: bool = typer.Option(False, "--bom", help="Start files with a UTF-8 BOM (older Excel needs it)."),
 ) -> None:
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.humaneval import export_humaneval
+    from videosavi.curation.humaneval.sampling import parse_per_type
     from videosavi.curation.load import load_revision_frame
     from videosavi.curation.stats import pairs_frame
     from videosavi.errors import ConfigError
@@ -40,8 +44,9 @@ def export(
         raise ConfigError("give either --run-dir DIR or --dataset REPO --revision REV")
     if dataset and not revision:
         raise ConfigError("--dataset needs --revision (e.g. --revision iter3)")
+    quotas = parse_per_type(per_type)
     frame = pairs_frame(run_dir) if run_dir else load_revision_frame(dataset, revision, store=store, endpoint=endpoint)
-    res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=per_type, allow_fewer=allow_fewer, bom=bom)
+    res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=quotas, allow_fewer=allow_fewer, bom=bom)
     for note in res.notes:
         typer.secho(f"note: {note}", fg="yellow", err=True)
     quotas = ", ".join(f"{v} {k}" for k, v in res.quotas.items())
@@ -49,33 +54,53 @@ def export(
     typer.echo(f"wrote the key to {res.key}: do not share it with raters")
 
 
-def _rate_cells(rate: Any) -> list[str]:
+def _rate_cells(rate: Any) -> tuple[str, str]:
     if rate.rate is None:
-        return ["0", "-", "-"]
-    return [f"{rate.correct}/{rate.n}", f"{100 * rate.rate:.1f}%", f"{100 * rate.ci_low:.1f}-{100 * rate.ci_high:.1f}%"]
+        return "- (0)", "-"
+    return f"{100 * rate.rate:.1f}% ({rate.yes}/{rate.n})", f"{100 * rate.ci_low:.1f}-{100 * rate.ci_high:.1f}%"
+
+
+def _rates_table(title: str, scores: list[Any], columns: list[tuple[str, Any]]) -> Any:
+    """One row per rater (and the majority); `columns`: (header, score -> Rate)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("rater", style="bold")
+    for header, _ in columns:
+        table.add_column(header, justify="right")
+        table.add_column("95% CI", justify="right", style="dim")
+    for score in scores:
+        cells: list[str] = []
+        for _, get in columns:
+            cells += _rate_cells(get(score))
+        table.add_row(score.rater, *cells)
+    return table
 
 
 def _print_report(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from videosavi.curation.humaneval.score import CRITERIA
+
     console = Console()
     types = list(report.majority.by_type)
-    table = Table(title=f"pair correctness ({report.key_items} items in the key)")
-    table.add_column("rater", style="bold")
-    for label in ("overall", *types):
-        table.add_column(label, justify="right")
-        table.add_column("95% CI", justify="right", style="dim")
-    for score in [*report.raters, report.majority] if len(report.raters) > 1 else report.raters:
-        cells = []
-        for rate in (score.overall, *(score.by_type[t] for t in types)):
-            correct, pct, ci = _rate_cells(rate)
-            cells += [f"{pct} ({correct})", ci]
-        table.add_row(score.rater, *cells)
-    console.print(table)
+    scores = [*report.raters, report.majority] if len(report.raters) > 1 else report.raters
+    console.print(_rates_table(
+        f"pair correctness ({report.key_items} items)", scores,
+        [("overall", lambda s: s.overall), *((t, lambda s, t=t: s.by_type[t]) for t in types)]))
+    console.print("correct = the question is answerable, the chosen answer accurate and the rejected one has "
+                  "clear errors (the paper's three criteria)", markup=False)
+    console.print(_rates_table("each criterion alone", scores, [(c, lambda s, c=c: s.criteria[c]) for c in CRITERIA]))
+    console.print("chosen_accurate and rejected_clear_errors count answerable items only", markup=False)
+    console.print(_rates_table(
+        "blind pick", scores,
+        [("overall", lambda s: s.prefers_chosen), *((t, lambda s, t=t: s.prefers_chosen_by_type[t]) for t in types)]))
+    console.print("blind pick: how often raters prefer the model's chosen answer, over answerable items; "
+                  "not part of correctness", markup=False)
     if len(report.raters) > 1:
-        console.print(f"majority: an item is correct when more than half of its valid ratings say so; "
-                      f"{report.majority_ties} tie(s) counted as not correct")
+        console.print(f"majority: an item counts when more than half of its valid ratings say so; "
+                      f"{report.majority_ties} correctness tie(s) counted as not correct")
     if report.agreement:
         agree = Table(title="agreement between raters")
         for col in ("judgement", "method", "kappa", "items"):
@@ -101,8 +126,9 @@ def score(
 ) -> None:
     """Pair correctness per question type and overall (95% Wilson CI), and agreement between raters.
 
-    A pair is correct iff the question is answerable, the better answer is the chosen one and accurate,
-    and the other answer has clear errors. Rows with missing or invalid judgements are listed.
+    A pair is correct iff the question is answerable, the chosen answer is accurate and the rejected
+    one has clear errors (the paper's three criteria). The rater's blind pick of the better answer is
+    reported apart, never folded into correctness. Rows with missing or invalid judgements are listed.
     """
     from videosavi.curation.humaneval import score_sheets
 

@@ -1,4 +1,8 @@
-"""`savi stats`: counts, error types and length figures of a run directory or published revisions."""
+"""`savi stats`: counts, self-critique issues and length figures of a run directory or published revisions.
+
+The issue counts are what the builder's own critic flagged in the pairs each revision kept; the
+paper's Table 2 (an external judge's errors on one fixed question set) is `savi eval judge`.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +58,7 @@ def _single_tables(label: str, s: Any) -> list[Any]:
             for sev in ("critical", "minor")},
          "all": [*s.by_error_type.values(), s.n_issues]}
     )
-    out.append(_table("issues by error type and severity", cross))
+    out.append(_table("self-critique issues in the kept pairs, by error type and severity", cross))
     dist = Table(title="answer length (words) and issues per pair")
     for col in ("", "mean", "median", "p90", "min", "max"):
         dist.add_column(col, justify="right" if col else "left")
@@ -76,7 +80,10 @@ def _compare_tables(stats: dict[str, Any]) -> list[Any]:
 
     return [
         _table("overview", compare(stats, by="overview")),
-        _table("issues by error type (Table 2 of the paper)", compare(stats, by="error_type")),
+        _table("length ratio and severity mix across revisions", compare(stats, by="trend")),
+        _table("self-critique issues in the kept pairs, by error type", compare(stats, by="error_type")),
+        "(the critic's own issues on each revision's videos, not comparable across iterations as the paper's "
+        "Table 2 is: for that, savi eval judge)",
         _table("pairs by severity", compare(stats, by="severity")),
         _table("pairs by question type", compare(stats, by="question_type")),
         _table("pairs by source", compare(stats, by="source")),
@@ -97,10 +104,12 @@ def stats(
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Hub endpoint URL (default: the Hub or store)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Counts by source, question type, severity and error type; answer lengths; issues per pair.
+    """Counts by source, question type and severity; the self-critique's issues in the kept pairs by
+    error type; answer lengths; issues per pair.
 
-    Several run directories, or --revision with --compare, are shown side by side (errors per
-    category across iterations, like the paper's Table 2).
+    Several run directories, or --revision with --compare, are shown side by side, with how the
+    length ratio and the critic's severity mix move across them. (The paper's Table 2, an external
+    judge's errors on fixed questions, is `savi eval judge`.)
     """
     from videosavi.curation.load import load_revision_frame
     from videosavi.curation.stats import compare, pairs_frame, summarize
@@ -128,7 +137,7 @@ def stats(
             payload = {
                 "stats": {k: v.model_dump(mode="json") for k, v in results.items()},
                 "compare": {by: compare(results, by=by).to_dicts()
-                            for by in ("error_type", "severity", "question_type", "source", "overview")},
+                            for by in ("error_type", "severity", "question_type", "source", "overview", "trend")},
             }
         typer.echo(json.dumps(payload, indent=2))
         return

@@ -55,23 +55,30 @@ def make_backend(backend: Literal["store", "hub"] | Any, *, store: str | Path | 
     return backend
 
 
-def previous_stats(backend: Any, repo: str, iteration: int, workdir: Path) -> tuple[CardStats | None, str | None]:
-    """Statistics of the previous iteration's tag in the same repository, for the card's comparison."""
-    if iteration <= 1:
-        return None, None
-    tag = iteration_tag(iteration - 1)
-    files = backend.fetch(repo, tag, workdir, [DATA_PATTERN])
+def tag_stats(backend: Any, repo: str, tag: str, workdir: Path) -> CardStats | None:
+    """Statistics of one earlier tag of the repository (None if it is absent or unreadable)."""
+    files = backend.fetch(repo, tag, workdir / tag, [DATA_PATTERN])
     shards = sorted(p for p in files if p.suffix == ".parquet")
     if not shards:
-        return None, None
+        return None
     try:
         import pyarrow as pa
 
         table = pa.concat_tables([pq.read_table(p, columns=list(STATS_COLUMNS)) for p in shards])
-        return card_stats(table), tag
+        return card_stats(table)
     except Exception as exc:  # an older layout must not block publishing; the card just has no comparison
         log.warning("cannot compare with %s@%s: %s", repo, tag, exc)
-        return None, None
+        return None
+
+
+def earlier_stats(backend: Any, repo: str, iteration: int, workdir: Path) -> dict[str, CardStats]:
+    """Statistics of every earlier iteration's tag that exists (oldest first), for the card's trend."""
+    found = {}
+    for i in range(1, iteration):
+        stats = tag_stats(backend, repo, iteration_tag(i), workdir)
+        if stats is not None:
+            found[iteration_tag(i)] = stats
+    return found
 
 
 def _messages(run: ValidatedRun, tag: str) -> tuple[str, str]:
@@ -98,9 +105,12 @@ def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hu
     be = make_backend(backend, store=store, token=token)
     with tempfile.TemporaryDirectory(prefix="videosavi-stage-") as tmp:
         with console.status(f"rendering the card of {repo}@{tag}"):
-            previous, previous_tag = previous_stats(be, repo, run.info.iteration, Path(tmp) / "previous")
+            history = earlier_stats(be, repo, run.info.iteration, Path(tmp) / "earlier")
+            previous_tag = iteration_tag(run.info.iteration - 1) if run.info.iteration > 1 else None
+            previous = history.get(previous_tag) if previous_tag else None
             staging = Path(tmp) / "files"
-            assemble_revision(run, staging, repo=repo, tag=tag, previous=previous, previous_tag=previous_tag)
+            assemble_revision(run, staging, repo=repo, tag=tag, previous=previous,
+                              previous_tag=previous_tag if previous is not None else None, history=history)
         message, tag_message = _messages(run, tag)
         with console.status(f"publishing {repo}@{tag} to {be.location(repo)}"):
             outcome = be.publish(repo, tag, staging, force=force, message=message, tag_message=tag_message)

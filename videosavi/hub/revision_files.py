@@ -84,8 +84,10 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
-                      previous: CardStats | None = None, previous_tag: str | None = None) -> list[ConfigSpec]:
-    """Write every file of the revision under `staging`; returns the configs the card declares."""
+                      previous: CardStats | None = None, previous_tag: str | None = None,
+                      history: dict[str, CardStats] | None = None) -> list[ConfigSpec]:
+    """Write every file of the revision under `staging`; returns the configs the card declares.
+    `history` holds the earlier iterations (oldest first) for the trend; it defaults to `previous`."""
     staging.mkdir(parents=True, exist_ok=True)
     src = run.run.path
     for rel in run.shards:
@@ -113,10 +115,12 @@ def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
         ConfigSpec(SWIFT_DIR, f"{SWIFT_DIR}/train-*.parquet", SwiftDpoRow, run.table.num_rows, swift_bytes, swift_size),
     ]
     stats = card_stats(run.table)
-    plots = render_plots(stats, staging, label=tag, previous=previous, previous_label=previous_tag)
+    if history is None:
+        history = {previous_tag or "previous": previous} if previous is not None else {}
+    plots = render_plots(stats, staging, label=tag, previous=previous, previous_label=previous_tag, history=history)
     card = render_dataset_card(CardInputs(
         repo=repo, tag=tag, info=run.info, stats=stats, configs=configs, plots=plots, side_records=side,
-        previous=previous, previous_tag=previous_tag if previous is not None else None,
+        previous=previous, previous_tag=previous_tag if previous is not None else None, history=history,
     ))
     (staging / "README.md").write_text(str(card), encoding="utf-8")
     return configs

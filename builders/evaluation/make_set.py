@@ -1,0 +1,206 @@
+"""`savi eval make-set`: a fixed set of questions about held-out videos, written once.
+
+Videos come from `draw.eval_candidates` (held out from every build of the config). Each video
+yields one question, spatial and temporal in turn, so the set is balanced; the question is written
+by the config's model (the iteration-1 model, through the build's question prompt and schema, asking
+for one question of each type and keeping the one whose turn it is) or taken from a file. Frames are
+the config's uniform sample, stored as indices so every later model and the judge see the same ones.
+A video that cannot be decoded, or whose question stays malformed, is recorded and replaced by the
+next one. Model calls go through the build's call cache, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from videosavi import __version__
+from videosavi.builders.call_cache import CallCache
+from videosavi.builders.decode_pool import FrameDecoderPool
+from videosavi.builders.evaluation.draw import eval_candidates, find_held_out, require_holdout
+from videosavi.builders.evaluation.eval_dir import EvalSetDir
+from videosavi.builders.evaluation.frames import windows
+from videosavi.builders.evaluation.models import load_quietly
+from videosavi.builders.evaluation.questions_file import GivenQuestion, read_questions_file
+from videosavi.builders.prompts import PromptSet
+from videosavi.builders.runner import display_model_name
+from videosavi.builders.stage_runner import CallContext, StageRunner, StageTask
+from videosavi.builders.stages.questions import parse_questions, question_messages, question_schema
+from videosavi.builders.version import BUILDER_VERSION
+from videosavi.config import BuildConfig
+from videosavi.errors import ConfigError, RunDirMismatchError
+from videosavi.hashing import stable_hash
+from videosavi.schemas import QUESTION_TYPES, ModelInfo, VideoRef, VideoSkip
+from videosavi.schemas.evaluation import EvalQuestion, EvalSetInfo
+
+DEFAULT_N = 200
+EVAL_ITERATION = 0  # the seed space of eval calls, apart from every build iteration's
+
+
+@dataclass
+class Drawn:
+    """What making the set produced, before it is written."""
+
+    questions: list[EvalQuestion] = field(default_factory=list)
+    skipped: list[VideoSkip] = field(default_factory=list)
+    model: ModelInfo | None = None
+    prompt_hash: str | None = None
+
+
+def _skip(video: VideoRef, reason: str, message: str = "") -> VideoSkip:
+    return VideoSkip(video_uid=video.video_uid, source=video.source, video_path=video.video_path, reason=reason,
+                     message=message[:500])
+
+
+def _question(k: int, video: VideoRef, decoded: Any, question_type: str, text: str) -> EvalQuestion:
+    s = decoded.sample
+    return EvalQuestion(
+        question_id=f"q{k + 1:04d}", source=video.source, video_id=video.video_id, video_path=video.video_path,
+        clip_start=video.clip_start, clip_end=video.clip_end, video_sha256=video.sha256,
+        video_num_frames=s.num_frames, frame_indices=list(s.frame_indices), frame_timestamps=list(s.frame_timestamps),
+        question_type=question_type, question=text,
+    )
+
+
+def _decode(pool: FrameDecoderPool, videos: Iterator[VideoRef], cfg: BuildConfig, data_root: Path,
+            drawn: Drawn) -> Iterator[tuple[VideoRef, Any]]:
+    """Decoded available videos in stream order; unavailable and undecodable ones recorded as skipped."""
+    by_uid: dict[str, VideoRef] = {}
+
+    def tasks() -> Iterator[tuple]:
+        for v in videos:
+            if not v.available:
+                drawn.skipped.append(_skip(v, v.unavailable_reason or "unavailable"))
+                continue
+            by_uid[v.video_uid] = v
+            yield (v.video_uid, data_root / cfg.sources[v.source].root / v.video_path, cfg.frames.num_frames,
+                   v.clip_start, v.clip_end, cfg.frames.resize)
+
+    for uid, out in pool.decode_many(tasks(), prefetch=max(cfg.model.batch_size, cfg.frames.workers) * 2):
+        video = by_uid.pop(uid)
+        if isinstance(out, Exception):
+            drawn.skipped.append(_skip(video, getattr(out, "reason", "decode_error"), str(out)))
+        else:
+            yield video, out
+
+
+def _from_model(cfg: BuildConfig, data_root: Path, n: int, cache_path: Path) -> Drawn:
+    drawn = Drawn()
+    prompts = PromptSet.load()
+    schema = question_schema(1, 1)
+    params = cfg.stages.question.model_dump()
+    backend = load_quietly(cfg.model)
+    drawn.model = backend.info.model_copy(update={"name_or_path": display_model_name(backend.info.name_or_path)})
+    drawn.prompt_hash = prompts.hashes["question"]
+    cache = CallCache(cache_path)
+    try:
+        runner = StageRunner(backend, cache, CallContext(
+            model=backend.info.name_or_path, revision=backend.info.revision,
+            prompt_hashes={"question": drawn.prompt_hash}, base_seed=cfg.seed, iteration=EVAL_ITERATION,
+            max_attempts=cfg.stages.max_attempts), batch_size=cfg.model.batch_size)
+        with FrameDecoderPool(workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s) as pool:
+            stream = _decode(pool, eval_candidates(cfg, data_root), cfg, data_root, drawn)
+            for window in windows(stream, cfg.model.batch_size):
+                tasks = [StageTask(
+                    task_id=video.video_uid, stage="question", video_uid=video.video_uid,
+                    video_sha256=video.sha256 or "", frame_indices=list(decoded.sample.frame_indices),
+                    frames=decoded.frames, messages=question_messages(prompts, len(decoded.sample.frame_indices), 1, 1),
+                    params=params, json_schema=schema, slot=0,
+                    parse=lambda text, finish, last: parse_questions(text, 1, 1),
+                ) for video, decoded in window]
+                outcomes = runner.run(tasks)
+                for video, decoded in window:
+                    out = outcomes[video.video_uid]
+                    if not out.ok:
+                        drawn.skipped.append(_skip(video, f"question_{out.reason}", out.detail))
+                        continue
+                    k = len(drawn.questions)
+                    qtype = QUESTION_TYPES[k % len(QUESTION_TYPES)]
+                    text = next(q.question for q in out.value if q.question_type == qtype)
+                    drawn.questions.append(_question(k, video, decoded, qtype, text))
+                    if len(drawn.questions) == n:
+                        return drawn
+    finally:
+        cache.close()
+        backend.close()
+    return drawn
+
+
+def _from_file(cfg: BuildConfig, data_root: Path, given: list[GivenQuestion]) -> Drawn:
+    drawn = Drawn()
+    found, not_held = find_held_out(cfg, data_root, [g.video_uid for g in given])
+    if not_held:
+        raise ConfigError(
+            f"{len(not_held)} video(s) of --questions are not held out by this config, so a build may use them "
+            f"(e.g. {', '.join(not_held[:3])}): pick videos of the eval pool (`eval.holdout`)"
+        )
+    videos = {g.video_uid: found[g.video_uid] for g in given}  # each video decoded once
+    with FrameDecoderPool(workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s) as pool:
+        frames = {v.video_uid: out for v, out in _decode(pool, iter(videos.values()), cfg, data_root, drawn)}
+    for g in given:
+        if g.video_uid in frames:
+            video = found[g.video_uid]
+            drawn.questions.append(_question(len(drawn.questions), video, frames[g.video_uid], g.question_type,
+                                             g.question))
+    return drawn
+
+
+def _ids(cfg: BuildConfig, questions: list[EvalQuestion]) -> tuple[str, str]:
+    """(set_id, question_version): the draw, and the questions' words."""
+    rule = cfg.eval.model_dump(mode="json") if cfg.eval else None
+    videos = [[q.question_id, q.video_uid, q.video_sha256, q.frame_indices] for q in questions]
+    set_id = "set-" + stable_hash({"sources": {k: v.model_dump(mode="json") for k, v in cfg.sources.items()},
+                                   "seed": cfg.seed, "holdout": rule, "videos": videos})
+    version = "qv-" + stable_hash([[q.question_id, q.video_uid, q.question_type, q.question] for q in questions])
+    return set_id, version
+
+
+def make_eval_set(cfg: BuildConfig, data_root: Path, out: Path, *, n: int | None = None,
+                  questions_file: Path | None = None, force: bool = False) -> EvalSetInfo:
+    """Draw, question and write the set under `out` (see the module docstring)."""
+    rule = require_holdout(cfg, "savi eval make-set")
+    es = EvalSetDir(out)
+    if es.exists():
+        if not force:
+            raise RunDirMismatchError(
+                f"{es.path} already holds an eval set ({es.read_info().set_id}): a fixed set is never remade in "
+                "place; use another --out, or --force to replace it (answers made on it will no longer match)")
+        for p in (es.info_json, es.questions):
+            p.unlink()
+    if n is not None and n < 1:
+        raise ConfigError("--n must be at least 1")
+    if questions_file is not None:
+        given = read_questions_file(questions_file)
+        if n is not None and n > len(given):
+            raise ConfigError(f"--n {n} asks for more questions than --questions {questions_file} holds ({len(given)})")
+        drawn = _from_file(cfg, Path(data_root), given[:n] if n else given)
+    else:
+        n = n or DEFAULT_N
+        drawn = _from_model(cfg, Path(data_root), n, es.cache_db)
+        if len(drawn.questions) < n:
+            raise ConfigError(
+                f"only {len(drawn.questions)} of {n} eval questions could be made: the held-out pool "
+                f"(eval.holdout {rule.holdout:g}) ran out ({len(drawn.skipped)} video(s) skipped); "
+                "lower --n or raise eval.holdout before the first build")
+    if not drawn.questions:
+        raise ConfigError("no eval question could be made: every drawn video was skipped")
+    set_id, version = _ids(cfg, drawn.questions)
+    by_type = {t: sum(q.question_type == t for q in drawn.questions) for t in QUESTION_TYPES}
+    by_source: dict[str, int] = {}
+    for q in drawn.questions:
+        by_source[q.source] = by_source.get(q.source, 0) + 1
+    info = EvalSetInfo(
+        set_id=set_id, question_version=version, name=cfg.name, seed=cfg.seed, config_hash=cfg.data_hash(),
+        holdout=rule.model_dump(mode="json"), n_questions=len(drawn.questions), by_question_type=by_type,
+        by_source=by_source, questions_from="file" if questions_file is not None else "model",
+        question_model=drawn.model, question_prompt_hash=drawn.prompt_hash, num_frames=cfg.frames.num_frames,
+        resize=list(cfg.frames.resize) if cfg.frames.resize else None,
+        source_roots={name: src.root for name, src in cfg.sources.items()},
+        answer_params=cfg.stages.answer.model_dump(), skipped=drawn.skipped, builder_version=BUILDER_VERSION,
+        videosavi_version=__version__, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    es.write(info, drawn.questions)
+    return info

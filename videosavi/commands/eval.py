@@ -1,0 +1,168 @@
+"""`savi eval make-set | answer | judge`: the paper's error analysis (Table 2) on your own iterations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from videosavi.commands._common import friendly_errors
+
+eval_app = typer.Typer(
+    name="eval",
+    help="A fixed eval set of held-out videos, each iteration's answers to it, and a judge's error table.",
+    no_args_is_help=True,
+)
+
+_DATA_ROOT_HELP = "Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd)."
+_BACKEND_HELP = "tiny, transformers or openai (default: guessed from the model name and --base-url)."
+_BASE_URL_HELP = "OpenAI-compatible server, e.g. https://api.openai.com/v1 (GPT-4o) or a vLLM server."
+
+
+@eval_app.command("make-set")
+@friendly_errors
+def make_set(
+    out: Path = typer.Option(..., "--out", "-o", help="Eval set folder to write."),
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", help="The build config (needs an `eval: {holdout: ...}` section). Default: demo."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
+    n: Optional[int] = typer.Option(None, "--n", min=1, help="Questions, one per video (default 200, or the file's)."),
+    questions: Optional[Path] = typer.Option(
+        None, "--questions", help="Use these questions (.jsonl/.csv/.parquet: video_uid, question_type, question)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="Model that writes the questions (default: the config's, the iteration-1 model)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing eval set in --out."),
+) -> None:
+    """Draw held-out videos and write one question about each, spatial and temporal in turn."""
+    from videosavi.builders.evaluation.make_set import make_eval_set
+    from videosavi.builders.runner import apply_model_override
+    from videosavi.config import load_config, resolve_data_root
+
+    cfg = apply_model_override(load_config(config), model)
+    info = make_eval_set(cfg, resolve_data_root(data_root), out, n=n, questions_file=questions, force=force)
+    types = ", ".join(f"{v} {k}" for k, v in info.by_question_type.items())
+    sources = ", ".join(f"{v} {k}" for k, v in info.by_source.items())
+    typer.echo(f"wrote {info.n_questions} questions ({types}; {sources}) to {out}")
+    typer.echo(f"eval set {info.set_id}, questions {info.question_version}")
+    if info.skipped:
+        typer.secho(f"note: {len(info.skipped)} drawn video(s) gave no question (listed in evalset.json)",
+                    fg="yellow", err=True)
+
+
+def _model_config(name: str, backend: str | None, base_url: str | None, batch_size: int,
+                  constrained: bool = True) -> Any:
+    from videosavi.builders.evaluation.models import eval_model_config
+
+    return eval_model_config(name, backend=backend, base_url=base_url, batch_size=batch_size, constrained=constrained)
+
+
+@eval_app.command("answer")
+@friendly_errors
+def answer(
+    eval_set: Path = typer.Option(..., "--set", help="Eval set folder (savi eval make-set)."),
+    model: str = typer.Option(..., "--model", "-m", help="Model that answers: a tiny-* name, hub id or local folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Answers folder to write."),
+    label: Optional[str] = typer.Option(
+        None, "--label", help="Column name in the judge's table (default: --out's folder name)."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
+    backend: Optional[str] = typer.Option(None, "--backend", help=_BACKEND_HELP),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help=_BASE_URL_HELP),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per model batch."),
+    force: bool = typer.Option(False, "--force", help="Replace answers made in --out with another setup."),
+) -> None:
+    """Answer every question of the set with the answer-stage prompt (resumable)."""
+    from videosavi.builders.evaluation.answer import answer_eval_set
+    from videosavi.config import resolve_data_root
+
+    res = answer_eval_set(eval_set, _model_config(model, backend, base_url, batch_size), out,
+                          data_root=resolve_data_root(data_root), label=label, force=force)
+    info = res.info
+    typer.echo(f"{info.label}: {info.n_answered} of {info.n_answered + info.n_failed} questions answered by "
+               f"{info.model.name_or_path} -> {res.out}")
+    if res.call_errors:
+        typer.secho(f"{res.call_errors} call(s) failed on the network: run the same command again to retry them",
+                    fg="yellow", err=True)
+
+
+def _print_table(table: Any, result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from videosavi.curation.eval_table import TOTAL
+
+    out = Table(title=f"errors found by {result.info.judge.name_or_path} (eval set {result.info.set_id})")
+    out.add_column("error type", style="bold")
+    for i, label in enumerate(table.labels):
+        out.add_column(f"{label}\ncrit/minor", justify="right")
+        if i:
+            out.add_column("change", justify="right", style="dim")
+    for row in [*table.rows, table.total]:
+        cells = [row.error_type.replace("_", " ")]
+        for i, label in enumerate(table.labels):
+            c = row.cells[label]
+            cells.append(f"{c.all} ({c.critical}/{c.minor})")
+            if i:
+                ch = row.change.get(label)
+                cells.append("n/a" if ch is None else f"{ch * 100:+.1f}%")
+        out.add_row(*cells, style="bold" if row.error_type == TOTAL else None)
+    console = Console()
+    console.print(out)
+    for c in table.columns:
+        console.print(f"{c.label}: {c.judged} of {c.questions} answers judged, {c.unjudged} unjudged (reply never "
+                      f"parsed), {c.unanswered} unanswered", markup=False)
+
+
+@eval_app.command("judge")
+@friendly_errors
+def judge(
+    more_answers: Optional[list[Path]] = typer.Argument(None, help="More answers folders (after --answers).",
+                                                        show_default=False),
+    answers: Optional[list[Path]] = typer.Option(
+        None, "--answers", help="Answers folders, in iteration order: --answers A1 A2 A3 (or repeat --answers)."),
+    judge_model: str = typer.Option(
+        ..., "--judge-model", help="Judge: gpt-4o with --base-url, a served or a local model."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the judgements, table.json/.md and errors.png."),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
+    backend: Optional[str] = typer.Option(None, "--backend", help=_BACKEND_HELP),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help=_BASE_URL_HELP),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per model batch."),
+    max_new_tokens: int = typer.Option(1024, "--max-new-tokens", min=16, help="Token limit of one judge reply."),
+    constrained: bool = typer.Option(
+        True, "--constrained/--unconstrained",
+        help="Hold replies to the schema while decoding (unconstrained: parse and validate them afterwards, for "
+             "servers whose strict mode rejects the schema's length limits)."),
+    force: bool = typer.Option(False, "--force", help="Replace judgements made in --out with another judge setup."),
+) -> None:
+    """Judge every answer: errors by type and severity, per answers folder, like the paper's Table 2."""
+    import json
+
+    from videosavi.builders.evaluation.eval_dir import JudgeDir
+    from videosavi.builders.evaluation.judge import judge_answers
+    from videosavi.config import resolve_data_root
+    from videosavi.errors import ConfigError
+    from videosavi.evaluation import write_report
+
+    dirs = [*(answers or []), *(more_answers or [])]
+    if not dirs:
+        raise ConfigError("give the answers folders: --answers A1 A2 ...")
+    result = judge_answers(dirs, _model_config(judge_model, backend, base_url, batch_size, constrained), out,
+                           data_root=resolve_data_root(data_root), max_new_tokens=max_new_tokens, force=force)
+    table = write_report(result, JudgeDir(out))
+    if as_json:
+        typer.echo(json.dumps({"judge": result.info.model_dump(mode="json"), "table": table.model_dump(mode="json")},
+                              indent=2))
+    else:
+        _print_table(table, result)
+        typer.echo(f"wrote {out}/table.md, table.json, errors.png and judgements.parquet")
+    for note in result.notes:
+        typer.secho(f"note: {note}", fg="yellow", err=True)
+    if result.call_errors:
+        typer.secho(f"{result.call_errors} judge call(s) failed on the network: run the same command again",
+                    fg="yellow", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `savi eval` group to the app."""
+    app.add_typer(eval_app, name="eval")
