@@ -13,7 +13,6 @@ import json
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from videosavi import __version__
 from videosavi.builders import shards
+from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.disk_full import disk_full_error
@@ -163,16 +163,6 @@ def load_or_sample(run: RunDir, cfg: BuildConfig, data_root: Path, progress: boo
     return videos
 
 
-def _windows(it: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for x in it:
-        batch.append(x)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
 
 def run_build(opts: BuildOptions) -> BuildResult:
     """Build (or resume) one iteration into `opts.out`, then finalise shards and build.json.
@@ -275,7 +265,7 @@ def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, da
     )
     pending = 0
     t_wait = time.perf_counter()
-    for group in _windows(stream, window):
+    for group in windows(stream, window):
         timings["decode_wait_s"] += time.perf_counter() - t_wait
         decoded: list[DecodedVideo] = []
         for seq, out in group:

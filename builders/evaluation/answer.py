@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from videosavi import __version__
+from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.evaluation.eval_dir import AnswersDir, EvalSetDir, check_spec
-from videosavi.builders.evaluation.frames import check_videos, decoded_questions, windows
+from videosavi.builders.evaluation.frames import check_videos, decoded_questions
 from videosavi.builders.evaluation.make_set import EVAL_ITERATION
 from videosavi.builders.evaluation.models import load_quietly
 from videosavi.builders.prompts import PromptSet

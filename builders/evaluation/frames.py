@@ -55,13 +55,3 @@ def decoded_questions(questions: list[EvalQuestion], info: EvalSetInfo, data_roo
         for qid, out in pool.decode_many(tasks, prefetch=prefetch):
             yield by_id[qid], out
 
-
-def windows(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

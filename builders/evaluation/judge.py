@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from videosavi import __version__
+from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.evaluation.answer import question_slot
 from videosavi.builders.evaluation.eval_dir import AnswersDir, JudgeDir, check_spec, write_rows
-from videosavi.builders.evaluation.frames import check_videos, decoded_questions, windows
+from videosavi.builders.evaluation.frames import check_videos, decoded_questions
 from videosavi.builders.evaluation.judge_stage import JudgePrompt, judge_schema, parse_judgement, schema_hash
 from videosavi.builders.evaluation.make_set import EVAL_ITERATION
 from videosavi.builders.evaluation.models import load_quietly

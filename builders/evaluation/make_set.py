@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from videosavi import __version__
+from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.decode_pool import FrameDecoderPool
 from videosavi.builders.evaluation.draw import eval_candidates, find_held_out, require_holdout
 from videosavi.builders.evaluation.eval_dir import EvalSetDir
-from videosavi.builders.evaluation.frames import windows
 from videosavi.builders.evaluation.models import load_quietly
 from videosavi.builders.evaluation.questions_file import GivenQuestion, read_questions_file
 from videosavi.builders.prompts import PromptSet
