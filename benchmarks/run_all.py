@@ -91,6 +91,11 @@ def build_rows(figs: list[BuildFigures]) -> list[tuple[str, str, str, str]]:
             f"(tree {f.peak_rss_tree_mb - first.peak_rss_tree_mb:+.0f} MB)")
         rss = f"{f.peak_rss_main_mb:.0f} MB ({f.peak_rss_tree_mb:.0f} MB)"
         rows.append((what, "peak RSS: build process (tree)", rss, growth))
+        st = f.model_stats
+        rows.append((what, "vision encodes per video / prefill vs min",
+                     f"{f.vision_encodes_per_video:.2f} / {f.prefill_vs_min:.3f}",
+                     f"targets 1 / <= 1.25 (counted); {st.get('vision_encodes', 0)} encodes, "
+                     f"{st.get('prefill_tokens', 0):,} prefill tokens, {st.get('prefix_hits', 0)} prefix hits"))
     return rows
 
 

@@ -129,35 +129,62 @@ class TransformersBackend:
         from videosavi.compat import ensure_torchvision_importable
 
         ensure_torchvision_importable()
-        import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        self.cfg = cfg
-        self.cpu_threads = cpu_threads
-        self.device = pick_device(cfg.device)
-        self.dtype = pick_dtype(cfg.dtype, self.device)
+        device = pick_device(cfg.device)
+        dtype = pick_dtype(cfg.dtype, device)
         source = str(name_or_path)
         is_local = Path(source).is_dir()
         if not is_local and Path(source).expanduser().exists():
             raise ModelError(f"model path {source} exists but is not a directory")
         revision = None if is_local else cfg.revision
         try:
-            self.processor = AutoProcessor.from_pretrained(source, revision=revision)
-            self.model = AutoModelForImageTextToText.from_pretrained(source, revision=revision, dtype=self.dtype)
+            processor = AutoProcessor.from_pretrained(source, revision=revision)
+            model = AutoModelForImageTextToText.from_pretrained(source, revision=revision, dtype=dtype)
         except (OSError, ValueError) as exc:
             hint = "" if is_local else " (not a local directory; is it a hub id cached on this machine?)"
             raise ModelError(f"cannot load model {source!r}{hint}: {exc}") from exc
+        if is_local:
+            from videosavi.builders.models.weights import local_revision
+
+            rev = local_revision(source)
+        else:
+            rev = getattr(model.config, "_commit_hash", None) or cfg.revision or "unresolved"
+        self._setup(model, processor, cfg, device, dtype, cpu_threads,
+                    ModelInfo(backend=backend_name, name_or_path=display_name or source, revision=rev,
+                              architecture=getattr(model.config, "model_type", None)))
+
+    @classmethod
+    def from_loaded(cls, model: Any, processor: Any, cfg: ModelConfig, info: ModelInfo,
+                    cpu_threads: int | None = None) -> TransformersBackend:
+        """A backend around a model built in code (benchmarks of real-size random-weight models)."""
+        self = cls.__new__(cls)
+        device = pick_device(cfg.device)
+        self._setup(model, processor, cfg, device, pick_dtype(cfg.dtype, device), cpu_threads, info)
+        return self
+
+    def _setup(self, model: Any, processor: Any, cfg: ModelConfig, device: str, dtype: Any,
+               cpu_threads: int | None, info: ModelInfo) -> None:
+        import torch
+
+        self.cfg = cfg
+        self.cpu_threads = cpu_threads
+        self.device = device
+        self.dtype = dtype
+        self.processor = processor
+        self.model = model
+        self.info = info
         self.model.to(self.device).eval()
         self.tokenizer = getattr(self.processor, "tokenizer", None)
         if self.tokenizer is None:
-            raise ModelError(f"{source} has no tokenizer in its processor; is it a vision-language model?")
+            raise ModelError(f"{info.name_or_path} has no tokenizer in its processor; is it a vision-language model?")
         self.tokenizer.padding_side = "left"
         self.eos_ids = _as_list(self.model.generation_config.eos_token_id) or _as_list(self.tokenizer.eos_token_id)
         for eos in _as_list(self.tokenizer.eos_token_id):
             if eos not in self.eos_ids:
                 self.eos_ids.append(eos)
         if not self.eos_ids:
-            raise ModelError(f"{source} defines no EOS token; cannot tell when a reply ends")
+            raise ModelError(f"{info.name_or_path} defines no EOS token; cannot tell when a reply ends")
         pad = self.tokenizer.pad_token_id
         self.pad_id = int(pad) if pad is not None else self.eos_ids[0]
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
@@ -170,19 +197,7 @@ class TransformersBackend:
                 self._reuse = PrefixReuse(self.model, self.processor, self.tokenizer, self.device, self.dtype,
                                           self.prefix_cache, self.stats, self.pad_id)
             except PrefixUnsupported as exc:
-                log.warning("prefix reuse off for %s: %s", source, exc)
-        if is_local:
-            from videosavi.builders.models.weights import local_revision
-
-            rev = local_revision(source)
-        else:
-            rev = getattr(self.model.config, "_commit_hash", None) or cfg.revision or "unresolved"
-        self.info = ModelInfo(
-            backend=backend_name,
-            name_or_path=display_name or source,
-            revision=rev,
-            architecture=getattr(self.model.config, "model_type", None),
-        )
+                log.warning("prefix reuse off for %s: %s", info.name_or_path, exc)
         self._torch = torch
 
     # -- public API ------------------------------------------------------------------------------
