@@ -1,6 +1,6 @@
 """Build throughput and memory: the tiny model on demo videos, one fresh build per dataset size.
 
-    python benchmarks/build.py [--videos 50,200] [--frames 32] [--workdir DIR] [--json PATH]
+    python benchmarks/build.py [--videos 50,200] [--frames 32] [--prefix-cache-mb MB] [--workdir DIR] [--json PATH]
 
 Demo videos (`write_demo_data`) are written once, for the largest size; each size then runs as its
 own `run_build` in a separate Python process (the demo config with `frames.num_frames` and the
@@ -10,7 +10,11 @@ source quotas overridden), so each peak RSS belongs to that build alone. Reporte
 - the share of wall time spent outside model calls (`1 - model_s / total_s` from build.json), with
   where that time went (model load, sampling, waiting for decoded frames, stage bookkeeping, finalise);
 - peak RSS of the build process (its own `ru_maxrss`) and of its process tree (sampled with psutil
-  every 0.2 s: the build, the decoder fork server and its workers; shared pages count once per process).
+  every 0.2 s: the build, the decoder fork server and its workers; shared pages count once per process);
+- counted, not timed (the backend's `stats`): `vision_encodes_per_video`, vision-tower passes over
+  videos (1 when each video is encoded once), and `prefill_tokens_per_pair_vs_min`, the prompt tokens
+  the language model computed over the minimum (each video's prefix once plus every call's own
+  tokens; 1 when nothing is prefilled twice). `--prefix-cache-mb 0` measures the build without reuse.
 
 Flat memory means the peak barely moves between the sizes: the runner streams videos through a
 bounded prefetch and writes each video's pairs to disk as it finishes.
@@ -55,6 +59,7 @@ class BuildFigures:
     process_wall_s: float = 0.0  # the child process, interpreter start and imports included
     reserve_videos: int = 0  # videos beyond the quotas that replaced lost pairs
     shortfall_pairs: int = 0  # pairs still missing when the demo sources ran out
+    model_stats: dict[str, Any] = field(default_factory=dict)  # the backend's counters (BackendStats)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,6 +86,16 @@ class BuildFigures:
     @property
     def loop_pairs_per_s(self) -> float:
         return self.pairs / self.loop_s if self.loop_s else 0.0
+
+    @property
+    def vision_encodes_per_video(self) -> float:
+        """Vision-tower passes divided by videos (target 1: each video encoded once)."""
+        return float(self.model_stats.get("vision_encodes_per_video", 0.0))
+
+    @property
+    def prefill_vs_min(self) -> float:
+        """Prefill tokens computed over the minimum (target <= 1.25)."""
+        return float(self.model_stats.get("prefill_vs_min", 0.0))
 
     @property
     def outside_share(self) -> float:
@@ -114,6 +129,8 @@ class BuildFigures:
             "loop_outside_share": round(self.loop_outside_share, 4),
             "outside_breakdown": self.outside_breakdown(),
             "reserve_per_1000_pairs": round(self.reserve_per_1000_pairs, 2),
+            "vision_encodes_per_video": round(self.vision_encodes_per_video, 4),
+            "prefill_tokens_per_pair_vs_min": round(self.prefill_vs_min, 4),
         }
 
 
@@ -123,8 +140,12 @@ def quotas(videos: int) -> dict[str, int]:
     return {s: base + (1 if i < extra else 0) for i, s in enumerate(SOURCES)}
 
 
-def build_overrides(videos: int, num_frames: int) -> dict[str, Any]:
-    return {"frames": {"num_frames": num_frames}, "sources": {s: {"quota": q} for s, q in quotas(videos).items()}}
+def build_overrides(videos: int, num_frames: int, prefix_cache_mb: float | None = None) -> dict[str, Any]:
+    over: dict[str, Any] = {"frames": {"num_frames": num_frames},
+                            "sources": {s: {"quota": q} for s, q in quotas(videos).items()}}
+    if prefix_cache_mb is not None:
+        over["model"] = {"prefix_cache_mb": prefix_cache_mb}
+    return over
 
 
 RESERVE_SHARE = 0.25  # spare demo videos per source, for the reserve to replace lost pairs from
@@ -153,7 +174,8 @@ def _tree_rss(proc: Any) -> int:
     return total
 
 
-def measure_build(data_root: Path, out: Path, videos: int, num_frames: int) -> BuildFigures:
+def measure_build(data_root: Path, out: Path, videos: int, num_frames: int,
+                  prefix_cache_mb: float | None = None) -> BuildFigures:
     """One build in a fresh Python process, its process tree's RSS sampled while it runs."""
     import psutil
 
@@ -161,6 +183,8 @@ def measure_build(data_root: Path, out: Path, videos: int, num_frames: int) -> B
     result.unlink(missing_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--data-root", str(data_root),
            "--out", str(out), "--videos", str(videos), "--frames", str(num_frames), "--result", str(result)]
+    if prefix_cache_mb is not None:
+        cmd += ["--prefix-cache-mb", str(prefix_cache_mb)]
     t0 = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as log:  # a file, not a pipe: a full pipe would stall the build
         child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -177,14 +201,15 @@ def measure_build(data_root: Path, out: Path, videos: int, num_frames: int) -> B
     return BuildFigures(**data, peak_rss_tree_mb=round(peak / 2**20, 1), process_wall_s=round(wall, 2))
 
 
-def run_child(data_root: Path, out: Path, videos: int, num_frames: int, result: Path) -> None:
+def run_child(data_root: Path, out: Path, videos: int, num_frames: int, result: Path,
+              prefix_cache_mb: float | None = None) -> None:
     """The build itself (inside the subprocess): figures as JSON to `result`."""
     import torch
 
     from videosavi.builders.runner import BuildOptions, run_build
 
     res = run_build(BuildOptions(data_root=data_root, out=out, force=True, progress=False,
-                                 overrides=build_overrides(videos, num_frames)))
+                                 overrides=build_overrides(videos, num_frames, prefix_cache_mb)))
     c = res.info.counts
     figures = {
         "videos": videos,
@@ -198,12 +223,13 @@ def run_child(data_root: Path, out: Path, videos: int, num_frames: int, result: 
         "torch_threads": torch.get_num_threads(),
         "reserve_videos": sum(f.reserve_videos_used for f in c.sources.values()),
         "shortfall_pairs": sum(f.shortfall_pairs for f in c.sources.values()),
+        "model_stats": res.model_stats,
     }
     result.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 
 
 def measure_builds(sizes: list[int], num_frames: int = 32, workdir: Path | None = None,
-                   log: Callable[[str], None] = print) -> list[BuildFigures]:
+                   log: Callable[[str], None] = print, prefix_cache_mb: float | None = None) -> list[BuildFigures]:
     """Every size, smallest first, on one set of demo videos; a temporary workdir is removed after."""
     work = workdir or Path(tempfile.mkdtemp(prefix="videosavi-bench-build-"))
     try:
@@ -213,10 +239,11 @@ def measure_builds(sizes: list[int], num_frames: int = 32, workdir: Path | None 
         log(f"  build: demo videos written in {write_data(data_root, max(sizes)):.1f} s")
         out = []
         for n in sorted(sizes):
-            fig = measure_build(data_root, work / f"run-{n}", n, num_frames)
+            fig = measure_build(data_root, work / f"run-{n}", n, num_frames, prefix_cache_mb)
             log(f"  build {n} videos x {num_frames} frames: {fig.pairs} pairs in {fig.total_s:.1f} s "
                 f"({fig.pairs_per_s:.2f} pairs/s), {fig.outside_share:.1%} outside model calls, "
-                f"peak RSS {fig.peak_rss_main_mb:.0f} MB (tree {fig.peak_rss_tree_mb:.0f} MB)")
+                f"peak RSS {fig.peak_rss_main_mb:.0f} MB (tree {fig.peak_rss_tree_mb:.0f} MB), "
+                f"{fig.vision_encodes_per_video:.2f} vision encodes/video, prefill {fig.prefill_vs_min:.3f}x min")
             out.append(fig)
         return out
     finally:
@@ -230,16 +257,18 @@ def build_table(figures: list[BuildFigures]) -> object:
     table = Table(title="savi-build with the tiny model on demo videos (one fresh process per size)",
                   caption="outside = share of build wall time not inside model calls; loop = the streaming "
                           "loop only (no model load, sampling, finalise); RSS tree = build process + decoder "
-                          "workers")
+                          "workers; enc/video = vision-tower passes per video; prefill/min = prefill tokens "
+                          "computed over the minimum")
     for col in ("videos", "frames", "pairs", "calls", "wall s", "pairs/s", "loop pairs/s", "outside", "loop outside",
-                "model load s", "decode wait s", "RSS MB", "RSS tree MB"):
+                "model load s", "decode wait s", "RSS MB", "RSS tree MB", "enc/video", "prefill/min"):
         table.add_column(col, justify="right")
     for f in figures:
         b = f.outside_breakdown()
         table.add_row(str(f.videos), str(f.num_frames), str(f.pairs), str(f.model_calls), f"{f.total_s:.1f}",
                       f"{f.pairs_per_s:.2f}", f"{f.loop_pairs_per_s:.2f}", f"{f.outside_share:.1%}",
                       f"{f.loop_outside_share:.1%}", f"{b['model_load_s']:.1f}", f"{b['decode_wait_s']:.1f}",
-                      f"{f.peak_rss_main_mb:.0f}", f"{f.peak_rss_tree_mb:.0f}")
+                      f"{f.peak_rss_main_mb:.0f}", f"{f.peak_rss_tree_mb:.0f}",
+                      f"{f.vision_encodes_per_video:.2f}", f"{f.prefill_vs_min:.3f}")
     return table
 
 
@@ -257,6 +286,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=parse_sizes, default=[50, 200], help="comma-separated sizes (default 50,200)")
     ap.add_argument("--frames", type=int, default=32, help="frames per video (frames.num_frames)")
+    ap.add_argument("--prefix-cache-mb", type=float, default=None,
+                    help="model.prefix_cache_mb for the builds (0 = no prefix reuse; default: the backend's)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep demo data and run dirs here")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -265,13 +296,13 @@ def main() -> None:
     ap.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        run_child(args.data_root, args.out, args.videos[0], args.frames, args.result)
+        run_child(args.data_root, args.out, args.videos[0], args.frames, args.result, args.prefix_cache_mb)
         return
 
     from rich.console import Console
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    figures = measure_builds(args.videos, args.frames, args.workdir)
+    figures = measure_builds(args.videos, args.frames, args.workdir, prefix_cache_mb=args.prefix_cache_mb)
     Console().print(build_table(figures))
     if args.json:
         args.json.write_text(json.dumps([f.to_json() for f in figures], indent=1) + "\n", encoding="utf-8")

@@ -94,6 +94,11 @@ def build_rows(figs: list[BuildFigures]) -> list[tuple[str, str, str, str]]:
         rows.append((what, "reserve videos per 1,000 pairs", f"{f.reserve_per_1000_pairs:.1f}",
                      f"{f.reserve_videos} reserve videos for {f.pairs} pairs"
                      + (f"; short by {f.shortfall_pairs} pairs" if f.shortfall_pairs else "; every quota met")))
+        st = f.model_stats
+        rows.append((what, "vision encodes per video / prefill vs min",
+                     f"{f.vision_encodes_per_video:.2f} / {f.prefill_vs_min:.3f}",
+                     f"targets 1 / <= 1.25 (counted); {st.get('vision_encodes', 0)} encodes, "
+                     f"{st.get('prefill_tokens', 0):,} prefill tokens, {st.get('prefix_hits', 0)} prefix hits"))
     return rows
 
 

@@ -33,3 +33,14 @@ def call_key(*, model: str, revision: str, prompt_hash: str, video_sha256: str, 
         },
         32,
     )
+
+
+def video_key(video_sha256: str, frame_indices: list[int]) -> str | None:
+    """Names the frames a call shows: the file's content hash and which frames were decoded from it.
+
+    Backends use it to encode a video once for all of its calls (see `GenerationRequest.video_key`);
+    None when the file's hash is unknown, so they fall back to hashing the frames themselves.
+    """
+    if not video_sha256:
+        return None
+    return "video-" + stable_hash({"sha256": video_sha256, "frames": list(frame_indices)}, 32)

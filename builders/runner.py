@@ -10,6 +10,7 @@ finalising (parts -> `data/` shards, `build.json`) depends only on persisted sta
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections import Counter
@@ -36,6 +37,8 @@ from videosavi.config import BuildConfig, load_config, resolve_data_root
 from videosavi.errors import ConfigError, RunDirMismatchError
 from videosavi.hashing import canonical_json, stable_hash
 from videosavi.schemas import BuildCounts, BuildInfo, ModelInfo, QuarantineRecord, StageCounts, VideoRef, VideoSkip
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +68,9 @@ class BuildResult:
     run_dir: Path
     info: BuildInfo
     pending_videos: int
+    # The backend's work counters (`BackendStats.as_dict()`: vision encodes, prefill tokens, prefix
+    # cache hits); operational, like timings, so kept out of build.json's data.
+    model_stats: dict[str, Any] = field(default_factory=dict)
 
 
 def apply_model_override(cfg: BuildConfig, model: str | None) -> BuildConfig:
@@ -245,7 +251,11 @@ def _run_build(opts: BuildOptions) -> BuildResult:
         timings["total_s"] = time.perf_counter() - t_start
         info_out.timings = {k: round(v, 3) for k, v in timings.items()}
         run.write_build_info(info_out)
-        return BuildResult(run.path, info_out, pending)
+        stats = getattr(backend, "stats", None)
+        model_stats = stats.as_dict() if stats is not None else {}
+        if model_stats:
+            log.info("model work: %s", model_stats)
+        return BuildResult(run.path, info_out, pending, model_stats)
     finally:
         cache.close()
         backend.close()

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from videosavi.builders.call_cache import CallCache
-from videosavi.builders.call_keys import call_key, call_seed
+from videosavi.builders.call_keys import call_key, call_seed, video_key
 from videosavi.builders.faults import failpoint
 from videosavi.builders.stages.parsing import ParseError
 from videosavi.schemas import StageCounts
@@ -111,7 +111,8 @@ class StageRunner:
                 requests = [
                     GenerationRequest(frames=t.frames, messages=t.messages, temperature=t.params["temperature"],
                                       top_p=t.params["top_p"], max_new_tokens=t.params["max_new_tokens"],
-                                      json_schema=t.json_schema, seed=s)
+                                      json_schema=t.json_schema, seed=s,
+                                      video_key=video_key(t.video_sha256, t.frame_indices))
                     for t, s, _ in chunk
                 ]
                 start = time.perf_counter()

@@ -96,6 +96,12 @@ class ModelConfig(_Strict):
         default="images",
         description="openai backend: send frames as JPEG image parts, or as one MP4 video_url part",
     )
+    prefix_cache_mb: float | None = Field(
+        default=None,
+        ge=0,
+        description="in-process backends: memory for kept video prefixes (key/value cache), MB; "
+        "none = 20% of free GPU memory on CUDA, 512 on CPU; 0 = no prefix reuse",
+    )
 
 
 class OutputConfig(_Strict):
@@ -168,7 +174,8 @@ class BuildConfig(_Strict):
     # Fields that change no data: excluded from the hash that guards a run directory.
     _OPERATIONAL = {
         "frames": {"workers", "timeout_s", "max_tasks_per_worker"},
-        "model": {"batch_size", "device", "concurrency", "request_timeout_s", "max_retries", "api_key_env", "base_url"},
+        "model": {"batch_size", "device", "concurrency", "request_timeout_s", "max_retries", "api_key_env", "base_url",
+                  "prefix_cache_mb"},
         "output": {"pairs_per_shard"},
     }
 

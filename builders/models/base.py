@@ -7,6 +7,7 @@ never on which other requests share its batch or how large the batch is.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -23,7 +24,13 @@ FinishReason = Literal["stop", "length", "error"]
 
 @dataclass(frozen=True, eq=False)
 class GenerationRequest:
-    """One model call. `frames` go where the user message's `{"type": "video"}` block stands."""
+    """One model call. `frames` go where the user message's `{"type": "video"}` block stands.
+
+    `video_key` names the frames' content (the pipeline derives it from the video file's sha256 and
+    the frame indices): calls that share it share one encoded video, so a backend encodes the video
+    once and reuses its prompt prefix. It is a promise: two requests with the same key must carry the
+    same frames. Without it, backends identify the video by hashing the frames.
+    """
 
     frames: np.ndarray | None
     messages: list[dict[str, Any]]
@@ -32,6 +39,7 @@ class GenerationRequest:
     max_new_tokens: int = 256
     json_schema: dict[str, Any] | None = None
     seed: int = 0
+    video_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.frames is not None:
@@ -63,6 +71,22 @@ class GenerationResult:
     @property
     def ok(self) -> bool:
         return self.finish_reason != "error"
+
+
+def video_identity(request: GenerationRequest) -> str | None:
+    """The identity of a request's video: its `video_key` or a hash of the frames, plus their shape.
+
+    The shape is part of it so that one key reused with another resize or frame count can never
+    match a different encoding. None for a text-only request.
+    """
+    frames = request.frames
+    if frames is None:
+        return None
+    shape = "x".join(str(n) for n in frames.shape)
+    if request.video_key is not None:
+        return f"{request.video_key}:{shape}"
+    digest = hashlib.blake2b(np.ascontiguousarray(frames).data, digest_size=16).hexdigest()
+    return f"frames-{digest}:{shape}"
 
 
 def error_result(message: str) -> GenerationResult:

@@ -7,6 +7,11 @@ trouble is expected at scale, so transient failures (timeouts, connection errors
 that is not JSON) are retried with exponential backoff, while a 4xx means the request itself is wrong
 and is not retried. Every failure ends as an error result, never an exception, so one bad call
 does not sink a batch that holds hundreds of good ones.
+
+Cache-friendly by construction: a video's frames are encoded once for all of its calls (a small LRU
+keyed by the request's video identity, kept across batches and stages), so every call about a video
+carries byte-identical media, and a batch's calls are sent grouped by video, so a server with prefix
+caching (vLLM's `--enable-prefix-caching`) finds the video's prefix it has just computed.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from videosavi.builders.models.base import GenerationRequest, GenerationResult, error_result
+from videosavi.builders.models.base import GenerationRequest, GenerationResult, error_result, video_identity
 from videosavi.builders.models.media import jpeg_data_url, mp4_data_url
+from videosavi.builders.models.stats import BackendStats
 from videosavi.errors import ModelError
 from videosavi.schemas import ModelInfo
 
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
 _BODY_EXCERPT = 300
+MIN_MEDIA_CACHE_VIDEOS = 8
 
 
 class RetryableError(Exception):
@@ -59,6 +67,10 @@ class OpenAIBackend:
             revision=cfg.revision or "unpinned",
             architecture=None,
         )
+        self.stats = BackendStats()
+        # The build's window holds `batch_size` videos whose calls span four stages; twice that
+        # keeps the current window's media while the next one starts.
+        self.media = MediaCache(cfg.video_transport, max(MIN_MEDIA_CACHE_VIDEOS, 2 * cfg.batch_size), self.stats)
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend(url={self.url!r}, model={self.cfg.name_or_path!r})"
@@ -66,25 +78,44 @@ class OpenAIBackend:
     # -- public API ------------------------------------------------------------------------------
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """Results in request order; sent grouped by video, each video's media encoded once first."""
         if self._pool is None:
             raise ModelError("backend is closed")
-        media = _MediaCache(self.cfg.video_transport)
-        futures = [self._pool.submit(self._call, r, media) for r in requests]
-        return [f.result() for f in futures]
+        vids = [video_identity(r) for r in requests]
+        encodes_before = self.stats.media_encodes
+        first: dict[str, int] = {}
+        for i, vid in enumerate(vids):
+            if vid is not None:
+                first.setdefault(vid, i)
+        # Encode the videos not yet cached in parallel, before any call needs them.
+        encodes = [self._pool.submit(self.media.ensure, vid, requests[i].frames) for vid, i in first.items()]
+        for f in encodes:
+            f.exception()  # a video that cannot be encoded fails its own calls below, nothing else
+        order = sorted(range(len(requests)), key=lambda i: (first.get(vids[i], i) if vids[i] else i, i))
+        futures = {i: self._pool.submit(self._call, requests[i], vids[i]) for i in order}
+        results = [futures[i].result() for i in range(len(requests))]
+        n_video = sum(1 for v in vids if v is not None)
+        self.stats.requests += len(requests)
+        self.stats.video_requests += n_video
+        self.stats.media_hits += max(0, n_video - (self.stats.media_encodes - encodes_before))
+        return results
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self.media.clear()
 
     # -- internals -------------------------------------------------------------------------------
 
-    def payload(self, request: GenerationRequest, media: _MediaCache | None = None) -> dict[str, Any]:
+    def payload(self, request: GenerationRequest, video_id: str | None = None) -> dict[str, Any]:
         """The JSON body for one request (public so tests and users can inspect what is sent)."""
-        media = media or _MediaCache(self.cfg.video_transport)
+        if request.frames is not None and video_id is None:
+            video_id = video_identity(request)
+        parts = self.media.ensure(video_id, request.frames) if request.frames is not None and video_id else None
         body: dict[str, Any] = {
             "model": self.cfg.name_or_path,
-            "messages": [_convert_message(m, request.frames, media) for m in request.messages],
+            "messages": [_convert_message(m, parts) for m in request.messages],
             "max_tokens": request.max_new_tokens,
             "temperature": request.temperature,
             "top_p": request.top_p,
@@ -108,9 +139,9 @@ class OpenAIBackend:
             self._local.session = session
         return session
 
-    def _call(self, request: GenerationRequest, media: _MediaCache) -> GenerationResult:
+    def _call(self, request: GenerationRequest, video_id: str | None) -> GenerationResult:
         try:
-            body = self.payload(request, media)
+            body = self.payload(request, video_id)
         except Exception as exc:  # bad frames for the encoder: this request only
             return error_result(f"cannot encode request: {type(exc).__name__}: {exc}")
         last = "no attempt made"
@@ -174,38 +205,59 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:_BODY_EXCERPT] if str(exc) else type(exc).__name__
 
 
-class _MediaCache:
-    """Encodes each frames array once per `generate` call: the calls of one video share its frames."""
+class MediaCache:
+    """Encoded frames by video identity, least recently used dropped beyond `max_videos`.
 
-    def __init__(self, transport: str) -> None:
+    The same parts object is returned for every call of a video, so their payloads carry byte-identical
+    media (what a server's prefix and multimodal caches key on) and the JPEG/MP4 encoding runs once
+    per video instead of once per call or per batch.
+    """
+
+    def __init__(self, transport: str, max_videos: int, stats: BackendStats) -> None:
         self.transport = transport
-        self._parts: dict[int, tuple[np.ndarray, list[dict[str, Any]]]] = {}
+        self.max_videos = max(1, max_videos)
+        self.stats = stats
+        self._parts: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def parts(self, frames: np.ndarray) -> list[dict[str, Any]]:
-        key = id(frames)
+    def ensure(self, video_id: str, frames: np.ndarray) -> list[dict[str, Any]]:
         with self._lock:
-            hit = self._parts.get(key)
-            if hit is not None and hit[0] is frames:
-                return hit[1]
-        if self.transport == "video_url":
-            parts = [{"type": "video_url", "video_url": {"url": mp4_data_url(frames)}}]
-        else:
-            parts = [{"type": "image_url", "image_url": {"url": jpeg_data_url(f)}} for f in frames]
+            hit = self._parts.get(video_id)
+            if hit is not None:
+                self._parts.move_to_end(video_id)
+                return hit
+        parts = self._encode(frames)
         with self._lock:
-            self._parts[key] = (frames, parts)  # keeping the array keeps its id from being reused
+            if video_id in self._parts:  # another thread encoded it meanwhile: keep the first copy
+                return self._parts[video_id]
+            self.stats.media_encodes += 1
+            self._parts[video_id] = parts
+            while len(self._parts) > self.max_videos:
+                self._parts.popitem(last=False)
         return parts
 
+    def _encode(self, frames: np.ndarray) -> list[dict[str, Any]]:
+        if self.transport == "video_url":
+            return [{"type": "video_url", "video_url": {"url": mp4_data_url(frames)}}]
+        return [{"type": "image_url", "image_url": {"url": jpeg_data_url(f)}} for f in frames]
 
-def _convert_message(message: dict[str, Any], frames: np.ndarray | None, media: _MediaCache) -> dict[str, Any]:
+    def clear(self) -> None:
+        with self._lock:
+            self._parts.clear()
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+
+def _convert_message(message: dict[str, Any], media: list[dict[str, Any]] | None) -> dict[str, Any]:
     content = message.get("content")
     if not isinstance(content, list):
         return dict(message)
     parts: list[dict[str, Any]] = []
     for part in content:
         if isinstance(part, dict) and part.get("type") == "video":
-            if frames is not None:
-                parts.extend(media.parts(frames))
+            if media is not None:
+                parts.extend(media)
         else:
             parts.append(part)
     return {**message, "content": parts}
