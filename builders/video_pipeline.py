@@ -123,11 +123,11 @@ class VideoPipeline:
             questions[seq] = kept
             res.questions = len(kept)
 
-        a_tasks = [
-            self._task(by_seq[seq], "answer", i, answer_messages(self.ctx.prompts, q.question, self._n(by_seq[seq])),
-                       None, self._parse_answer)
-            for seq, qs in questions.items() for i, q in enumerate(qs)
-        ]
+        # The messages a0 is generated from are kept: each pair stores them as its DPO prompt.
+        a_messages = {(seq, i): answer_messages(self.ctx.prompts, q.question, self._n(by_seq[seq]))
+                      for seq, qs in questions.items() for i, q in enumerate(qs)}
+        a_tasks = [self._task(by_seq[seq], "answer", i, messages, None, self._parse_answer)
+                   for (seq, i), messages in a_messages.items()]
         a_out = self.runner.run(a_tasks)
         answers = {tid: out for tid, out in a_out.items()
                    if self._accept(results[tid[0]], out, "answer", questions[tid[0]][tid[1]].question)}
@@ -169,7 +169,8 @@ class VideoPipeline:
             ):
                 res.filtered[reasons.TRUNCATED_ANSWER] += 1
                 continue
-            pair = self._make_pair(by_seq[seq], q, a0.value, critiques[(seq, i)].value, a1.value, res)
+            pair = self._make_pair(by_seq[seq], q, a_messages[(seq, i)], a0.value, critiques[(seq, i)].value,
+                                   a1.value, res)
             if pair is not None:
                 res.pairs.append(pair)
 
@@ -217,7 +218,7 @@ class VideoPipeline:
         ))
         return False
 
-    def _make_pair(self, it: DecodedVideo, q: Question, a0: str, critique: Any, a1: str,
+    def _make_pair(self, it: DecodedVideo, q: Question, prompt: list[dict], a0: str, critique: Any, a1: str,
                    res: VideoResult) -> PreferencePair | None:
         v, sample = it.video, it.decoded.sample
         try:
@@ -226,7 +227,7 @@ class VideoPipeline:
                 clip_start=v.clip_start, clip_end=v.clip_end, video_sha256=v.sha256,
                 video_num_frames=sample.num_frames, frame_indices=list(sample.frame_indices),
                 frame_timestamps=list(sample.frame_timestamps), question_type=q.question_type,
-                question=q.question, rejected=a0, chosen=a1, critique=critique.summary,
+                question=q.question, prompt=prompt, rejected=a0, chosen=a1, critique=critique.summary,
                 issues=list(critique.issues), model=self.ctx.model_name, model_revision=self.ctx.model_revision,
                 prompt_version=self.ctx.prompts.version, generation=self.ctx.generation_json,
                 builder_version=self.ctx.builder_version,

@@ -44,10 +44,13 @@ SOURCE_TERMS = {
 # a config not listed here is described by how `datasets` loads it.
 CONFIG_READERS = {
     "default": "`datasets` (`load_dataset(repo, revision=...)`, also `streaming=True`), `videosavi.load_revision`; "
-               "TRL `DPOTrainer` with `videosavi.training.VideoDPOCollator` (frames decoded at `frame_indices`); "
-               "pandas / polars / DuckDB over `hf://` parquet",
+               "TRL `DPOTrainer` with `videosavi.training.VideoDPOCollator` (it reads `prompt`; frames decoded at "
+               "`frame_indices`); pandas / polars / DuckDB over `hf://` parquet. Not TRL's own data preparation: "
+               "`chosen`/`rejected` are text, and TRL keeps a message `prompt` only beside message completions",
+    "trl": "TRL `DPOTrainer` and its data utilities (`maybe_extract_prompt`, `maybe_apply_chat_template`): "
+           "`prompt`, `chosen`, `rejected` as chat messages; with `VideoDPOCollator` for the frames",
     "swift": "ms-swift DPO (`swift rlhf --rlhf_type dpo`), which reads `messages`, `rejected_response` and "
-             "`videos`; also `datasets` (`load_dataset(repo, \"swift\", revision=...)`)",
+             "`videos` (relative paths: `savi export --format swift` writes them absolute, clips cut)",
 }
 
 
@@ -166,8 +169,6 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
     quarantine_rows = [[row["stage"], row["reason"], str(row["count"])]
                        for row in side.get("quarantined", {}).get("by_stage_reason", [])]
     skipped_rows = [[reason, str(n)] for reason, n in side.get("skipped_videos", {}).get("by_reason", {}).items()]
-    from videosavi.hub.swift_format import SwiftDpoRow
-
     quota_rows = [[src, str(f.requested_pairs), str(f.delivered_pairs), str(f.videos_used),
                    str(f.reserve_videos_used), str(f.surplus_pairs), str(f.shortfall_pairs)]
                   for src, f in info.counts.sources.items()]
@@ -203,7 +204,8 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "skipped_rows": skipped_rows,
         "config_rows": config_rows(inputs.configs),
         "field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(PreferencePair)],
-        "swift_field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(SwiftDpoRow)],
+        "config_field_rows": [(c.name, [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(c.model)])
+                              for c in inputs.configs if c.name != "default"],
         "source_rows": [[src, str(n), _cell(SOURCE_TERMS.get(_source_kind(info, src), SOURCE_TERMS["folder"]))]
                         for src, n in s.by_source.items()],
         "license": license_of(info),

@@ -11,6 +11,7 @@ from videosavi.schemas.critique import CritiqueIssue, pair_severity
 from videosavi.schemas.diff import diff_spans
 from videosavi.schemas.enums import QuestionType, Severity
 from videosavi.schemas.frames import check_frame_indices
+from videosavi.schemas.messages import ChatMessage, video_blocks
 from videosavi.schemas.paths import RelativePosixPath
 from videosavi.schemas.text import NonEmptyStr, normalize_text, word_count
 from videosavi.schemas.video import make_video_uid
@@ -51,6 +52,12 @@ class PreferencePair(BaseModel):
     frame_timestamps: list[float] = Field(min_length=1, description="their times in seconds from the file start")
     question_type: QuestionType = Field(description="spatial or temporal")
     question: NonEmptyStr = Field(description="the question the model asked itself")
+    prompt: list[ChatMessage] | None = Field(
+        default=None,
+        description="the exact chat messages a0 was generated from (one user turn: a video block, then the "
+        "answer template rendered for the question), in TRL's conversational form; null in rows built before "
+        "builder g3",
+    )
     rejected: NonEmptyStr = Field(description="the initial answer a0 (dispreferred)")
     chosen: NonEmptyStr = Field(description="the answer refined after self-critique a1 (preferred)")
     critique: NonEmptyStr = Field(description="the critic's summary")
@@ -91,6 +98,11 @@ class PreferencePair(BaseModel):
             raise ValueError(f"video_uid {self.video_uid!r} does not match source/video_id/clip ({uid!r})")
         if self.clip_start is not None and self.clip_end is not None and self.clip_end <= self.clip_start:
             raise ValueError("clip_end must be after clip_start")
+        if self.prompt is not None:
+            if not self.prompt or self.prompt[-1].role != "user":
+                raise ValueError("prompt must end with the user turn a0 answered")
+            if video_blocks(self.prompt) != 1:
+                raise ValueError("prompt must hold exactly one video block (where the frames go)")
         for span in self.diff_spans:
             text = self.rejected if span.side == "rejected" else self.chosen
             if span.end > len(text) or text[span.start : span.end] != span.text:

@@ -14,6 +14,7 @@ from videosavi import __version__
 from videosavi.builders import shards
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.run_dir import RunDir
+from videosavi.builders.stages.answer import answer_messages
 from videosavi.builders.version import BUILDER_VERSION
 from videosavi.hashing import stable_hash
 from videosavi.schemas import (
@@ -41,7 +42,8 @@ def make_issue(severity: str = "critical", error_type: str = "spatial_relationsh
 
 
 def make_pair(**overrides: Any) -> PreferencePair:
-    """A valid pair; override any field (derived fields are recomputed unless given)."""
+    """A valid pair; override any field (derived fields are recomputed unless given; `prompt` is the bundled
+    answer template's messages for the question unless given)."""
     fields: dict[str, Any] = {
         "iteration": 1,
         "source": "star",
@@ -66,6 +68,8 @@ def make_pair(**overrides: Any) -> PreferencePair:
         "builder_version": BUILDER_VERSION,
     }
     fields.update(overrides)
+    # as a build makes it: the answer-stage messages of the bundled template (pass prompt=None for an old row)
+    fields.setdefault("prompt", answer_messages(PromptSet.load(), fields["question"], len(fields["frame_indices"])))
     return PreferencePair.build(**fields)
 
 

@@ -74,8 +74,10 @@ def test_collator_takes_published_rows_and_a_conversational_prompt_column(publis
     collator = VideoDPOCollator(processor, video_roots=published.roots)
     assert collator.mode == "video"
     row = rows[0]
-    built = collator([row])  # no prompt column: the answer-stage prompt of the question
+    built = collator([row])  # the published `prompt` column: the answer-stage messages a0 was generated from
     same = training_prompt(row["question"], len(INDICES))
+    assert torch.equal(collator([{k: v for k, v in row.items() if k != "prompt"}])["input_ids"],
+                       built["input_ids"])  # an older row without it: the same prompt, rendered from the question
     assert torch.equal(collator([{**row, "prompt": same}])["input_ids"], built["input_ids"])
     # as a parquet round trip returns it: every content block carries every key, unused ones None
     stored = [{"role": "user", "content": [{"type": "video", "text": None},
@@ -88,7 +90,7 @@ def test_collator_takes_published_rows_and_a_conversational_prompt_column(publis
     assert "Which object moves first?" in text and "Question:" not in text
     assert batch["pixel_values_videos"].shape == built["pixel_values_videos"].shape  # the frames went in
     with pytest.raises(TrainingDataError, match="neither a conversational `prompt` nor a `question`"):
-        collator([{k: v for k, v in row.items() if k != "question"}])
+        collator([{k: v for k, v in row.items() if k not in ("question", "prompt")}])
 
 
 def _doc_example() -> tuple[str, str]:

@@ -26,8 +26,11 @@ from typing import Any, TypeVar
 from videosavi.errors import TrainingDataError
 from videosavi.schemas.paths import check_relative_posix_path
 
-# The columns training reads from a revision (fields of `PreferencePair`).
+# The columns training reads from a revision (fields of `PreferencePair`), and the ones it reads when there:
+# `prompt` (the messages a0 was generated from) is in rows built since builder g3; older rows render it from
+# the question and the revision's answer template.
 ROW_COLUMNS = ("pair_id", "source", "video_path", "video_sha256", "frame_indices", "question", "chosen", "rejected")
+OPTIONAL_COLUMNS = ("prompt",)
 DEFAULT_MAX_MISSING_SHARE = 0.05
 MAX_EXAMPLES = 10
 
@@ -213,12 +216,34 @@ def prepare_training_data(
     missing_cols = [c for c in ROW_COLUMNS if c not in dataset.column_names]
     if missing_cols:
         raise TrainingDataError(f"the revision lacks column(s) {', '.join(missing_cols)}; is it a videosavi dataset?")
-    table = dataset.select_columns(list(ROW_COLUMNS))
+    optional = [c for c in OPTIONAL_COLUMNS if c in dataset.column_names]
+    table = dataset.select_columns([*ROW_COLUMNS, *optional])
     if max_pairs is not None:
         table = table.select(range(min(max_pairs, len(table))))
     rows: list[dict[str, Any]] = table.to_list()
-    check_sources([r["source"] for r in rows], roots)
+    checked = check_rows(rows, roots, allow_sha_mismatch=allow_sha_mismatch, verify_decode=verify_decode,
+                         resize=resize, workers=workers, progress=progress)
+    enforce_share(checked.counts, max_missing_share)
+    return TrainingData(rows=_kept_rows(rows, checked.files, checked.reasons, with_prompt="prompt" in optional),
+                        counts=checked.counts)
 
+
+@dataclass
+class CheckedRows:
+    """Per row: its file (None for an unsafe path) and why it cannot be used (None: usable); and the counts."""
+
+    files: list[Path | None]
+    reasons: list[str | None]
+    counts: DataCounts
+
+
+def check_rows(rows: list[dict[str, Any]], roots: dict[str, Path], *, allow_sha_mismatch: bool = False,
+               verify_decode: bool = False, resize: tuple[int, int] | None = None, workers: int = 4,
+               progress: bool = True) -> CheckedRows:
+    """Every row's video resolved under the roots, each distinct file hashed once against the rows'
+    `video_sha256` (and trial-decoded where nothing vouches for it); rows need `source`, `video_path`,
+    `video_sha256`, `frame_indices`. Shared by training and `savi export`."""
+    check_sources([r["source"] for r in rows], roots)
     files = resolve_files(rows, roots)
     unique = sorted({f for f in files if f is not None})
     digests = dict(zip(unique, parallel_map(file_digest, unique, workers=workers, label="hashing videos",
@@ -226,9 +251,7 @@ def prepare_training_data(
     reasons, to_decode, mismatch_files = hash_verdicts(rows, files, digests, allow_sha_mismatch=allow_sha_mismatch,
                                                        verify_decode=verify_decode)
     _trial_decode(rows, files, reasons, to_decode, resize=resize, workers=workers, progress=progress)
-    counts = _count(rows, files, reasons, mismatch_files)
-    enforce_share(counts, max_missing_share)
-    return TrainingData(rows=_kept_rows(rows, files, reasons), counts=counts)
+    return CheckedRows(files=files, reasons=reasons, counts=_count(rows, files, reasons, mismatch_files))
 
 
 def _count(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None],
@@ -249,9 +272,12 @@ def _count(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[s
     return counts
 
 
-def _kept_rows(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None]) -> list[dict[str, Any]]:
+def _kept_rows(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None], *,
+               with_prompt: bool = False) -> list[dict[str, Any]]:
+    """Rows for the collator; `prompt` (when the revision has it) is the one the collator uses."""
     return [
         {"images": [], "pair_id": r["pair_id"], "question": r["question"], "chosen": r["chosen"],
-         "rejected": r["rejected"], "video_file": str(f), "frame_indices": list(r["frame_indices"])}
+         "rejected": r["rejected"], "video_file": str(f), "frame_indices": list(r["frame_indices"]),
+         **({"prompt": r["prompt"]} if with_prompt else {})}
         for r, f, reason in zip(rows, files, reasons, strict=True) if reason is None
     ]

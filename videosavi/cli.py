@@ -19,8 +19,8 @@ app = typer.Typer(
 )
 
 # Order = order in `savi --help`.
-COMMAND_MODULES = ["build", "data", "publish", "hub", "model", "train", "stats", "eval", "humaneval", "doctor",
-                   "demo"]
+COMMAND_MODULES = ["build", "data", "publish", "hub", "model", "train", "export", "stats", "eval", "humaneval",
+                   "doctor", "demo"]
 
 
 def _version(value: bool) -> None:

@@ -2,16 +2,19 @@
 random-weight model, with nothing downloaded.
 
 demo videos -> sample -> build iter1 -> publish to a local store -> serve it (`savi hub serve`) ->
-plain `datasets.load_dataset(..., revision="iter1")` in a fresh process -> DPO + LoRA on iter1 -> build
+plain `datasets.load_dataset(..., revision="iter1")` in a fresh process (in full, streamed, and a wrong
+revision that must raise) -> `savi export --format swift` of iter1 -> DPO + LoRA on iter1 -> build
 iter2 with the trained model -> publish iter2 -> human-evaluation CSV export.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -25,19 +28,43 @@ def _step(console: Console, title: str) -> float:
     return time.perf_counter()
 
 
-def load_in_fresh_process(repo: str, revision: str, endpoint: str, hf_home: Path) -> int:
-    """What any user would run: plain `datasets.load_dataset` against the served endpoint."""
-    code = (
-        "import datasets, sys; "
-        f"ds = datasets.load_dataset({repo!r}, revision={revision!r}, split='train'); "
-        "print(ds.num_rows)"
-    )
+_LOAD_SCRIPT = """
+import json, sys
+import datasets
+repo, revision, wrong = sys.argv[1:4]
+rows = datasets.load_dataset(repo, revision=revision, split="train").num_rows
+streamed = sum(1 for _ in datasets.load_dataset(repo, revision=revision, split="train", streaming=True))
+try:
+    datasets.load_dataset(repo, revision=wrong, split="train")
+    error = None
+except Exception as exc:
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    error = f"{type(exc).__name__}: {first}"
+print(json.dumps({"rows": rows, "streamed": streamed, "error": error}))
+"""
+
+
+@dataclass(frozen=True)
+class StockLoad:
+    """What plain `datasets` got from the server: rows, rows streamed, and the error a wrong revision raised."""
+
+    rows: int
+    streamed: int
+    error: str | None
+
+
+def load_in_fresh_process(repo: str, revision: str, endpoint: str, hf_home: Path, *,
+                          wrong_revision: str = "iter9") -> StockLoad:
+    """What any user would run: plain `datasets.load_dataset` against the served endpoint, in full and
+    streamed (byte ranges), and once with a revision that does not exist (it must raise, not fall back)."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1",
+               HF_HUB_DISABLE_PROGRESS_BARS="1")
+    proc = subprocess.run([sys.executable, "-c", _LOAD_SCRIPT, repo, revision, wrong_revision], env=env,
+                          capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"load_dataset failed:\n{proc.stderr[-2000:]}")
-    return int(proc.stdout.strip().splitlines()[-1])
+    return StockLoad(**json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> dict[str, object]:
@@ -46,6 +73,7 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     from videosavi.commands.build import print_summary
     from videosavi.curation.humaneval import export_humaneval
     from videosavi.curation.stats import pairs_frame
+    from videosavi.export import ExportOptions, export_revision
     from videosavi.hub.publish import publish_run
     from videosavi.hub.serve import HubServer
     from videosavi.training.args import TrainArgs
@@ -66,14 +94,14 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     summary: dict[str, object] = {}
     t_all = time.perf_counter()
 
-    t = _step(console, "1/8 demo videos and manifests (STAR, VIDAL-10M and WebVid formats)")
+    t = _step(console, "1/9 demo videos and manifests (STAR, VIDAL-10M and WebVid formats)")
     demo = write_demo_data(data_root)
     for source, n in demo.videos.items():
         console.print(f"{source}: {n} video files, {demo.listed.get(source, 0)} manifest entries, "
                       f"{demo.missing.get(source, 0)} listed without a file")
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
-    t = _step(console, "2/8 build iteration 1 with the tiny Qwen2-VL (sample, decode, 4 stages, curate)")
+    t = _step(console, "2/9 build iteration 1 with the tiny Qwen2-VL (sample, decode, 4 stages, curate)")
     it1 = run_build(BuildOptions(iteration=1, config="demo", data_root=data_root, out=workdir / "iter1",
                                  progress=progress))
     _print_sample(console, it1.run_dir)
@@ -81,19 +109,34 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     summary["iter1_pairs"] = it1.info.counts.pairs
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
-    t = _step(console, f"3/8 publish iteration 1 to the local store ({store})")
+    t = _step(console, f"3/9 publish iteration 1 to the local store ({store})")
     pub1 = publish_run(it1.run_dir, DEMO_REPO, backend="store", store=store, progress=progress)
     console.print(f"{DEMO_REPO}@{pub1.tag} -> commit {pub1.commit_sha[:12]}{' (unchanged)' if pub1.noop else ''}")
 
-    t = _step(console, "4/8 serve the store (savi hub serve) and load it back with datasets.load_dataset")
+    t = _step(console, "4/9 serve the store (savi hub serve) and load it back with datasets.load_dataset")
     with HubServer(store) as server:
         console.print(f"export HF_ENDPOINT={server.endpoint}")
-        rows = load_in_fresh_process(DEMO_REPO, "iter1", server.endpoint, workdir / "hf_home")
-    console.print(f'load_dataset("{DEMO_REPO}", revision="iter1") -> [bold]{rows} rows[/]')
-    summary["iter1_loaded_rows"] = rows
+        loaded = load_in_fresh_process(DEMO_REPO, "iter1", server.endpoint, workdir / "hf_home")
+    console.print(f'load_dataset("{DEMO_REPO}", revision="iter1") -> [bold]{loaded.rows} rows[/]')
+    console.print(f'load_dataset("{DEMO_REPO}", revision="iter1", streaming=True) -> {loaded.streamed} rows')
+    if loaded.error is None:
+        raise RuntimeError(f'load_dataset("{DEMO_REPO}", revision="iter9") returned rows; a missing one must raise')
+    console.print(f'load_dataset("{DEMO_REPO}", revision="iter9") raised {loaded.error}', markup=False)
+    summary.update(iter1_loaded_rows=loaded.rows, iter1_streamed_rows=loaded.streamed,
+                   wrong_revision_error=loaded.error)
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
-    t = _step(console, f"5/8 DPO + LoRA on iter1 ({train_steps} steps on CPU)")
+    t = _step(console, "5/9 export iter1 for ms-swift (savi export --format swift: absolute paths, clips cut)")
+    exported = export_revision(ExportOptions(
+        dataset=DEMO_REPO, revision="iter1", format="swift", out=workdir / "export-swift", store=store,
+        config="demo", data_root=data_root, overwrite=True, progress=progress,
+    ))
+    console.print(f"{exported.data_file}: {exported.rows} rows, {exported.clips_cut} STAR clips cut"
+                  + (f", left out: {exported.skipped}" if exported.skipped else ""))
+    summary.update(swift_export=str(exported.data_file), swift_rows=exported.rows)
+    console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
+
+    t = _step(console, f"6/9 DPO + LoRA on iter1 ({train_steps} steps on CPU)")
     trained = train_dpo(TrainArgs(
         dataset=DEMO_REPO, revision="iter1", model="tiny-qwen2-vl", output=workdir / "iter1-model",
         video_roots=roots_from_config("demo", data_root), store=store, max_steps=train_steps, batch_size=2,
@@ -103,18 +146,18 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     console.print(f"final metrics: {trained.final_metrics}")
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
-    t = _step(console, "6/8 build iteration 2 with the trained model")
+    t = _step(console, "7/9 build iteration 2 with the trained model")
     it2 = run_build(BuildOptions(iteration=2, config="demo", data_root=data_root, out=workdir / "iter2",
                                  model=str(trained.merged_dir), progress=progress))
     print_summary(it2.run_dir)
     summary["iter2_pairs"] = it2.info.counts.pairs
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
-    t = _step(console, "7/8 publish iteration 2")
+    t = _step(console, "8/9 publish iteration 2")
     pub2 = publish_run(it2.run_dir, DEMO_REPO, backend="store", store=store, progress=progress)
     console.print(f"{DEMO_REPO}@{pub2.tag} -> commit {pub2.commit_sha[:12]}")
 
-    t = _step(console, "8/8 human-evaluation export of iteration 2")
+    t = _step(console, "9/9 human-evaluation export of iteration 2")
     out, key = workdir / "humaneval.csv", workdir / "humaneval_key.csv"
     from videosavi.hub.load import load_revision
 

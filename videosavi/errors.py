@@ -58,3 +58,8 @@ class ExecutorError(VideosaviError):
 class ReserveNeededError(VideosaviError):
     """Merged shards are short of pairs: reserve videos were added to every shard's sample, and the
     shards must be built again before the merge can deliver the quotas."""
+
+
+class ExportError(VideosaviError):
+    """An export cannot be written as asked (bad --out, a root that is not there, too many unusable
+    rows); nothing partial is left at --out."""

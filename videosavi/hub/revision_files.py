@@ -2,8 +2,10 @@
 
 ```
 README.md                       dataset card (YAML configs + dataset_info, statistics, plots, how to load)
-data/train-0000k-of-0000n.parquet   the pairs (config `default`), as built
+data/train-0000k-of-0000n.parquet   the pairs (config `default`), as built (an older build's shard gains
+                                    the columns it predates, as null)
 swift/train-0000k-of-0000n.parquet  the same pairs in ms-swift's DPO format (config `swift`)
+trl/train-0000k-of-0000n.parquet    the same pairs in TRL's conversational preference format (config `trl`)
 videos.parquet                  the sampled video manifest
 build.json                      config, model and revision, prompt hashes, seed, counts, timings
 quarantine_summary.json         quarantined outputs by stage/reason (+ a few short examples), skipped videos
@@ -31,10 +33,13 @@ from videosavi.cards.metadata import ConfigSpec
 from videosavi.cards.plots import render_plots
 from videosavi.cards.stats import CardStats, card_stats
 from videosavi.hub.swift_format import SwiftDpoRow, swift_rows
-from videosavi.hub.validate import ValidatedRun
+from videosavi.hub.trl_format import TrlDpoRow, trl_rows
+from videosavi.hub.validate import ValidatedRun, missing_columns
 from videosavi.schemas import PreferencePair, QuarantineRecord, VideoSkip
+from videosavi.schemas.arrow import arrow_schema
 
 SWIFT_DIR = "swift"
+TRL_DIR = "trl"
 QUARANTINE_SUMMARY = "quarantine_summary.json"
 EXAMPLES_PER_KIND = 2
 MAX_EXAMPLES = 20
@@ -90,8 +95,13 @@ def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
     `history` holds the earlier iterations (oldest first) for the trend; it defaults to `previous`."""
     staging.mkdir(parents=True, exist_ok=True)
     src = run.run.path
+    schema = arrow_schema(PreferencePair)
     for rel in run.shards:
-        _place(src / rel, staging / rel)
+        if missing_columns(src / rel):  # an older build's shard: rewritten with the columns it predates as null
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pq.read_table(src / rel, schema=schema), staging / rel)
+        else:
+            _place(src / rel, staging / rel)
     _place(run.run.videos, staging / "videos.parquet")
     _place(run.run.build_json, staging / "build.json")
     for name, text in run.prompts.items():
@@ -100,19 +110,22 @@ def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
     side = side_records_summary(run.quarantine, run.skipped)
     _write_json(staging / QUARANTINE_SUMMARY, side)
 
-    swift_bytes = swift_size = 0
+    derived = {SWIFT_DIR: (swift_rows, SwiftDpoRow), TRL_DIR: (trl_rows, TrlDpoRow)}
+    sizes = {name: [0, 0] for name in derived}
     for rel in run.shards:
-        columns = ["question", "chosen", "rejected", "source", "video_path", "frame_indices"]
-        table = swift_rows(pq.read_table(src / rel, columns=columns), run.prompts.get("answer"))
-        dest = staging / SWIFT_DIR / Path(rel).name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, dest)
-        swift_bytes += table.nbytes
-        swift_size += dest.stat().st_size
+        pairs = pq.read_table(src / rel, schema=schema)
+        for name, (convert, _model) in derived.items():
+            table = convert(pairs, run.prompts.get("answer"))
+            dest = staging / name / Path(rel).name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, dest)
+            sizes[name][0] += table.nbytes
+            sizes[name][1] += dest.stat().st_size
     configs = [
         ConfigSpec("default", "data/train-*.parquet", PreferencePair, run.table.num_rows, run.table.nbytes,
-                   sum((src / rel).stat().st_size for rel in run.shards)),
-        ConfigSpec(SWIFT_DIR, f"{SWIFT_DIR}/train-*.parquet", SwiftDpoRow, run.table.num_rows, swift_bytes, swift_size),
+                   sum((staging / rel).stat().st_size for rel in run.shards)),
+        *(ConfigSpec(name, f"{name}/train-*.parquet", model, run.table.num_rows, *sizes[name])
+          for name, (_convert, model) in derived.items()),
     ]
     stats = card_stats(run.table)
     if history is None:

@@ -17,7 +17,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from videosavi.builders.prompts import PromptSet
+from videosavi.hub.dpo_prompt import prompt_texts
 from videosavi.schemas.arrow import arrow_schema
 
 VIDEO_TAG = "<video>"
@@ -51,24 +51,23 @@ def video_ref(source: str, video_path: str) -> str:
 def swift_rows(pairs: pa.Table, answer_template: str | None = None) -> pa.Table:
     """PreferencePair rows -> SwiftDpoRow rows, in the same order (pure).
 
-    The user turn is the prompt a0 was generated with: the run's answer template rendered for the row
-    (the bundled one is the bare question), so ms-swift trains on the same prompt as `savi train`.
+    The user turn is the prompt a0 was generated with: the row's stored `prompt` (its text), else the
+    run's answer template rendered for the row (the bundled one is the bare question), so ms-swift
+    trains on the same prompt as `savi train`.
     """
-    prompts = PromptSet({"answer": answer_template}) if answer_template is not None else None
-    cols = pairs.select(["question", "chosen", "rejected", "source", "video_path", "frame_indices"]).to_pydict()
+    texts = prompt_texts(pairs, answer_template)
+    cols = pairs.select(["chosen", "rejected", "source", "video_path"]).to_pydict()
     rows = [
         {
             "messages": [
-                {"role": "user", "content": VIDEO_TAG + (
-                    prompts.render("answer", question=q, num_frames=len(frames)) if prompts else q)},
+                {"role": "user", "content": VIDEO_TAG + text},
                 {"role": "assistant", "content": chosen},
             ],
             "rejected_response": rejected,
             "videos": [video_ref(source, path)],
         }
-        for q, chosen, rejected, source, path, frames in zip(
-            cols["question"], cols["chosen"], cols["rejected"], cols["source"], cols["video_path"],
-            cols["frame_indices"], strict=True,
+        for text, chosen, rejected, source, path in zip(
+            texts, cols["chosen"], cols["rejected"], cols["source"], cols["video_path"], strict=True,
         )
     ]
     return pa.Table.from_pylist(rows, schema=arrow_schema(SwiftDpoRow))

@@ -88,6 +88,20 @@ def check_shard_names(names: list[str], declared: list[str]) -> list[str]:
     return problems
 
 
+def _older_layout(schema: pa.Schema, expected: pa.Schema) -> bool:
+    """True for a shard written before the record gained nullable columns (e.g. `prompt`, builder g3):
+    every column it has is the current one, and every column it lacks may be null."""
+    if any(expected.get_field_index(f.name) < 0 or not f.type.equals(expected.field(f.name).type) for f in schema):
+        return False
+    return all(f.nullable for f in expected if schema.get_field_index(f.name) < 0)
+
+
+def missing_columns(path: Path) -> list[str]:
+    """Columns of the record a shard lacks (an older build's shard; empty for a current one)."""
+    present = set(pq.read_schema(path).names)
+    return [name for name in arrow_schema(PreferencePair).names if name not in present]
+
+
 def _rows(path: Path, label: str, problems: list[str], on_rows: Callable[[int], None]) -> pa.Table | None:
     expected = arrow_schema(PreferencePair)
     try:
@@ -95,12 +109,12 @@ def _rows(path: Path, label: str, problems: list[str], on_rows: Callable[[int], 
     except (OSError, pa.ArrowException) as exc:
         problems.append(f"{label}: not a readable parquet file ({exc})")
         return None
-    if not schema.equals(expected, check_metadata=False):
+    if not schema.equals(expected, check_metadata=False) and not _older_layout(schema, expected):
         diff = sorted({f.name for f in schema} ^ {f.name for f in expected})
         problems.append(f"{label}: schema differs from PreferencePair's derived schema"
                         + (f" (columns differing: {diff})" if diff else " (column types differ)"))
         return None
-    table = pq.read_table(path, schema=expected)
+    table = pq.read_table(path, schema=expected)  # a column the shard predates reads as null
     for i, row in enumerate(table.to_pylist()):
         try:
             PreferencePair.model_validate(row)
