@@ -28,6 +28,7 @@ from videosavi.schemas.paths import check_relative_posix_path
 
 # The columns training reads from a revision (fields of `PreferencePair`).
 ROW_COLUMNS = ("pair_id", "source", "video_path", "video_sha256", "frame_indices", "question", "chosen", "rejected")
+PHRASE_COLUMNS = ("diff_spans",)  # read for RRPO only
 DEFAULT_MAX_MISSING_SHARE = 0.05
 MAX_EXAMPLES = 10
 
@@ -206,17 +207,27 @@ def prepare_training_data(
     max_pairs: int | None = None,
     workers: int = 4,
     progress: bool = True,
+    phrases: bool = False,
 ) -> TrainingData:
-    """Map, check and count the revision's rows; raise `TrainingDataError` above the missing share."""
+    """Map, check and count the revision's rows; raise `TrainingDataError` above the missing share.
+
+    `phrases` (RRPO) also keeps each row's `diff_spans`, after checking that they still cut its texts
+    where they say (a hand-edited row is refused, named, before any video is hashed)."""
     if not 0.0 <= max_missing_share <= 1.0:
         raise TrainingDataError(f"--max-missing-share must lie in [0, 1], got {max_missing_share}")
-    missing_cols = [c for c in ROW_COLUMNS if c not in dataset.column_names]
+    columns = [*ROW_COLUMNS, *(PHRASE_COLUMNS if phrases else ())]
+    missing_cols = [c for c in columns if c not in dataset.column_names]
     if missing_cols:
         raise TrainingDataError(f"the revision lacks column(s) {', '.join(missing_cols)}; is it a videosavi dataset?")
-    table = dataset.select_columns(list(ROW_COLUMNS))
+    table = dataset.select_columns(columns)
     if max_pairs is not None:
         table = table.select(range(min(max_pairs, len(table))))
     rows: list[dict[str, Any]] = table.to_list()
+    if phrases:
+        from videosavi.training.phrases import check_row_spans
+
+        for row in rows:
+            check_row_spans(row)
     check_sources([r["source"] for r in rows], roots)
 
     files = resolve_files(rows, roots)
@@ -252,6 +263,7 @@ def _count(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[s
 def _kept_rows(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None]) -> list[dict[str, Any]]:
     return [
         {"images": [], "pair_id": r["pair_id"], "question": r["question"], "chosen": r["chosen"],
-         "rejected": r["rejected"], "video_file": str(f), "frame_indices": list(r["frame_indices"])}
+         "rejected": r["rejected"], "video_file": str(f), "frame_indices": list(r["frame_indices"]),
+         **({"diff_spans": r["diff_spans"]} if "diff_spans" in r else {})}
         for r, f, reason in zip(rows, files, reasons, strict=True) if reason is None
     ]
