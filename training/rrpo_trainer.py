@@ -38,7 +38,7 @@ def scored_tail(completion_mask: Any) -> int:
     """Index of the first completion token over all rows (they are flushed left, so every completion
     lies at or after it); the logits to keep are those from one position earlier to the end."""
     first = completion_mask.int().argmax(dim=1)
-    return int(first.min().item())
+    return max(1, int(first.min().item()))  # a completion never starts at 0: a prompt precedes it
 
 
 class RRPOTrainer(DPOTrainer):
