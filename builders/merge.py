@@ -16,7 +16,7 @@ from videosavi.builders.run_dir import RunDir
 from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
 from videosavi.config import BuildConfig, resolve_data_root
 from videosavi.errors import ReserveNeededError, VideosaviError
-from videosavi.schemas import BuildCounts, BuildInfo, StageCounts, VideoRef
+from videosavi.schemas import BuildCounts, BuildInfo, RetrospectiveInfo, StageCounts, VideoRef
 
 
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
@@ -37,6 +37,15 @@ def merge_counts(infos: Sequence[BuildInfo]) -> BuildCounts:
             for f in ("calls", "cached", "retries", "quarantined"):
                 setattr(t, f, getattr(t, f) + getattr(sc, f))
     return total
+
+
+def merge_retrospective(infos: Sequence[BuildInfo]) -> RetrospectiveInfo | None:
+    """Every shard read the same previous descriptions; the videos each described add up."""
+    parts = [i.retrospective for i in infos if i.retrospective is not None]
+    if not parts:
+        return None
+    return parts[0].model_copy(update={"videos_described": sum(p.videos_described for p in parts),
+                                       "videos_with_previous": sum(p.videos_with_previous for p in parts)})
 
 
 def merge_shards(out: Path, shard_dirs: Sequence[Path], data_root: Path | None = None,
@@ -92,7 +101,7 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path], data_root: Path | None =
     add_pair_counts(counts, shards.read_table(target.path))
     timings = {k: round(max(i.timings.get(k, 0.0) for i in infos), 3) for k in first.timings}
     merged = first.model_copy(update={"counts": counts, "shards": names, "shard_index": None, "num_shards": None,
-                                      "timings": timings})
+                                      "timings": timings, "retrospective": merge_retrospective(infos)})
     target.write_build_info(merged)
     return merged
 

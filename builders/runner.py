@@ -28,6 +28,7 @@ from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.faults import failpoint
 from videosavi.builders.prompts import STAGES, PromptSet
 from videosavi.builders.reserve import reserve_request, select_pairs
+from videosavi.builders.retrospective import PreviousContext, resolve_previous
 from videosavi.builders.run_dir import RunDir
 from videosavi.builders.stage_runner import CallContext, StageRunner
 from videosavi.builders.top_up import available_videos, extend_runs, outcomes, quota_targets
@@ -36,7 +37,16 @@ from videosavi.builders.video_pipeline import DecodedVideo, PipelineContext, Vid
 from videosavi.config import BuildConfig, load_config, resolve_data_root
 from videosavi.errors import ConfigError, RunDirMismatchError
 from videosavi.hashing import canonical_json, stable_hash
-from videosavi.schemas import BuildCounts, BuildInfo, ModelInfo, QuarantineRecord, StageCounts, VideoRef, VideoSkip
+from videosavi.schemas import (
+    BuildCounts,
+    BuildInfo,
+    ModelInfo,
+    QuarantineRecord,
+    RetrospectiveInfo,
+    StageCounts,
+    VideoRef,
+    VideoSkip,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,10 @@ class BuildOptions:
     progress: bool = True
     window: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    # retrospective builds: the previous iteration's run directory, or the label of descriptions a caller
+    # read from a published revision (`previous_descriptions`: video_uid -> text); builders/retrospective.py
+    previous: str | None = None
+    previous_descriptions: dict[str, str] | None = None
 
     def run_dir(self) -> Path:
         if self.out:
@@ -96,11 +110,16 @@ def display_model_name(name_or_path: str) -> str:
 
 def generation_json(cfg: BuildConfig) -> str:
     st = cfg.stages
-    return canonical_json({"seed": cfg.seed, **{s: getattr(st, s).model_dump() for s in STAGES}})
+    stages = {s: getattr(st, s).model_dump() for s in STAGES}
+    if cfg.retrospective:
+        stages["describe"] = st.describe_params.model_dump()
+    return canonical_json({"seed": cfg.seed, **stages})
 
 
-def _spec(cfg: BuildConfig, info: ModelInfo, prompts: PromptSet, opts: BuildOptions, data_root: Path) -> dict:
+def _spec(cfg: BuildConfig, info: ModelInfo, prompts: PromptSet, opts: BuildOptions, data_root: Path,
+          previous: PreviousContext | None = None) -> dict:
     return {
+        "previous": previous.fingerprint if previous is not None else None,
         "config_hash": cfg.data_hash(),
         "model": info.name_or_path,
         "model_revision": info.revision,
@@ -195,11 +214,13 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     cfg = apply_model_override(load_config(opts.config, opts.overrides or None), opts.model)
     curation = load_curation_config(cfg.curation)
     data_root = resolve_data_root(opts.data_root)
+    previous = resolve_previous(retrospective=cfg.retrospective, iteration=opts.iteration, previous=opts.previous,
+                                descriptions=opts.previous_descriptions)
     run = RunDir(opts.run_dir())
     if opts.force and run.path.exists():
         _wipe(run)
     run.path.mkdir(parents=True, exist_ok=True)
-    prompts = PromptSet.load()
+    prompts = PromptSet.load(retrospective=cfg.retrospective)
 
     if not opts.progress and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars in logs
         from transformers.utils import logging as hf_logging
@@ -211,7 +232,7 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     info = backend.info
     cache = CallCache(run.cache_db)
     try:
-        _check_spec(cache, _spec(cfg, info, prompts, opts, data_root), run, opts.force)
+        _check_spec(cache, _spec(cfg, info, prompts, opts, data_root, previous), run, opts.force)
         t0 = time.perf_counter()
         sample_videos_list = load_or_sample(run, cfg, data_root, opts.progress)
         timings["sample_s"] += time.perf_counter() - t0
@@ -223,7 +244,8 @@ def _run_build(opts: BuildOptions) -> BuildResult:
         pipeline = VideoPipeline(runner, PipelineContext(
             cfg=cfg, curation=curation, prompts=prompts, iteration=opts.iteration,
             model_name=display_model_name(info.name_or_path), model_revision=info.revision,
-            builder_version=BUILDER_VERSION, generation_json=generation_json(cfg)))
+            builder_version=BUILDER_VERSION, generation_json=generation_json(cfg),
+            previous_descriptions=previous.descriptions if previous is not None else {}))
 
         window = opts.window or cfg.model.batch_size
         selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
@@ -246,7 +268,7 @@ def _run_build(opts: BuildOptions) -> BuildResult:
         timings["model_s"] = runner.model_seconds
 
         t0 = time.perf_counter()
-        info_out = finalize_run(run, cfg, info, prompts, opts, cache, runner.counts)
+        info_out = finalize_run(run, cfg, info, prompts, opts, cache, runner.counts, previous)
         timings["finalize_s"] += time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_start
         info_out.timings = {k: round(v, 3) for k, v in timings.items()}
@@ -321,7 +343,8 @@ def _persist(run: RunDir, cache: CallCache, res: VideoResult) -> int:
 
 
 def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: PromptSet, opts: BuildOptions,
-                 cache: CallCache, stage_counts: dict[str, StageCounts]) -> BuildInfo:
+                 cache: CallCache, stage_counts: dict[str, StageCounts],
+                 previous: PreviousContext | None = None) -> BuildInfo:
     """Parts -> shards (kept pairs only, when the run is a whole build); side records and counts from the
     persisted state only."""
     sample = run.read_videos()
@@ -371,6 +394,19 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
         prompts=prompts.hashes, counts=counts, shards=names,
         shard_index=opts.shard_index if opts.num_shards > 1 else None,
         num_shards=opts.num_shards if opts.num_shards > 1 else None, limit_videos=opts.limit_videos,
+        retrospective=_retrospective_info(previous, finished) if cfg.retrospective else None,
+    )
+
+
+def _retrospective_info(previous: PreviousContext | None,
+                        finished: dict[int, tuple[str, str, dict]]) -> RetrospectiveInfo:
+    described = [summary["described"] for _uid, status, summary in finished.values()
+                 if status == "done" and "described" in summary]
+    return RetrospectiveInfo(
+        previous=previous.label if previous is not None else None,
+        previous_fingerprint=previous.fingerprint if previous is not None else None,
+        previous_descriptions=len(previous.descriptions) if previous is not None else 0,
+        videos_described=len(described), videos_with_previous=sum(1 for d in described if d["revised_previous"]),
     )
 
 

@@ -3,11 +3,18 @@
 For each video: 1 question call, then per question an answer, a critique and (when the critique
 found an issue) a refinement: 19 calls for 3 + 3 questions. Each stage runs once for the whole
 window so the backend sees large batches; the decoded frames of a video are shared by all its calls.
+
+A retrospective build (`retrospective: true`, ISR-DPO) first asks for a description of each video,
+revising the previous iteration's description of it where there is one (builders/retrospective.py);
+the critic sees that description before its instructions, and every pair of the video stores it.
+A video whose description fails gets no questions (it is quarantined, or left pending, like one
+whose question call fails).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +24,7 @@ from videosavi.builders.prompts import PromptSet
 from videosavi.builders.stage_runner import StageOutcome, StageRunner, StageTask
 from videosavi.builders.stages.answer import answer_messages, parse_answer
 from videosavi.builders.stages.critique import critique_messages, critique_schema, parse_critique
+from videosavi.builders.stages.describe import describe_messages, parse_description
 from videosavi.builders.stages.parsing import ParseError
 from videosavi.builders.stages.questions import parse_questions, question_messages, question_schema
 from videosavi.builders.stages.refine import parse_refined, refine_messages
@@ -43,15 +51,20 @@ class VideoResult:
     filtered: Counter = field(default_factory=Counter)
     questions: int = 0
     video_meta: dict[str, Any] = field(default_factory=dict)  # duration, fps, num_frames as decoded
+    description: str | None = None  # retrospective builds: this iteration's description of the video
+    revised_previous: bool = False  # ... written as a revision of the previous iteration's
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "questions": self.questions,
             "pairs": len(self.pairs),
             "no_pair_reasons": dict(self.no_pair_reasons),
             "filtered": dict(self.filtered),
             "video": self.video_meta,
         }
+        if self.description is not None:
+            out["described"] = {"revised_previous": self.revised_previous}
+        return out
 
 
 def decoded_meta(decoded: Any) -> dict[str, Any]:
@@ -71,6 +84,7 @@ class PipelineContext:
     model_revision: str
     builder_version: str
     generation_json: str
+    previous_descriptions: Mapping[str, str] = field(default_factory=dict)  # video_uid -> iteration t-1's
 
 
 class VideoPipeline:
@@ -83,6 +97,8 @@ class VideoPipeline:
         self._c_schema = critique_schema()
         st = ctx.cfg.stages
         self._params = {name: getattr(st, name).model_dump() for name in ("question", "answer", "critique", "refine")}
+        self._params["describe"] = st.describe_params.model_dump()
+        self.retrospective = ctx.cfg.retrospective
 
     # --- parsing hooks ----------------------------------------------------------------------
     def _parse_questions(self, text: str, finish: str, last: bool) -> tuple[list[Question], list]:
@@ -97,6 +113,10 @@ class VideoPipeline:
         return parse_answer(text)
 
     @staticmethod
+    def _parse_description(text: str, finish: str, last: bool) -> str:
+        return parse_description(text)
+
+    @staticmethod
     def _parse_critique(text: str, finish: str, last: bool) -> Any:
         return parse_critique(text)
 
@@ -105,13 +125,30 @@ class VideoPipeline:
         return parse_refined(text)
 
     # --- the window -------------------------------------------------------------------------
+    def _describe(self, items: list[DecodedVideo], results: dict[int, VideoResult]) -> list[DecodedVideo]:
+        """The retrospective stage: describe each video (revising last iteration's description where one
+        exists); returns the videos that have a description now."""
+        previous = self.ctx.previous_descriptions
+        d_out = self.runner.run([self._task(it, "describe", 0, describe_messages(
+            self.ctx.prompts, self._n(it), previous.get(it.video.video_uid)), None, self._parse_description)
+            for it in items])
+        described = []
+        for it in items:
+            res = results[it.seq]
+            if self._accept(res, d_out[it.seq], "describe", None):
+                res.description = d_out[it.seq].value
+                res.revised_previous = it.video.video_uid in previous
+                described.append(it)
+        return described
+
     def process(self, items: list[DecodedVideo]) -> list[VideoResult]:
         results = {it.seq: VideoResult(it.seq, it.video, "done", video_meta=decoded_meta(it.decoded)) for it in items}
         by_seq = {it.seq: it for it in items}
+        asked = self._describe(items, results) if self.retrospective else items
 
         q_out = self.runner.run([self._task(it, "question", 0, question_messages(
             self.ctx.prompts, self._n(it), self.n_spatial, self.n_temporal), self._q_schema, self._parse_questions)
-            for it in items])
+            for it in asked])
         questions: dict[int, list[Question]] = {}
         for seq, out in q_out.items():
             res = results[seq]
@@ -134,8 +171,8 @@ class VideoPipeline:
 
         c_tasks = [
             self._task(by_seq[seq], "critique", i, critique_messages(
-                self.ctx.prompts, questions[seq][i].question, answers[(seq, i)].value, self._n(by_seq[seq])),
-                self._c_schema, self._parse_critique)
+                self.ctx.prompts, questions[seq][i].question, answers[(seq, i)].value, self._n(by_seq[seq]),
+                description=results[seq].description), self._c_schema, self._parse_critique)
             for (seq, i) in answers
         ]
         c_out = self.runner.run(c_tasks)
@@ -197,7 +234,7 @@ class VideoPipeline:
     def _task(self, it: DecodedVideo, stage: str, slot: int, messages: list[dict], schema: dict | None,
               parse: Any) -> StageTask:
         return StageTask(
-            task_id=it.seq if stage == "question" else (it.seq, slot),
+            task_id=it.seq if stage in ("question", "describe") else (it.seq, slot),
             stage=stage, video_uid=it.video.video_uid, video_sha256=it.video.sha256 or "",
             frame_indices=list(it.decoded.sample.frame_indices), frames=it.decoded.frames,
             messages=messages, params=self._params[stage], json_schema=schema, slot=slot, parse=parse,
@@ -230,7 +267,7 @@ class VideoPipeline:
                 question=q.question, prompt=prompt, rejected=a0, chosen=a1, critique=critique.summary,
                 issues=list(critique.issues), model=self.ctx.model_name, model_revision=self.ctx.model_revision,
                 prompt_version=self.ctx.prompts.version, generation=self.ctx.generation_json,
-                builder_version=self.ctx.builder_version,
+                builder_version=self.ctx.builder_version, description=res.description,
             )
         except ValidationError as exc:
             res.no_pair_reasons["invalid_pair"] += 1

@@ -1,4 +1,4 @@
-"""The model card of a DPO-trained model: huggingface_hub's `ModelCard` from the template below.
+"""The model card of a DPO- (or RRPO-) trained model: huggingface_hub's `ModelCard` from the template below.
 
 It names exactly what the model was trained on (dataset repo, revision and the commit sha it
 resolved to), the hyper-parameters, how many pairs were used or skipped, and the DPO curves the
@@ -24,7 +24,7 @@ TEMPLATE = """---
 
 # {{ title }}
 
-A video language model aligned with **DPO + LoRA** on self-generated preference pairs
+A video language model aligned with **{{ objective }} + LoRA** on self-generated preference pairs
 (VideoSAVi-style: the model questioned, answered, critiqued and rewrote its own answers; the rewritten
 answer is preferred over the first one). Trained with `savi train` from videosavi, an open
 reproduction of [VideoSAVi](https://arxiv.org/abs/2412.00624).
@@ -79,7 +79,13 @@ Per logged step{% if history_subsampled %} (evenly subsampled to {{ history|leng
 {% endfor %}{% endif %}
 `rewards/*` are beta-scaled log-probability ratios against the base (reference) model;
 `rewards/accuracies` is the share of pairs whose preferred answer out-scores the rejected one.
-{% if plots %}
+{% if loss == "rrpo" %}
+RRPO scores only the phrases that differ between the two answers: `rewards/chosen` and
+`rewards/rejected` sum the rewards of the pair's differing phrases, `rewards/phrase_*` are means per
+phrase, `kl/chosen` is the token-wise KL(reference || policy) summed over the preferred answer (weighted
+by `rrpo_alpha` in the loss), `rrpo/phrases` counts phrases per pair and `rrpo/whole_response` is the share
+of pairs without a differing phrase, trained on the whole-response margin instead.
+{% endif %}{% if plots %}
 ## Training dynamics
 
 Chosen and rejected rewards, their margin, the preference accuracy and the loss per logged step, raw
@@ -121,13 +127,14 @@ class ModelCardInputs:
     counts: dict[str, Any]  # DataCounts.to_dict()
     steps: int
     final_metrics: dict[str, float]
-    metric_names: tuple[str, ...]  # which metrics to show, in order (training.metrics.PAPER_METRICS)
+    metric_names: tuple[str, ...]  # which metrics to show, in order (training.metrics.metric_names)
     history: list[dict[str, float]] = field(default_factory=list)
     iteration: int | None = None
     frames_mode: str = "video"
     max_pairs: int | None = None
     license: str | None = None
     plots: dict[str, str] = field(default_factory=dict)  # title -> path relative to the card's folder
+    loss: str = "sigmoid"  # training.losses name: a TRL DPO loss type, or rrpo
 
 
 def _fmt(value: Any) -> str:
@@ -144,6 +151,15 @@ def _subsample(rows: list[dict[str, float]], limit: int) -> list[dict[str, float
     return [rows[i] for i in picks]
 
 
+def _short(loss: str) -> str:
+    """DPO for TRL's DPO-family losses, RRPO for ours: the title's word for the method."""
+    return "RRPO" if loss == "rrpo" else "DPO"
+
+
+def _objective(loss: str) -> str:
+    return "DPO" if loss == "sigmoid" else ("RRPO" if loss == "rrpo" else f"DPO-family training (TRL loss `{loss}`)")
+
+
 def is_hub_id(name: str) -> bool:
     """Only a hub id belongs in the card's `base_model` metadata (the Hub links it); a local folder
     or a tiny in-code model is named in the text instead."""
@@ -157,7 +173,9 @@ def card_context(inputs: ModelCardInputs, kind: Literal["merged", "adapter"]) ->
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted((inputs.counts.get("skipped_rows") or {}).items()))
     title_base = Path(inputs.base_model).name if Path(inputs.base_model).exists() else inputs.base_model
     return {
-        "title": f"{title_base} + DPO on {inputs.dataset_repo}@{inputs.dataset_revision}",
+        "title": f"{title_base} + {_short(inputs.loss)} on {inputs.dataset_repo}@{inputs.dataset_revision}",
+        "objective": _objective(inputs.loss),
+        "loss": inputs.loss,
         "kind": kind,
         "base_model": inputs.base_model,
         "base_model_revision": inputs.base_model_revision,
@@ -189,6 +207,7 @@ def render_model_card(inputs: ModelCardInputs, kind: Literal["merged", "adapter"
         library_name="peft" if kind == "adapter" else "transformers",
         pipeline_tag="image-text-to-text",
         license=inputs.license,
-        tags=["videosavi", "dpo", "lora", "trl", "video-llm", "self-alignment"],
+        tags=["videosavi", "dpo", *(["rrpo"] if inputs.loss == "rrpo" else []), "lora", "trl", "video-llm",
+              "self-alignment"],
     )
     return ModelCard.from_template(data, template_str=TEMPLATE, **card_context(inputs, kind))

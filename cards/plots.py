@@ -105,6 +105,7 @@ def plot_composition(stats: CardStats, path: Path) -> Path:
 
 
 TREND_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Answer length (mean words)", ("chosen words (mean)", "rejected words (mean)")),
     ("Length ratio (chosen / rejected words)",
      ("length ratio (median)", "length ratio (mean)", "chosen words / rejected words (totals)")),
     ("Severity mix of the self-critique", ("critical pairs (share)", "critical issues (share of issues)")),
@@ -112,12 +113,14 @@ TREND_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def trend_figure(history: Mapping[str, CardStats]) -> Any:
-    """How the length ratio and the critic's severity mix move over the revisions of `history`
-    (oldest first): one line per figure of `compare(by="trend")`, one point per revision."""
+    """How answer lengths, the length ratio and the critic's severity mix move over the revisions of
+    `history` (oldest first): one line per figure of `compare(by="trend")`, one point per revision.
+    The first two panels are ISR-DPO's Figure 4 for our data: (a) the mean length of the chosen answers
+    (rejected beside it), (b) the chosen/rejected length ratio, per iteration."""
     table = {r["metric"]: r for r in compare({k: s.summary for k, s in history.items()}, by="trend").to_dicts()}
     labels = list(history)
     xs = list(range(len(labels)))
-    fig, axes = new_figure(11.0, 3.8, ncols=2)
+    fig, axes = new_figure(5.0 * len(TREND_PANELS), 3.8, ncols=len(TREND_PANELS))
     for ax, (title, metrics) in zip(axes, TREND_PANELS, strict=True):
         for metric in metrics:
             ax.plot(xs, [float("nan") if table[metric][k] is None else table[metric][k] for k in labels],
@@ -125,8 +128,9 @@ def trend_figure(history: Mapping[str, CardStats]) -> Any:
         ax.set_xticks(xs, labels)
         ax.set_title(title)
         ax.legend(fontsize=8)
-    axes[0].axhline(1.0, color="#999999", linewidth=0.8, linestyle=":")
-    axes[1].set_ylim(0, 1)
+    axes[0].set_ylim(bottom=0)
+    axes[1].axhline(1.0, color="#999999", linewidth=0.8, linestyle=":")
+    axes[2].set_ylim(0, 1)
     return fig
 
 

@@ -232,6 +232,8 @@ TREND_ROWS: tuple[str, ...] = (
     "length ratio (mean)",
     "chosen words / rejected words (totals)",
     "chosen longer (share of pairs)",
+    "chosen words (mean)",  # with the ratio above: ISR-DPO's Figure 4 (a) and (b), per iteration
+    "rejected words (mean)",
     "critical pairs (share)",
     "critical issues (share of issues)",
     "issues per pair (mean)",
@@ -258,13 +260,14 @@ def _overview(s: DatasetStats) -> list[float | None]:
 
 
 def _trend(s: DatasetStats) -> list[float | None]:
-    """How the length bias and the critic's severity mix stand in one revision (see TREND_ROWS)."""
+    """How the length bias (ISR-DPO's Figure 4: mean chosen length, chosen/rejected ratio) and the critic's
+    severity mix stand in one revision (see TREND_ROWS)."""
     r = s.length_ratio
     critical_pairs = s.by_severity.get("critical", 0) / s.n_pairs if s.n_pairs else None
     critical_issues = (sum(d.get("critical", 0) for d in s.error_type_by_severity.values()) / s.n_issues
                        if s.n_issues else None)
-    return [r.median, r.mean, r.ratio_of_means, r.share_chosen_longer, critical_pairs, critical_issues,
-            s.issues_per_pair.mean]
+    return [r.median, r.mean, r.ratio_of_means, r.share_chosen_longer, s.chosen_words.mean, s.rejected_words.mean,
+            critical_pairs, critical_issues, s.issues_per_pair.mean]
 
 
 _FIGURE_TABLES = {"overview": (OVERVIEW_ROWS, _overview), "trend": (TREND_ROWS, _trend)}
@@ -275,7 +278,7 @@ def compare(stats: Mapping[str, DatasetStats], by: str = "error_type") -> pl.Dat
 
     `by="error_type"` counts the self-critique's issues per error type in each revision's kept
     pairs; `severity`, `question_type` and `source` count pairs; `overview` lists headline figures
-    and `trend` the length ratio and severity mix, to follow them across iterations.
+    and `trend` the answer lengths, length ratio and severity mix, to follow them across iterations.
     """
     labels = list(stats)
     if by in _FIGURE_TABLES:

@@ -6,7 +6,14 @@ these models in `arrow.py` and `json_schema.py`, never written by hand. Depends 
 
 from __future__ import annotations
 
-from videosavi.schemas.build_info import BuildCounts, BuildInfo, ModelInfo, SourceFill, StageCounts
+from videosavi.schemas.build_info import (
+    BuildCounts,
+    BuildInfo,
+    ModelInfo,
+    RetrospectiveInfo,
+    SourceFill,
+    StageCounts,
+)
 from videosavi.schemas.critique import Critique, CritiqueIssue
 from videosavi.schemas.enums import (
     ERROR_TYPES,
@@ -38,6 +45,7 @@ __all__ = [
     "QuarantineRecord",
     "Question",
     "QuestionType",
+    "RetrospectiveInfo",
     "Severity",
     "SourceFill",
     "StageCounts",

@@ -64,6 +64,19 @@ class BuildCounts(BaseModel):
     )
 
 
+class RetrospectiveInfo(BaseModel):
+    """Where a retrospective build's previous descriptions came from, and how many videos used one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    previous: str | None = Field(default=None, description="the previous iteration's data (run dir or repo@rev "
+                                 "and its commit); none in iteration 1")
+    previous_fingerprint: str | None = Field(default=None, description="hash of the previous descriptions read")
+    previous_descriptions: int = Field(default=0, description="videos the previous data describes")
+    videos_described: int = Field(default=0, description="videos whose describe stage succeeded")
+    videos_with_previous: int = Field(default=0, description="of those, videos revised from a previous description")
+
+
 class BuildInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,3 +98,4 @@ class BuildInfo(BaseModel):
     shard_index: int | None = None
     num_shards: int | None = None
     limit_videos: int | None = Field(default=None, description="--limit-videos of a preview build (no reserve)")
+    retrospective: RetrospectiveInfo | None = Field(default=None, description="set by retrospective builds only")

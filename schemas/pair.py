@@ -70,6 +70,10 @@ class PreferencePair(BaseModel):
     diff_spans: list[DiffSpan] = Field(
         default_factory=list, description="differing phrases between rejected and chosen, with char offsets"
     )
+    description: NonEmptyStr | None = Field(
+        default=None, description="the model's own detailed description of the video, shown to its critic "
+        "(ISR-DPO's self-retrospective context; null unless built with retrospective: true)"
+    )
     model: NonEmptyStr = Field(description="model that generated the pair")
     model_revision: str = Field(description="its hub revision, or local:<weights hash>")
     prompt_version: NonEmptyStr = Field(description="hash of the four prompt templates")

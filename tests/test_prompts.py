@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_pairs
-from videosavi.builders.prompts import STAGES, PromptSet
+from videosavi.builders.prompts import RETROSPECTIVE_TEMPLATES, STAGES, PromptSet
 from videosavi.builders.stages.answer import answer_messages
 from videosavi.builders.stages.critique import critique_messages
+from videosavi.builders.stages.describe import describe_messages
 from videosavi.builders.stages.questions import question_messages
 from videosavi.builders.stages.refine import refine_messages
 from videosavi.hub.swift_format import VIDEO_TAG, swift_rows
@@ -51,9 +52,24 @@ def rendered() -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("stage", STAGES)
+DESCRIPTION = "A man in a grey shirt stands at an open fridge in a small kitchen, holding a green bottle."
+PREVIOUS = "A man stands in a kitchen next to a fridge."
+
+
+def rendered_retrospective() -> dict[str, str]:
+    """The retrospective stage's prompts (ISR-DPO): iteration 1's description, a later iteration's
+    revision of the previous description, and the critique that reads the current one."""
+    p = PromptSet.load(retrospective=True)
+    return {
+        "describe": _text(describe_messages(p, 32)),
+        "describe_revising": _text(describe_messages(p, 32, PREVIOUS)),
+        "critique_with_description": _text(critique_messages(p, QUESTION, ANSWER, 32, description=DESCRIPTION)),
+    }
+
+
+@pytest.mark.parametrize("stage", [*STAGES, "describe", "describe_revising", "critique_with_description"])
 def test_rendered_prompts_match_their_snapshots(stage: str) -> None:
-    text = rendered()[stage]
+    text = {**rendered(), **rendered_retrospective()}[stage]
     path = SNAPSHOTS / f"{stage}.txt"
     if os.environ.get("VIDEOSAVI_UPDATE_SNAPSHOTS"):
         path.write_text(text, encoding="utf-8")
@@ -94,3 +110,23 @@ def test_dpo_prompt_is_the_prompt_a0_was_made_with_in_training_and_in_the_swift_
         made_with = _text(answer_messages(PromptSet.load(), pair.question, n))
         assert _text(training_prompt(pair.question, n, template)) == made_with
         assert row["messages"][0] == {"role": "user", "content": VIDEO_TAG + made_with}
+
+
+def test_retrospective_blocks_only_add_to_the_prompts_they_extend() -> None:
+    plain, retro = rendered(), rendered_retrospective()
+    assert retro["critique_with_description"].endswith(plain["critique"])  # the critique text is unchanged
+    assert DESCRIPTION in retro["critique_with_description"] and DESCRIPTION not in plain["critique"]
+    assert retro["describe_revising"].startswith(retro["describe"]) and PREVIOUS in retro["describe_revising"]
+    assert PREVIOUS not in retro["describe"]
+    assert _text(critique_messages(PromptSet.load(), QUESTION, ANSWER, 32)) == plain["critique"]
+
+
+def test_prompt_version_of_builds_without_the_retrospective_stage_is_unchanged() -> None:
+    plain, retro = PromptSet.load(), PromptSet.load(retrospective=True)
+    assert set(plain.templates) == set(STAGES) and not plain.retrospective
+    assert set(retro.templates) == {*STAGES, *RETROSPECTIVE_TEMPLATES} and retro.retrospective
+    assert retro.version != plain.version
+    # the four stages alone decide the version of a plain set, however it was loaded
+    assert PromptSet({s: retro.templates[s] for s in STAGES}).version == plain.version
+    changed = dict(retro.templates, describe=retro.templates["describe"] + " Be brief.")
+    assert PromptSet(changed).version not in (retro.version, plain.version)

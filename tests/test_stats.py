@@ -161,6 +161,7 @@ def test_compare_lays_revisions_side_by_side() -> None:
     expected = {
         "length ratio (median)": (1.5, 1.5), "length ratio (mean)": (6.6 / 4, 1.5),
         "chosen words / rejected words (totals)": (25 / 21, 13 / 9), "chosen longer (share of pairs)": (0.5, 0.5),
+        "chosen words (mean)": (25 / 4, 13 / 2), "rejected words (mean)": (21 / 4, 9 / 2),
         "critical pairs (share)": (3 / 4, 1 / 2), "critical issues (share of issues)": (4 / 7, 1 / 3),
         "issues per pair (mean)": (7 / 4, 3 / 2),
     }

@@ -195,6 +195,9 @@ def test_card_and_train_json_name_the_exact_data(trained: Trained, published: Pu
     assert record["counts"]["kept_rows"] == record["counts"]["total_rows"] == 6
     assert [h["step"] for h in record["history"]] == [1, 2]
     assert record["args"]["lora_r"] == 8 and record["args"]["beta"] == 0.1
+    assert record["args"]["loss"] == "sigmoid"  # the paper's objective is the default
+    assert record["objective"] == {"loss": "sigmoid", "title": "DPO (sigmoid loss)", "beta": 0.1}
+    assert record["history"][0]["loss"] == pytest.approx(math.log(2), abs=1e-5)  # policy == reference at step 1
     assert record["precision"] == {"use_cpu": True, "bf16": False, "gradient_checkpointing": False}
     # LoRA on every linear of the language model (ms-swift's all-linear), recorded with its count
     lora = record["lora"]

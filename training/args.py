@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from videosavi.training.data import DEFAULT_MAX_MISSING_SHARE, DataCounts
+from videosavi.training.losses import DEFAULT_LOSS, RRPO_DEFAULT_ALPHA
 
 
 @dataclass
@@ -28,6 +29,9 @@ class TrainArgs:
     epochs: float = 1.0
     max_steps: int | None = None
     beta: float = 0.1
+    loss: str = DEFAULT_LOSS  # a TRL DPO loss type, or "rrpo" (training/losses.py)
+    rrpo_alpha: float = RRPO_DEFAULT_ALPHA  # RRPO's token-wise KL weight (read with loss "rrpo" only)
+    label_smoothing: float = 0.0  # TRL's label smoothing (robust, exo_pair, aot losses)
     lora_r: int = 8
     lora_alpha: int = 8
     lora_dropout: float = 0.05

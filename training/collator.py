@@ -64,6 +64,8 @@ class VideoDPOCollator:
     `prompts/answer.txt`, default the bundled one). `mode`: "video" (processor `videos=`), "images"
     (one image per frame) or "auto" (video when the processor has a video processor). `resize`:
     (H, W) as the build's `frames.resize`. `load_frames(file, indices, resize)` decodes.
+    `phrase_masks=True` (what `savi train --loss rrpo` turns on) adds, aligned with `input_ids`, one
+    0/1 row per differing phrase of each pair (from its `diff_spans`) and which pairs had none.
     """
 
     processor: Any
@@ -74,6 +76,7 @@ class VideoDPOCollator:
     answer_template: str | None = None
     load_frames: Callable[..., Any] = field(default=decode_row_frames)
     return_tensors: str = "pt"
+    phrase_masks: bool = False  # RRPO: also `phrase_mask` (2B, P, L) and `phrase_fallback` (B,); see phrase_masks.py
 
     def __post_init__(self) -> None:
         self.mode = pick_frames_mode(self.processor, self.mode)
@@ -143,13 +146,23 @@ class VideoDPOCollator:
         for key in ("mm_token_type_ids", "token_type_ids"):
             if key in prompts:  # media markers live in the prompt only; completions are text
                 seqs[key] = torch.cat((prompts[key], torch.zeros_like(completion_ids)), dim=1)
+        phrases: list[str] = []
+        fallback = None
+        if self.phrase_masks:
+            from videosavi.training.phrase_masks import batch_phrase_masks
+
+            mask, fallback = batch_phrase_masks(tok, examples, texts, completion_ids, completion_attn)
+            for p in range(mask.shape[1]):  # flush_left takes 2-D tensors: one per phrase
+                phrases.append(f"phrase_mask_{p}")
+                seqs[phrases[-1]] = torch.cat((torch.zeros_like(prompt_attn), mask[:, p]), dim=1)
         names = list(seqs)  # attention_mask first: flush_left shifts every tensor by that mask's padding
-        flushed = flush_left(*(seqs[n] for n in names))
+        flushed = dict(zip(names, flush_left(*(seqs[n] for n in names)), strict=True))
         out = dict(prompts)  # keeps pixel_values(_videos), *_grid_thw, ...
-        out.update(zip(names, flushed, strict=True))
+        out.update((n, t) for n, t in flushed.items() if n not in phrases)
+        if self.phrase_masks:
+            out["phrase_mask"] = torch.stack([flushed[n] for n in phrases], dim=1)
+            out["phrase_fallback"] = fallback
         return out
-
-
 
 
 def check_batchable(collator: VideoDPOCollator, rows: list[dict[str, Any]], batch_size: int) -> None:

@@ -31,6 +31,7 @@ from videosavi.schemas.paths import check_relative_posix_path
 # the question and the revision's answer template.
 ROW_COLUMNS = ("pair_id", "source", "video_path", "video_sha256", "frame_indices", "question", "chosen", "rejected")
 OPTIONAL_COLUMNS = ("prompt",)
+PHRASE_COLUMNS = ("diff_spans",)  # read for RRPO only
 DEFAULT_MAX_MISSING_SHARE = 0.05
 MAX_EXAMPLES = 10
 
@@ -209,18 +210,28 @@ def prepare_training_data(
     max_pairs: int | None = None,
     workers: int = 4,
     progress: bool = True,
+    phrases: bool = False,
 ) -> TrainingData:
-    """Map, check and count the revision's rows; raise `TrainingDataError` above the missing share."""
+    """Map, check and count the revision's rows; raise `TrainingDataError` above the missing share.
+
+    `phrases` (RRPO) also keeps each row's `diff_spans`, after checking that they still cut its texts
+    where they say (a hand-edited row is refused, named, before any video is hashed)."""
     if not 0.0 <= max_missing_share <= 1.0:
         raise TrainingDataError(f"--max-missing-share must lie in [0, 1], got {max_missing_share}")
-    missing_cols = [c for c in ROW_COLUMNS if c not in dataset.column_names]
+    columns = [*ROW_COLUMNS, *(PHRASE_COLUMNS if phrases else ())]
+    missing_cols = [c for c in columns if c not in dataset.column_names]
     if missing_cols:
         raise TrainingDataError(f"the revision lacks column(s) {', '.join(missing_cols)}; is it a videosavi dataset?")
     optional = [c for c in OPTIONAL_COLUMNS if c in dataset.column_names]
-    table = dataset.select_columns([*ROW_COLUMNS, *optional])
+    table = dataset.select_columns([*columns, *optional])
     if max_pairs is not None:
         table = table.select(range(min(max_pairs, len(table))))
     rows: list[dict[str, Any]] = table.to_list()
+    if phrases:
+        from videosavi.training.phrases import check_row_spans
+
+        for row in rows:
+            check_row_spans(row)
     checked = check_rows(rows, roots, allow_sha_mismatch=allow_sha_mismatch, verify_decode=verify_decode,
                          resize=resize, workers=workers, progress=progress)
     enforce_share(checked.counts, max_missing_share)
@@ -278,6 +289,7 @@ def _kept_rows(rows: list[dict[str, Any]], files: list[Path | None], reasons: li
     return [
         {"images": [], "pair_id": r["pair_id"], "question": r["question"], "chosen": r["chosen"],
          "rejected": r["rejected"], "video_file": str(f), "frame_indices": list(r["frame_indices"]),
-         **({"prompt": r["prompt"]} if with_prompt else {})}
+         **({"prompt": r["prompt"]} if with_prompt else {}),
+         **({"diff_spans": r["diff_spans"]} if "diff_spans" in r else {})}
         for r, f, reason in zip(rows, files, reasons, strict=True) if reason is None
     ]

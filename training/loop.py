@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from videosavi.config import load_config
 from videosavi.errors import ConfigError
 
 # (iteration, model, run_dir) -> run_dir holding the finished build
@@ -90,11 +91,16 @@ def run_loop(iterations: int, model: str, workdir: Path, *, build: BuildFn, publ
 
 def default_build(config: str | Path | None, data_root: str | Path | None, *, limit_videos: int | None = None,
                   progress: bool = True) -> BuildFn:
+    """A retrospective config (ISR-DPO) builds iteration N > 1 with iteration N-1's run directory as
+    `previous`: its rows hold the descriptions iteration N revises."""
+    retrospective = load_config(config).retrospective
+
     def build(iteration: int, model: str, out: Path) -> Path:
         from videosavi.builders.runner import BuildOptions, run_build
 
+        previous = str(run_dir_of(Path(out).parent, iteration - 1)) if retrospective and iteration > 1 else None
         result = run_build(BuildOptions(iteration=iteration, config=config, data_root=data_root, out=out,
-                                        model=model, limit_videos=limit_videos, progress=progress))
+                                        model=model, limit_videos=limit_videos, progress=progress, previous=previous))
         return Path(result.run_dir)
 
     return build

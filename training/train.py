@@ -32,7 +32,8 @@ from videosavi import __version__
 from videosavi.errors import ConfigError
 from videosavi.training.args import TrainArgs, TrainResult
 from videosavi.training.lora_targets import LoraTargets, check_spec, find_lora_targets
-from videosavi.training.metrics import PAPER_METRICS, all_finite, final_metrics, metrics_history
+from videosavi.training.losses import RRPO, TRL_LOSSES, check_loss, loss_title
+from videosavi.training.metrics import all_finite, final_metrics, metric_names, metrics_history
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,12 @@ def check_args(args: TrainArgs) -> None:
         (args.batch_size > 0 and args.grad_accum > 0, "--batch-size and --grad-accum must be > 0"),
         (args.max_pairs is None or args.max_pairs > 0, "--max-pairs must be > 0"),
         (args.store is None or args.endpoint is None, "give --store or --endpoint, not both"),
+        (args.rrpo_alpha >= 0, "--alpha must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    check_loss(args.loss, label_smoothing=args.label_smoothing)
     check_spec(args.lora_targets)
 
 
@@ -104,6 +107,9 @@ def _dpo_config(args: TrainArgs, *, use_cpu: bool, bf16: bool, checkpointing: bo
         lr_scheduler_type=args.lr_scheduler,
         warmup_steps=args.warmup_ratio,  # < 1: a share of the total steps
         beta=args.beta,
+        # RRPO replaces the loss (RRPOTrainer); TRL still wants one of its own names here
+        loss_type=[args.loss if args.loss in TRL_LOSSES else "sigmoid"],
+        label_smoothing=args.label_smoothing,
         seed=args.seed,
         logging_steps=args.logging_steps,
         report_to=[],
@@ -202,7 +208,7 @@ def _prepare_data(run: _Run) -> None:
     run.data = prepare_training_data(
         run.rev.dataset, args.video_roots, max_missing_share=args.max_missing_share,
         allow_sha_mismatch=args.allow_sha_mismatch, verify_decode=args.verify_decode, resize=run.resize,
-        max_pairs=args.max_pairs, progress=args.progress,
+        max_pairs=args.max_pairs, progress=args.progress, phrases=args.loss == RRPO,
     )
     c = run.data.counts
     console.print(f"pairs: {c.kept_rows} of {c.total_rows} usable ({c.kept_videos} of {c.total_videos} videos)"
@@ -219,15 +225,23 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
     from videosavi.training.model_io import load_policy, lora_config
 
     args = run.args
+    rrpo = args.loss == RRPO
     dtype = torch.bfloat16 if run.precision["bf16"] else torch.float32
     with run.console.status(f"loading {args.model}"):
         model, processor = load_policy(run.source, revision=args.model_revision, dtype=dtype)
     run.lora = find_lora_targets(model, args.lora_targets)  # the loaded model is what PEFT wraps
     run.mode = pick_frames_mode(processor, args.frames_as)
-    collator = VideoDPOCollator(processor, mode=run.mode, resize=run.resize, answer_template=run.rev.answer_template)
+    collator = VideoDPOCollator(processor, mode=run.mode, resize=run.resize, answer_template=run.rev.answer_template,
+                                phrase_masks=rrpo)
     check_batchable(collator, run.data.rows, args.batch_size)
     set_seed(args.seed)  # LoRA's random init happens inside DPOTrainer, before the Trainer seeds
-    trainer = DPOTrainer(
+    extra: dict[str, Any] = {}
+    trainer_class: Any = DPOTrainer
+    if rrpo:
+        from videosavi.training.rrpo_trainer import RRPOTrainer
+
+        trainer_class, extra = RRPOTrainer, {"rrpo_alpha": args.rrpo_alpha}
+    trainer = trainer_class(
         model=model,
         args=_dpo_config(args, use_cpu=run.precision["use_cpu"], bf16=run.precision["bf16"],
                          checkpointing=run.precision["gradient_checkpointing"]),
@@ -235,6 +249,7 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
         processing_class=processor,
         peft_config=lora_config(args.lora_r, args.lora_alpha, args.lora_dropout, list(run.lora.names)),
         data_collator=collator,
+        **extra,
     )
     return trainer, processor
 
@@ -279,9 +294,24 @@ def _clear_previous(output: Path) -> None:
         (output / CHECKPOINTS_DIR).rmdir()
 
 
-def _hyperparameters(args: TrainArgs, mode: str, lora: LoraTargets) -> dict[str, Any]:
+def objective_record(args: TrainArgs, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The objective as train.json and the card state it: loss, its own knobs, and for RRPO how many
+    pairs had no differing phrase (they train on the whole-response DPO margin, phrase_masks.py)."""
+    record: dict[str, Any] = {"loss": args.loss, "title": loss_title(args.loss), "beta": args.beta}
+    if args.label_smoothing:
+        record["label_smoothing"] = args.label_smoothing
+    if args.loss == RRPO:
+        record["alpha"] = args.rrpo_alpha
+        record["pairs_without_phrases"] = sum(1 for r in rows if not r.get("diff_spans"))
+    return record
+
+
+def _hyperparameters(args: TrainArgs, mode: str, lora: LoraTargets, objective: dict[str, Any]) -> dict[str, Any]:
+    knobs = {k: v for k, v in objective.items() if k in ("alpha", "label_smoothing", "pairs_without_phrases")}
     return {
-        "method": f"DPO (sigmoid loss) + LoRA on {lora.describe()}",
+        "method": f"{objective['title']} + LoRA on {lora.describe()}",
+        "loss": args.loss,
+        **{f"rrpo_{k}" if k == "alpha" else k: v for k, v in knobs.items()},
         "lora_targets": lora.summary(),
         "beta": args.beta, "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
         "learning_rate": args.lr, "lr_scheduler": args.lr_scheduler, "warmup_ratio": args.warmup_ratio,
@@ -295,12 +325,12 @@ def _write_cards(run: _Run, result: TrainResult) -> None:
 
     args, rev = run.args, run.rev
     iteration = rev.build_info.get("iteration")
-    hyperparameters = _hyperparameters(args, run.mode, _lora(run))
+    hyperparameters = _hyperparameters(args, run.mode, _lora(run), objective_record(args, run.data.rows))
     inputs = ModelCardInputs(
         base_model=args.model, base_model_revision=_base_revision(run), dataset_repo=args.dataset,
         dataset_revision=args.revision, dataset_sha=rev.sha, hyperparameters=hyperparameters,
         counts=result.counts.to_dict(), steps=result.steps, final_metrics=result.final_metrics,
-        metric_names=PAPER_METRICS, history=result.history,
+        metric_names=metric_names(args.loss == RRPO), history=result.history, loss=args.loss,
         iteration=int(iteration) if iteration else None, frames_mode=run.mode, max_pairs=args.max_pairs,
         license=(rev.build_info.get("config") or {}).get("license"), plots=_write_plots(result),
     )
@@ -345,6 +375,7 @@ def _write_train_json(run: _Run, result: TrainResult) -> None:
                     "iteration": rev.build_info.get("iteration"), "generated_by": rev.base_model},
         "base_model": {"name_or_path": args.model, "revision": _base_revision(run)},
         "frames": {"mode": run.mode, "resize": list(run.resize) if run.resize else None},
+        "objective": objective_record(args, run.data.rows),
         "lora": _lora(run).to_dict(),
         "precision": run.precision,
         "counts": result.counts.to_dict(),

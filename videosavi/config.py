@@ -71,12 +71,22 @@ class SamplingParams(_Strict):
     max_new_tokens: int = Field(default=256, ge=1)
 
 
+DEFAULT_DESCRIBE = SamplingParams(temperature=0.2, max_new_tokens=512)
+
+
 class StagesConfig(_Strict):
     question: SamplingParams = SamplingParams(temperature=0.8, max_new_tokens=512)
     answer: SamplingParams = SamplingParams(temperature=0.7, max_new_tokens=256)
     critique: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=768)
     refine: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=384)
+    describe: SamplingParams | None = Field(
+        default=None, description="the retrospective description stage (read with retrospective: true); "
+        "null: temperature 0.2, 512 new tokens")
     max_attempts: int = Field(default=3, ge=1, description="tries per structured call before quarantine")
+
+    @property
+    def describe_params(self) -> SamplingParams:
+        return self.describe or DEFAULT_DESCRIBE
 
 
 class ModelConfig(_Strict):
@@ -154,6 +164,9 @@ class BuildConfig(_Strict):
     curation: dict[str, Any] = Field(default_factory=dict)
     output: OutputConfig = OutputConfig()
     eval: EvalConfig | None = Field(default=None, description="held-out videos for `savi eval`; none if absent")
+    retrospective: bool = Field(
+        default=False, description="ISR-DPO's self-retrospective context: before its questions, the model describes "
+        "each video (given its description from the previous iteration) and the critic reads that description")
 
     @model_validator(mode="after")
     def _source_names(self) -> BuildConfig:
@@ -186,6 +199,10 @@ class BuildConfig(_Strict):
         dump.pop("license_link", None)
         if dump.get("eval") is None:  # configs without a holdout keep the hash they always had
             dump.pop("eval", None)
+        if not dump.get("retrospective"):  # nor do builds without the retrospective stage
+            dump.pop("retrospective", None)
+        if dump["stages"].get("describe") is None:
+            dump["stages"].pop("describe", None)
         for section, keys in self._OPERATIONAL.items():
             for k in keys:
                 dump[section].pop(k, None)

@@ -127,6 +127,7 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
                 shard_opts = dataclasses.replace(
                     opts, out=str(shard.path), num_shards=n, shard_index=i, progress=False, force=False,
                     data_root=str(data_root), config=_portable_config(opts.config), model=_portable_model(opts.model),
+                    previous=_portable_previous(opts.previous),
                 )
                 ref = task.options(name=f"videosavi-shard-{i}", **task_options).remote(dataclasses.asdict(shard_opts))
                 refs[ref] = i
@@ -220,3 +221,8 @@ def _portable_model(model: str | None) -> str | None:
     if model and Path(model).exists():
         return str(Path(model).absolute())
     return model
+
+
+def _portable_previous(previous: str | None) -> str | None:
+    """A previous run directory, absolute like the other paths (a label of given descriptions as it is)."""
+    return _portable_model(previous)

@@ -3,6 +3,11 @@
 Templates use `string.Template` placeholders (`${question}`), so braces in the JSON examples need no
 escaping and model text inserted into them is never re-interpreted. Each template is versioned by the
 hash of its content; `prompt_version` (recorded in every row) hashes all four together.
+
+A build with `retrospective: true` (ISR-DPO's self-retrospective context) also loads
+`RETROSPECTIVE_TEMPLATES`: the describe stage's prompt, the block that shows it the previous
+iteration's description, and the block that shows the critic the current one. They enter
+`prompt_version` only when loaded, so builds without the stage keep the version they always had.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 from string import Template
 
 STAGES: tuple[str, ...] = ("question", "answer", "critique", "refine")
+RETROSPECTIVE_TEMPLATES: tuple[str, ...] = ("describe", "describe_previous", "critique_context")
 
 
 def _hash(text: str) -> str:
@@ -25,10 +31,11 @@ class PromptSet:
     templates: dict[str, str]
 
     @classmethod
-    def load(cls, directory: str | Path | None = None) -> PromptSet:
-        """The bundled templates, or those in `directory` (one `<stage>.txt` per stage)."""
+    def load(cls, directory: str | Path | None = None, *, retrospective: bool = False) -> PromptSet:
+        """The bundled templates, or those in `directory` (one `<stage>.txt` per stage); with
+        `retrospective`, the describe stage's templates too."""
         texts: dict[str, str] = {}
-        for stage in STAGES:
+        for stage in (*STAGES, *(RETROSPECTIVE_TEMPLATES if retrospective else ())):
             if directory is None:
                 texts[stage] = (resources.files(__package__) / f"{stage}.txt").read_text(encoding="utf-8")
             else:
@@ -45,9 +52,15 @@ class PromptSet:
         return {stage: _hash(text) for stage, text in self.templates.items()}
 
     @property
+    def retrospective(self) -> bool:
+        return all(name in self.templates for name in RETROSPECTIVE_TEMPLATES)
+
+    @property
     def version(self) -> str:
-        """One id for the whole set: changes when any template changes."""
-        joined = "\x1e".join(f"{s}={self.hashes[s]}" for s in STAGES)
+        """One id for the whole set: changes when any template changes (the retrospective ones only
+        count when loaded)."""
+        names = [*STAGES, *(n for n in RETROSPECTIVE_TEMPLATES if n in self.templates)]
+        joined = "\x1e".join(f"{s}={self.hashes[s]}" for s in names)
         return "p" + _hash(joined)
 
     def render(self, stage: str, **values: object) -> str:

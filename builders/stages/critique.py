@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from videosavi.builders.prompts import PromptSet
+from videosavi.builders.stages.describe import description_block
 from videosavi.builders.stages.messages import video_user_message
 from videosavi.builders.stages.parsing import parse_model
 from videosavi.schemas import Critique
@@ -13,8 +14,13 @@ def critique_schema() -> dict:
     return json_schema(Critique)
 
 
-def critique_messages(prompts: PromptSet, question: str, answer: str, num_frames: int) -> list[dict]:
-    return video_user_message(prompts.render("critique", question=question, answer=answer, num_frames=num_frames))
+def critique_messages(prompts: PromptSet, question: str, answer: str, num_frames: int,
+                      description: str | None = None) -> list[dict]:
+    """The critique prompt; a retrospective build puts the model's own description of the video first."""
+    text = prompts.render("critique", question=question, answer=answer, num_frames=num_frames)
+    if description is not None:
+        text = description_block(prompts, description) + "\n\n" + text
+    return video_user_message(text)
 
 
 def parse_critique(text: str) -> Critique:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -30,8 +30,17 @@ def build(
     executor: str = typer.Option("local", "--executor", help="local, or ray to run shards as Ray tasks."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (e.g. auto)."),
     force: bool = typer.Option(False, "--force", help="Discard a run directory built with another setup."),
+    previous: Optional[str] = typer.Option(
+        None, "--previous",
+        help="Retrospective builds (retrospective: true), iteration > 1: the previous iteration's run directory, "
+             "or ORG/NAME@REV of its published revision (read from --store or --endpoint). Its rows hold the "
+             "video descriptions this iteration revises.",
+    ),
     push: Optional[str] = typer.Option(None, "--push", help="Publish the result to this repo (org/name)."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Local store for --push (default: the cache)."),
+    store: Optional[Path] = typer.Option(
+        None, "--store", help="Local store for --push and --previous ORG/NAME@REV (default: the cache)."),
+    endpoint: Optional[str] = typer.Option(
+        None, "--endpoint", help="Hub endpoint to read --previous ORG/NAME@REV from."),
     hub: bool = typer.Option(False, "--hub", help="With --push: publish to the Hugging Face Hub instead."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -41,6 +50,7 @@ def build(
     opts = BuildOptions(
         iteration=iteration, config=config, data_root=data_root, out=out, model=model,
         limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force, progress=progress,
+        **_previous(previous, store, endpoint),
     )
     if executor == "ray":
         from videosavi.builders.executors.ray_executor import run_build_ray
@@ -79,6 +89,18 @@ def merge_shards(
 
     do_merge(out, shard_dirs, data_root=data_root)
     print_summary(out)
+
+
+def _previous(previous: Optional[str], store: Optional[Path], endpoint: Optional[str]) -> dict[str, Any]:
+    """BuildOptions fields for --previous: a run directory goes as it is (the builder reads it); a published
+    revision is read here, since the builder does not reach the hub."""
+    if previous is None or Path(previous).is_dir():
+        return {"previous": previous}
+    from videosavi.paths import default_store
+    from videosavi.training.previous_revision import previous_from_revision
+
+    ctx = previous_from_revision(previous, store=None if endpoint else (store or default_store()), endpoint=endpoint)
+    return {"previous": ctx.label, "previous_descriptions": ctx.descriptions}
 
 
 def print_summary(run_dir: Path) -> None:

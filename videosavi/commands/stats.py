@@ -80,7 +80,8 @@ def _compare_tables(stats: dict[str, Any]) -> list[Any]:
 
     return [
         _table("overview", compare(stats, by="overview")),
-        _table("length ratio and severity mix across revisions", compare(stats, by="trend")),
+        _table("answer length, length ratio and severity mix across revisions (the lengths and ratio: ISR-DPO's "
+               "Figure 4)", compare(stats, by="trend")),
         _table("self-critique issues in the kept pairs, by error type", compare(stats, by="error_type")),
         "(the critic's own issues on each revision's videos, not comparable across iterations as the paper's "
         "Table 2 is: for that, savi eval judge)",

@@ -11,6 +11,12 @@ from videosavi.commands._common import friendly_errors
 
 FRAMES_AS = ("auto", "video", "images")
 DEVICES = ("auto", "cpu", "cuda")
+LOSS_HELP = ("Preference objective: sigmoid (plain DPO, the paper's), any other loss type of TRL's DPOTrainer "
+             "(hinge, ipo, robust, exo_pair, nca_pair, bco_pair, sppo_hard, aot, aot_unpaired, apo_zero, apo_down, "
+             "discopop, sft, sigmoid_norm), or rrpo (phrase-level margin on the pairs' differing phrases + token-wise "
+             "KL; docs/training.md).")
+ALPHA_HELP = "RRPO's KL weight (with --loss rrpo; default 0.01, the RRPO authors' setting)."
+SMOOTHING_HELP = "TRL's label smoothing, read by the robust, exo_pair and aot losses."
 LORA_TARGETS_HELP = ("all-linear (every linear layer of the language model: the paper's ms-swift setting), "
                      "attention (its q/k/v/o only), or a regex matched against whole module names.")
 
@@ -48,6 +54,9 @@ def train(
     epochs: float = typer.Option(1.0, "--epochs", help="Passes over the pairs (paper: 1)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     beta: float = typer.Option(0.1, "--beta", help="DPO beta (paper: 0.1)."),
+    loss: str = typer.Option("sigmoid", "--loss", help=LOSS_HELP),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help=ALPHA_HELP),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", help=SMOOTHING_HELP),
     lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank (paper: 8)."),
     lora_alpha: int = typer.Option(8, "--lora-alpha", help="LoRA alpha (paper: 8)."),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout", help="LoRA dropout."),
@@ -85,10 +94,11 @@ def train(
     from videosavi.training.train import train_dpo
     from videosavi.training.video_roots import resolve_roots
 
+    objective = _objective(loss, alpha, label_smoothing)
     roots = resolve_roots(video_root, config, data_root)
     args = TrainArgs(
         dataset=dataset, revision=revision, model=model, output=output, video_roots=roots, store=store,
-        endpoint=endpoint, model_revision=model_revision, epochs=epochs, max_steps=max_steps, beta=beta,
+        endpoint=endpoint, model_revision=model_revision, epochs=epochs, max_steps=max_steps, beta=beta, **objective,
         lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets, lr=lr,
         warmup_ratio=warmup_ratio,
         batch_size=batch_size, grad_accum=grad_accum, seed=seed, max_missing_share=max_missing_share,
@@ -100,6 +110,15 @@ def train(
     )
     result = train_dpo(args)
     _print_result(result)
+
+
+def _objective(loss: str, alpha: Optional[float], label_smoothing: float) -> dict[str, Any]:
+    """TrainArgs fields of the objective, checked before anything is loaded."""
+    from videosavi.training.losses import RRPO_DEFAULT_ALPHA, check_loss
+
+    check_loss(loss, label_smoothing=label_smoothing, alpha=alpha)
+    return {"loss": loss, "rrpo_alpha": RRPO_DEFAULT_ALPHA if alpha is None else alpha,
+            "label_smoothing": label_smoothing}
 
 
 def _print_result(result: Any) -> None:
@@ -137,6 +156,9 @@ def loop(
     epochs: float = typer.Option(1.0, "--epochs", help="Passes over each iteration's pairs."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps per iteration."),
     beta: float = typer.Option(0.1, "--beta"),
+    loss: str = typer.Option("sigmoid", "--loss", help=LOSS_HELP),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help=ALPHA_HELP),
+    label_smoothing: float = typer.Option(0.0, "--label-smoothing", help=SMOOTHING_HELP),
     lora_r: int = typer.Option(8, "--lora-r"),
     lora_alpha: int = typer.Option(8, "--lora-alpha"),
     lora_targets: str = typer.Option("all-linear", "--lora-targets", help=LORA_TARGETS_HELP),
@@ -157,11 +179,13 @@ def loop(
     if hub and store is not None:
         raise ConfigError("--store and --hub exclude each other")
     check_spec(lora_targets)  # a bad regex must not wait for the first build to finish
+    objective = _objective(loss, alpha, label_smoothing)  # nor a bad objective
     read_store = None if hub else (store or default_store())
     roots = roots_from_config(config or "demo", data_root)
     template = TrainArgs(
         dataset=repo, revision="", model=model, output=workdir, video_roots=roots,
-        store=read_store, epochs=epochs, max_steps=max_steps, beta=beta, lora_r=lora_r, lora_alpha=lora_alpha,
+        store=read_store, epochs=epochs, max_steps=max_steps, beta=beta, **objective, lora_r=lora_r,
+        lora_alpha=lora_alpha,
         lora_targets=lora_targets, lr=lr,
         batch_size=batch_size, grad_accum=grad_accum, max_missing_share=max_missing_share, progress=progress,
     )
