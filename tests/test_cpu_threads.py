@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videosavi.builders.models.transformers_backend import cpu_thread_limit
+from videosavi.builders.models.transformers_backend import SMALL_MODEL_PARAMS, cpu_thread_limit, small_model_threads
 
 
 @pytest.fixture
@@ -33,3 +33,12 @@ def test_no_cap_or_a_cap_above_the_current_count_changes_nothing(two_threads: No
     with cpu_thread_limit(threads):
         assert torch.get_num_threads() == 2
     assert torch.get_num_threads() == 2
+
+
+def test_a_small_model_on_the_cpu_runs_on_one_thread_and_a_large_one_is_left_alone() -> None:
+    small = torch.nn.Linear(64, 64)  # a tiny model merged after training is still tiny
+    assert small_model_threads(small, "cpu") == 1
+    assert small_model_threads(small, "cuda") is None
+    with torch.device("meta"):
+        large = torch.nn.Linear(SMALL_MODEL_PARAMS // 1000, 1000)
+    assert small_model_threads(large, "cpu") is None

@@ -89,6 +89,17 @@ def _as_list(value: Any) -> list[int]:
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
+SMALL_MODEL_PARAMS = 20_000_000
+
+
+def small_model_threads(model: Any, device: str) -> int | None:
+    """1 for a small model on the CPU (a tiny model, or one trained from it and merged, as the demo's
+    iteration 2 loads), else None (torch's own choice): see `cpu_thread_limit`."""
+    if device != "cpu":
+        return None
+    return 1 if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS else None
+
+
 @contextmanager
 def cpu_thread_limit(threads: int | None) -> Iterator[None]:
     """Cap torch's intra-op threads for the duration, then restore the previous count.
@@ -168,7 +179,7 @@ class TransformersBackend:
         import torch
 
         self.cfg = cfg
-        self.cpu_threads = cpu_threads
+        self.cpu_threads = cpu_threads if cpu_threads is not None else small_model_threads(model, device)
         self.device = device
         self.dtype = dtype
         self.processor = processor
