@@ -58,3 +58,7 @@ class ExecutorError(VideosaviError):
 class ReserveNeededError(VideosaviError):
     """Merged shards are short of pairs: reserve videos were added to every shard's sample, and the
     shards must be built again before the merge can deliver the quotas."""
+
+
+class LockedError(VideosaviError):
+    """Another live command holds the run directory or store repository; nothing was changed."""
