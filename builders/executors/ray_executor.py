@@ -25,6 +25,7 @@ from typing import Any
 
 from videosavi.builders.runner import BuildOptions, BuildResult
 from videosavi.errors import ConfigError, ExecutorError, RunDirMismatchError, VideosaviError
+from videosavi.locking import exclusive
 
 SHARDS_DIR = "shards"
 PLAN_FILE = "plan.json"
@@ -85,7 +86,6 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
     from videosavi.builders.sampler import sample_key
     from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
     from videosavi.config import load_config, resolve_data_root
-    from videosavi.locking import exclusive
 
     t_start = time.perf_counter()
     whole = dataclasses.replace(opts, num_shards=1, shard_index=0)
