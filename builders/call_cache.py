@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS videos (
     seq INTEGER PRIMARY KEY, video_uid TEXT NOT NULL, status TEXT NOT NULL, summary TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER NOT NULL, n INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (seq, n));
+CREATE TABLE IF NOT EXISTS stage_counts (
+    process TEXT NOT NULL, stage TEXT NOT NULL, counts TEXT NOT NULL, PRIMARY KEY (process, stage));
 """
+StageTotals = dict[str, dict[str, int]]  # stage -> {"calls": n, "cached": n, ...}
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,10 @@ class CallCache:
                 out[key] = CachedCall(text, finish)
         return out
 
-    def put_many(self, rows: Iterable[tuple[str, str, str, str, str]]) -> None:
-        """Store (key, stage, video_uid, text, finish_reason) rows in one transaction."""
+    def put_many(self, rows: Iterable[tuple[str, str, str, str, str]],
+                 counts: tuple[str, StageTotals] | None = None) -> None:
+        """Store (key, stage, video_uid, text, finish_reason) rows in one transaction, with the calling
+        process's stage counts (`save_counts`) when given: a call is counted exactly when it is stored."""
         now = time.time()
         with self._tx():
             self._db.executemany(
@@ -86,6 +91,30 @@ class CallCache:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(*r, now) for r in rows],
             )
+            if counts is not None:
+                self._write_counts(*counts)
+
+    # --- stage counts -----------------------------------------------------------------------
+    def save_counts(self, process: str, totals: StageTotals) -> None:
+        """Record one process's stage counts so far (replacing its earlier record). A resumed build runs
+        in several processes; build.json sums them all (`stage_totals`), not just the last one's."""
+        with self._tx():
+            self._write_counts(process, totals)
+
+    def _write_counts(self, process: str, totals: StageTotals) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO stage_counts (process, stage, counts) VALUES (?, ?, ?)",
+            [(process, stage, json.dumps(c, sort_keys=True)) for stage, c in totals.items()],
+        )
+
+    def stage_totals(self) -> StageTotals:
+        """Every process's stage counts, summed per stage and field."""
+        out: StageTotals = {}
+        for stage, counts in self._db.execute("SELECT stage, counts FROM stage_counts"):
+            into = out.setdefault(stage, {})
+            for k, v in json.loads(counts).items():
+                into[k] = into.get(k, 0) + int(v)
+        return out
 
     def log_errors(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
         """Record (key, stage, video_uid, error) of calls that failed at the transport level."""

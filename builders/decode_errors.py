@@ -91,8 +91,23 @@ class DecoderCrashError(DecodeError):
     reason = "decoder_crash"
 
 
+class OutsideRootError(DecodeError):
+    """The path, once its symbolic links are followed, leaves the source's root (and the source does
+    not set `follow_symlinks: true`): the file is never opened."""
+
+    reason = "outside_root"
+
+
+class ChangedSinceSamplingError(DecodeError):
+    """The bytes the decoder read hash differently from the hash the sample recorded (the file was
+    replaced or rewritten after `savi sample` or before a resume), or changed while being decoded."""
+
+    reason = "changed_since_sampling"
+
+
 DECODE_REASONS: tuple[str, ...] = tuple(
     cls.reason for cls in (DecodeError, MissingFileError, UnreadableFileError, EmptyFileError, NotAVideoError,
                            NoVideoStreamError, TruncatedVideoError, CorruptVideoError, ClipOutOfRangeError,
-                           FrameIndexError, DecodeTimeoutError, DecoderCrashError)
+                           FrameIndexError, DecodeTimeoutError, DecoderCrashError, OutsideRootError,
+                           ChangedSinceSamplingError)
 )

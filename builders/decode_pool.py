@@ -23,7 +23,7 @@ from typing import Any
 from videosavi.builders.decode_errors import DecodeError, DecoderCrashError, DecodeTimeoutError
 from videosavi.builders.frames import DecodedFrames, decode_frames
 
-_PRELOAD = ["videosavi.builders.frames"]
+_PRELOAD = ["videosavi.builders.frames", "videosavi.builders.source_decode"]
 
 
 def _start_context() -> Any:

@@ -1,8 +1,9 @@
 """Failpoints for fault-injection tests (as databases have): crash or fill the disk at a named point.
 
 Set `VIDEOSAVI_FAULT=<point>:<n>[:<action>]` to act on the n-th time `<point>` is reached in this
-process; action `kill` (default: SIGKILL, no cleanup, like a machine losing power) or `enospc` (an
-`OSError(ENOSPC)` as from a full disk). Unset, a failpoint costs one dictionary lookup.
+process; action `kill` (default: SIGKILL, no cleanup, like a machine losing power), `enospc` (an
+`OSError(ENOSPC)` as from a full disk) or `sigint` (SIGINT, as from Ctrl-C at that very point).
+Unset, a failpoint costs one dictionary lookup.
 
 With `VIDEOSAVI_FAULT_ONCE=<marker file>` as well, the fault fires only if it can create that file
 first (atomically), so it strikes once across processes: a retried Ray task or a resumed build runs
@@ -41,7 +42,7 @@ def failpoint(point: str) -> None:
         return
     if action == "enospc":
         raise OSError(errno.ENOSPC, f"No space left on device (injected at {point})")
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGINT if action == "sigint" else signal.SIGKILL)
 
 
 def reset_failpoints() -> None:

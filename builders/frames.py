@@ -57,6 +57,7 @@ class DecodedFrames:
     duration: float  # seconds of video: container frame count / fps
     decoder: str  # "decord" | "pyav"
     fallback_error: str | None = None  # why decord failed when PyAV produced the frames
+    sha256: str | None = None  # of the bytes decoded, when the caller hashed them (`source_decode`)
 
 
 class DecordReader:

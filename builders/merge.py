@@ -7,6 +7,7 @@ unsharded build; counts are re-derived from the shards' build.json files and the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from videosavi.builders import shards
@@ -15,7 +16,8 @@ from videosavi.builders.reserve import reserve_request, select_pairs
 from videosavi.builders.run_dir import RunDir
 from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
 from videosavi.config import BuildConfig, resolve_data_root
-from videosavi.errors import ReserveNeededError, VideosaviError
+from videosavi.errors import DatasetError, ReserveNeededError, VideosaviError
+from videosavi.locking import exclusive
 from videosavi.schemas import BuildCounts, BuildInfo, RetrospectiveInfo, StageCounts, VideoRef
 
 
@@ -56,7 +58,22 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path], data_root: Path | None =
     sources have more videos, the next reserve videos are appended to every shard's sample and
     `ReserveNeededError` says to build the shards again (the same commands resume them) and merge again.
     `data_root` locates the manifests for that walk (default: `$VIDEOSAVI_DATA_ROOT` or the cwd).
+    The target and every shard are locked for the merge: a shard still being built is refused, as is a
+    second merge into the same target.
     """
+    missing = [str(d) for d in shard_dirs if not RunDir(d).build_json.is_file()]
+    if not shard_dirs or missing:
+        raise DatasetError(
+            f"no finished shard in {', '.join(missing) or 'the arguments'}: merge-shards OUT SHARD_DIR... takes the "
+            "run directories of finished shard builds (each has a build.json)"
+        )
+    with ExitStack() as held:
+        for d in [out, *shard_dirs]:
+            held.enter_context(exclusive(d, "savi merge-shards"))
+        return _merge_locked(out, shard_dirs, data_root, top_up)
+
+
+def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None, top_up: bool) -> BuildInfo:
     runs = [RunDir(d) for d in shard_dirs]
     infos = [r.read_build_info() for r in runs]
     first = infos[0]

@@ -37,6 +37,7 @@ from videosavi.builders.video_pipeline import DecodedVideo, PipelineContext, Vid
 from videosavi.config import BuildConfig, load_config, resolve_data_root
 from videosavi.errors import ConfigError, RunDirMismatchError
 from videosavi.hashing import canonical_json, stable_hash
+from videosavi.locking import exclusive
 from videosavi.schemas import (
     BuildCounts,
     BuildInfo,
@@ -205,21 +206,30 @@ def run_build(opts: BuildOptions) -> BuildResult:
 
 
 def _run_build(opts: BuildOptions) -> BuildResult:
-    from videosavi.builders.decode_pool import FrameDecoderPool
-    from videosavi.builders.models.base import load_backend
     from videosavi.curation import load_curation_config
 
     t_start = time.perf_counter()
-    timings: Counter = Counter()
     cfg = apply_model_override(load_config(opts.config, opts.overrides or None), opts.model)
     curation = load_curation_config(cfg.curation)
     data_root = resolve_data_root(opts.data_root)
     previous = resolve_previous(retrospective=cfg.retrospective, iteration=opts.iteration, previous=opts.previous,
                                 descriptions=opts.previous_descriptions)
     run = RunDir(opts.run_dir())
-    if opts.force and run.path.exists():
-        _wipe(run)
-    run.path.mkdir(parents=True, exist_ok=True)
+    # The lock comes before anything touches the directory: `--force` must never wipe a run that
+    # another live build is writing (it is refused instead, naming that build).
+    with exclusive(run.path, "savi-build"):
+        if opts.force:
+            _wipe(run)
+        return _build_locked(opts, cfg, curation, data_root, run, previous, t_start)
+
+
+def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root: Path, run: RunDir,
+                  previous: Any, t_start: float) -> BuildResult:
+    from videosavi.builders.decode_pool import FrameDecoderPool
+    from videosavi.builders.models.base import load_backend
+    from videosavi.builders.source_decode import decode_sampled_video
+
+    timings: Counter = Counter()
     prompts = PromptSet.load(retrospective=cfg.retrospective)
 
     if not opts.progress and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars in logs
@@ -253,7 +263,7 @@ def _run_build(opts: BuildOptions) -> BuildResult:
         done_before = sum(1 for seq, _ in selected if seq in finished and shards.has_part(run.path, seq))
         with _Progress(len(selected), done_before, opts.progress) as bar, FrameDecoderPool(
             workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
-            max_tasks_per_worker=cfg.frames.max_tasks_per_worker,
+            max_tasks_per_worker=cfg.frames.max_tasks_per_worker, task_fn=decode_sampled_video,
         ) as pool:
             while True:  # one round per reserve top-up; the first round is the sample as drawn
                 finished = cache.finished_videos()
@@ -268,7 +278,9 @@ def _run_build(opts: BuildOptions) -> BuildResult:
         timings["model_s"] = runner.model_seconds
 
         t0 = time.perf_counter()
-        info_out = finalize_run(run, cfg, info, prompts, opts, cache, runner.counts, previous)
+        runner.save_counts()
+        totals = {stage: StageCounts.model_validate(c) for stage, c in cache.stage_totals().items()}
+        info_out = finalize_run(run, cfg, info, prompts, opts, cache, totals, previous)
         timings["finalize_s"] += time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_start
         info_out.timings = {k: round(v, 3) for k, v in timings.items()}
@@ -287,14 +299,14 @@ def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, da
              pipeline: VideoPipeline, pool: Any, bar: _Progress, window: int, timings: Counter) -> int:
     """Decode and build `todo` a window at a time; returns how many videos were left pending."""
     by_key = dict(todo)
-    stream = pool.decode_many(
-        (
-            (seq, data_root / cfg.sources[v.source].root / v.video_path, cfg.frames.num_frames, v.clip_start,
-             v.clip_end, cfg.frames.resize)
-            for seq, v in todo
-        ),
-        prefetch=max(window, cfg.frames.workers) * 2,
-    )
+
+    def task(seq: int, v: VideoRef) -> tuple:  # see `source_decode.decode_sampled_video`
+        src = cfg.sources[v.source]
+        root = data_root / src.root
+        return (seq, str(root / v.video_path), str(root), v.video_path, src.follow_symlinks, v.sha256,
+                cfg.frames.num_frames, v.clip_start, v.clip_end, cfg.frames.resize)
+
+    stream = pool.decode_many((task(seq, v) for seq, v in todo), prefetch=max(window, cfg.frames.workers) * 2)
     pending = 0
     t_wait = time.perf_counter()
     for group in windows(stream, window):
@@ -346,7 +358,7 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
                  cache: CallCache, stage_counts: dict[str, StageCounts],
                  previous: PreviousContext | None = None) -> BuildInfo:
     """Parts -> shards (kept pairs only, when the run is a whole build); side records and counts from the
-    persisted state only."""
+    persisted state only (`stage_counts` sums every process that worked on the run, resumes included)."""
     sample = run.read_videos()
     selection = None
     if opts.num_shards == 1:

@@ -30,10 +30,10 @@ from pydantic import ValidationError
 from videosavi.builders.decode_errors import DecodeError
 from videosavi.builders.frames import check_file
 from videosavi.builders.holdout import is_held_out
+from videosavi.builders.source_files import hash_source, source_path
 from videosavi.builders.sources import PROBLEM, collect, read_source
 from videosavi.builders.version import SAMPLER_VERSION
 from videosavi.config import BuildConfig, EvalConfig, SourceConfig
-from videosavi.hashing import sha256_file
 from videosavi.schemas import VideoRef
 from videosavi.schemas.video import make_video_uid
 
@@ -96,7 +96,7 @@ def sample_key(cfg: BuildConfig) -> str:
     the eval holdout when there is one (a config without it keeps the key it always had)."""
     from videosavi.hashing import stable_hash
 
-    sources = {name: src.model_dump(mode="json") for name, src in cfg.sources.items()}
+    sources = {name: src.key_dump() for name, src in cfg.sources.items()}
     key: dict[str, Any] = {"sources": sources, "seed": cfg.seed, "sampler": SAMPLER_VERSION}
     if cfg.eval is not None:
         key["holdout"] = cfg.eval.model_dump(mode="json")
@@ -109,10 +109,11 @@ def rank_key(seed: int, source: str, video_uid: str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def file_status(path: Path) -> str | None:
-    """None if the file can be sampled, else the stable reason code (missing_file, empty_file, ...)."""
+def file_status(root: Path, rel: str, follow_symlinks: bool = False) -> str | None:
+    """None if `rel` under `root` can be sampled, else the stable reason code (missing_file, empty_file,
+    outside_root, ...): the path is resolved and held to the root first (`source_files`)."""
     try:
-        check_file(path)
+        check_file(source_path(root, rel, follow_symlinks=follow_symlinks))
     except DecodeError as exc:
         return exc.reason
     return None
@@ -187,7 +188,7 @@ def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, h
                 if len(rejected) < _EXAMPLES:
                     rejected.append(RejectedRow(name, r["video_id"], _first_error(exc)))
                 continue
-            reason = file_status(root / video.video_path)
+            reason = file_status(root, video.video_path, src.follow_symlinks)
             if reason:
                 reasons[reason] = reasons.get(reason, 0) + 1
                 unavailable.append((walk, r["_row"], _unavailable(video, reason)))
@@ -197,11 +198,12 @@ def sample_source(name: str, src: SourceConfig, data_root: Path, seed: int, *, h
                 break
         if not batch:
             break  # candidates exhausted
-        digests = _hash_all([root / v.video_path for _, _, v in batch], hash_files, on_hashed)
+        digests = _hash_all(root, [v.video_path for _, _, v in batch], src.follow_symlinks, hash_files, on_hashed)
         for (pos, row, video), digest in zip(batch, digests, strict=True):
-            if isinstance(digest, OSError):  # vanished or unreadable between the stat and the read
-                reasons["unreadable"] = reasons.get("unreadable", 0) + 1
-                unavailable.append((pos, row, _unavailable(video, "unreadable")))
+            if isinstance(digest, Exception):  # vanished, unreadable or relinked between the stat and the read
+                reason = digest.reason if isinstance(digest, DecodeError) else "unreadable"
+                reasons[reason] = reasons.get(reason, 0) + 1
+                unavailable.append((pos, row, _unavailable(video, reason)))
             else:
                 picked.append((pos, row, video.model_copy(update={"sha256": digest})))
     found = _with_captions(lazy, picked + unavailable, what)
@@ -216,21 +218,22 @@ def _unavailable(video: VideoRef, reason: str) -> VideoRef:
     return video.model_copy(update={"available": False, "unavailable_reason": reason})
 
 
-def _hash_all(paths: list[Path], hash_files: bool, on_hashed: Callable[[int], None] | None) -> list[Any]:
+def _hash_all(root: Path, rels: list[str], follow_symlinks: bool, hash_files: bool,
+              on_hashed: Callable[[int], None] | None) -> list[Any]:
     if not hash_files:
-        return [None] * len(paths)
+        return [None] * len(rels)
 
-    def one(p: Path) -> str | OSError:
+    def one(rel: str) -> str | OSError | DecodeError:
         try:
-            return sha256_file(p)
-        except OSError as exc:
+            return hash_source(root, rel, follow_symlinks=follow_symlinks)
+        except (OSError, DecodeError) as exc:
             return exc
         finally:
             if on_hashed:
                 on_hashed(1)
 
-    with ThreadPoolExecutor(max_workers=min(_HASH_THREADS, len(paths))) as pool:
-        return list(pool.map(one, paths))
+    with ThreadPoolExecutor(max_workers=min(_HASH_THREADS, len(rels))) as pool:
+        return list(pool.map(one, rels))
 
 
 def _with_captions(lazy: pl.LazyFrame, found: list[tuple[int, int, VideoRef]],

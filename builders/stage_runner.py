@@ -12,6 +12,7 @@ marked `transient` and the caller leaves the video for the next run instead of r
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,8 +77,16 @@ class StageRunner:
     cache: CallCache
     ctx: CallContext
     batch_size: int = 8
-    counts: dict[str, StageCounts] = field(default_factory=dict)
+    counts: dict[str, StageCounts] = field(default_factory=dict)  # this process's, see `save_counts`
     model_seconds: float = 0.0
+    process_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        return {stage: c.model_dump() for stage, c in self.counts.items()}
+
+    def save_counts(self) -> None:
+        """Persist this process's counts in the cache (they also travel with every stored batch)."""
+        self.cache.save_counts(self.process_id, self.totals())
 
     def run(self, tasks: list[StageTask]) -> dict[Hashable, StageOutcome]:
         from videosavi.builders.models.base import GenerationRequest
@@ -127,7 +136,7 @@ class StageRunner:
                     else:
                         fresh[k] = (r.text, r.finish_reason)
                         store.append((k, t.stage, t.video_uid, r.text, r.finish_reason))
-                self.cache.put_many(store)
+                self.cache.put_many(store, counts=(self.process_id, self.totals()))
                 if failed:
                     self.cache.log_errors(failed)
                 failpoint("model_batch")
@@ -161,6 +170,7 @@ class StageRunner:
             out = outcomes[t.task_id]
             if not out.ok and not out.transient:
                 self._stage_counts(t.stage).quarantined += 1
+        self.save_counts()
         return outcomes
 
     def _stage_counts(self, stage: str) -> StageCounts:

@@ -39,6 +39,12 @@ class DecodedVideo:
     video: VideoRef
     decoded: Any  # videosavi.builders.frames.DecodedFrames
 
+    @property
+    def sha256(self) -> str | None:
+        """The hash of the bytes the frames were decoded from (`source_decode`); rows and call keys use
+        it, never a hash taken earlier from a file that may have been replaced since."""
+        return getattr(self.decoded, "sha256", None) or self.video.sha256
+
 
 @dataclass
 class VideoResult:
@@ -235,7 +241,7 @@ class VideoPipeline:
               parse: Any) -> StageTask:
         return StageTask(
             task_id=it.seq if stage in ("question", "describe") else (it.seq, slot),
-            stage=stage, video_uid=it.video.video_uid, video_sha256=it.video.sha256 or "",
+            stage=stage, video_uid=it.video.video_uid, video_sha256=it.sha256 or "",
             frame_indices=list(it.decoded.sample.frame_indices), frames=it.decoded.frames,
             messages=messages, params=self._params[stage], json_schema=schema, slot=slot, parse=parse,
         )
@@ -261,7 +267,7 @@ class VideoPipeline:
         try:
             return PreferencePair.build(
                 iteration=self.ctx.iteration, source=v.source, video_id=v.video_id, video_path=v.video_path,
-                clip_start=v.clip_start, clip_end=v.clip_end, video_sha256=v.sha256,
+                clip_start=v.clip_start, clip_end=v.clip_end, video_sha256=it.sha256,
                 video_num_frames=sample.num_frames, frame_indices=list(sample.frame_indices),
                 frame_timestamps=list(sample.frame_timestamps), question_type=q.question_type,
                 question=q.question, prompt=prompt, rejected=a0, chosen=a1, critique=critique.summary,

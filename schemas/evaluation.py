@@ -79,6 +79,8 @@ class EvalSetInfo(BaseModel):
     num_frames: int
     resize: list[int] | None = None
     source_roots: dict[str, str] = Field(description="source -> folder of its videos, relative to the data root")
+    follow_symlinks: list[str] = Field(default_factory=list,
+                                       description="sources whose symbolic links may lead outside their root")
     answer_params: dict[str, Any] = Field(description="sampling of `savi eval answer` (the config's answer stage)")
     skipped: list[VideoSkip] = Field(default_factory=list, description="drawn videos that gave no question")
     builder_version: str

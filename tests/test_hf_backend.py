@@ -107,6 +107,16 @@ class FakeHub:
             raise RuntimeError("409 Conflict: tag exists")
         self.tags[tag] = revision
 
+    def create_branch(self, repo_id: str, *, branch: str, revision: str | None, repo_type: str) -> None:
+        self._record("create_branch", repo_id=repo_id, branch=branch, revision=revision)
+        if branch in self.branches:
+            raise RuntimeError("409 Conflict: branch exists")
+        self.branches[branch] = revision or self.branches["main"]
+
+    def delete_branch(self, repo_id: str, *, branch: str, repo_type: str) -> None:
+        self._record("delete_branch", repo_id=repo_id, branch=branch)
+        del self.branches[branch]
+
     def delete_tag(self, repo_id: str, *, tag: str, repo_type: str) -> None:
         self._record("delete_tag", repo_id=repo_id, tag=tag)
         del self.tags[tag]
@@ -255,3 +265,20 @@ def test_token_is_passed_to_hfapi_and_never_published_or_printed(runs: dict[str,
         assert SENTINEL not in repr({k: v for k, v in kwargs.items() if k != "operations"})
     captured = capsys.readouterr()
     assert SENTINEL not in captured.out + captured.err + caplog.text
+
+
+def test_gaps_are_refused_and_main_stays_on_the_highest_iteration(runs: dict[str, Path], tmp_path: Path) -> None:
+    hub = FakeHub()
+    r3 = write_run_dir(tmp_path / "iter3", make_pairs(n_videos=2, iteration=3, seed=3), iteration=3).path
+    publish(runs["iter1"], hub)
+    with pytest.raises(PublishError, match="no iter2"):
+        publish(r3, hub)
+    p3 = publish(r3, hub, allow_gap=True)
+    hub.calls.clear()
+    p2 = publish(runs["iter2"], hub)
+    # the Hub commits only onto a branch: a side branch carries iter2's commit, is tagged, then removed
+    assert [n for n in hub.names() if "branch" in n or n in ("create_commit", "create_tag")] == [
+        "create_branch", "create_commit", "create_tag", "delete_branch"]
+    assert hub.branches == {"main": p3.commit_sha}
+    assert hub.tags["iter2"] == p2.commit_sha != p3.commit_sha
+    assert {p for p in hub.commits[p2.commit_sha] if p.startswith("data/")} == {"data/train-00000-of-00001.parquet"}

@@ -504,3 +504,9 @@ def test_cli_export_from_a_published_revision(tmp_path: Path) -> None:
     direct = export_humaneval(pairs_frame(run.path), tmp_path / "d.csv", tmp_path / "dk.csv", n=4)
     assert key.read_bytes() == direct.key.read_bytes()
     assert out.read_bytes() == direct.sheet.read_bytes()
+
+
+@pytest.mark.parametrize("cell", [" =1+1", "   +cmd|' /C calc'!A0", "\u00a0-2+3", "\n@SUM(A1)", " \u3000＝1+1"])
+def test_a_formula_after_leading_blanks_is_neutralised_too(cell: str) -> None:
+    assert neutralize_cell(cell) == "'" + cell
+    assert neutralize_cell(f"x {cell}") == f"x {cell}"  # a trigger inside the text is harmless

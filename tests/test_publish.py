@@ -296,3 +296,86 @@ def test_cli_publish_and_resolve(runs: dict[str, Path], tmp_path: Path) -> None:
     assert res.exit_code == 0 and res.output.strip() == GitStore(store).resolve(REPO, "iter1")
     res = cli.invoke(app, ["hub", "resolve", REPO, "iter5", "--store", str(store)])
     assert res.exit_code == 2 and "no revision 'iter5'" in res.output
+
+
+# -- issue 13: publish order, races, git's messages, leftovers of a kill -9 ------------------------------
+
+
+def test_a_gap_is_refused_unless_allowed_and_main_stays_on_the_highest_iteration(runs: dict[str, Path],
+                                                                                 tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    r3 = write_run_dir(tmp_path / "iter3", make_pairs(n_videos=2, iteration=3, seed=3), iteration=3).path
+    publish_run(runs["iter1"], REPO, store=store, progress=False)
+    with pytest.raises(PublishError, match=r"no iter2 .* publish iter2 first, or pass --allow-gap"):
+        publish_run(r3, REPO, store=store, progress=False)
+    assert "refs/tags/iter3" not in refs(store)
+    p3 = publish_run(r3, REPO, store=store, progress=False, allow_gap=True)
+    # the gap filled later gets its commit and tag, and main stays on iter3
+    p2 = publish_run(runs["iter2"], REPO, store=store, progress=False)
+    assert git(store, "rev-parse", "main").strip() == p3.commit_sha
+    assert git(store, "rev-parse", "iter2^{commit}").strip() == p2.commit_sha != p3.commit_sha
+    assert [p for p in tree_files(store, "iter2") if p.startswith("data/")] == ["data/train-00000-of-00001.parquet"]
+    # as does a forced re-publish of an older iteration
+    rebuilt = write_run_dir(tmp_path / "iter1b", make_pairs(n_videos=2, iteration=1, seed=9), iteration=1).path
+    forced = publish_run(rebuilt, REPO, store=store, force=True, progress=False)
+    assert git(store, "rev-parse", "iter1^{commit}").strip() == forced.commit_sha
+    assert git(store, "rev-parse", "main").strip() == p3.commit_sha
+    # the CLI says the same in one line
+    res = CliRunner().invoke(app, ["publish", str(r3), "--repo", "org/other", "--store", str(store),
+                                   "--no-progress"])
+    assert res.exit_code == 2 and "--allow-gap" in res.output and "Traceback" not in res.output
+
+
+_RACE_SCRIPT = """
+import sys
+from videosavi.hub.publish import publish_run
+print(publish_run(sys.argv[1], sys.argv[2], store=sys.argv[3], progress=False, allow_gap=True).commit_sha)
+"""
+
+
+def test_racing_publishes_queue_and_main_ends_on_the_highest_iteration(runs: dict[str, Path],
+                                                                       tmp_path: Path) -> None:
+    r3 = write_run_dir(tmp_path / "iter3", make_pairs(n_videos=2, iteration=3, seed=3), iteration=3).path
+    for trial in range(3):
+        store = tmp_path / f"store{trial}"
+        publish_run(runs["iter1"], REPO, store=store, progress=False)
+        procs = [subprocess.Popen([sys.executable, "-c", _RACE_SCRIPT, str(run), REPO, str(store)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for run in (runs["iter2"], r3)]
+        (out2, err2), (out3, err3) = (p.communicate(timeout=300) for p in procs)
+        assert [p.returncode for p in procs] == [0, 0], err2 + err3
+        assert git(store, "rev-parse", "main").strip() == out3.strip()
+        assert git(store, "rev-parse", "iter2^{commit}").strip() == out2.strip()
+
+
+def test_git_errors_are_one_line(runs: dict[str, Path], tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    publish_run(runs["iter1"], REPO, store=store, progress=False)
+    hook = store / "datasets" / "org" / "videosavi" / "hooks" / "update"
+    hook.write_text('#!/bin/sh\necho "first line" >&2\necho "second line" >&2\nexit 1\n')
+    hook.chmod(0o755)
+    with pytest.raises(PublishError) as err:
+        publish_run(runs["iter2"], REPO, store=store, progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "first line; " in message and "second line" in message
+
+
+def test_staging_folders_of_a_killed_publish_are_removed_by_the_next_one(runs: dict[str, Path], tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    store, tmp = tmp_path / "store", tmp_path / "tmp"
+    tmp.mkdir()
+    publish_run(runs["iter1"], REPO, store=store, progress=False)
+    env = {**os.environ, "VIDEOSAVI_FAULT": "publish_committed:1:kill", "TMPDIR": str(tmp)}
+    proc = subprocess.run([sys.executable, "-c", _PUBLISH_SCRIPT, str(runs["iter2"]), REPO, str(store)],
+                          env=env, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == -9, proc.stderr
+    left = sorted(p.name.split("-")[1] for p in tmp.iterdir())
+    assert left == ["publish", "stage"]  # a copy of the data, left by kill -9
+    assert (tmp / next(p.name for p in tmp.iterdir() if "-stage-" in p.name) / "files" / "data").is_dir()
+    live = tmp / f"videosavi-stage-{os.getppid()}-keep"  # a live process's folder is never touched
+    live.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    publish_run(runs["iter2"], REPO, store=store, progress=False)
+    assert [p.name for p in tmp.iterdir()] == [live.name]

@@ -385,7 +385,7 @@ def test_row_verdicts_and_the_share_rule() -> None:
     rows = [{"source": "star", "video_path": p, "video_sha256": "a" * 64, "frame_indices": [0]}
             for p in ("ok.mp4", "../escape.mp4", "changed.mp4", "ok.mp4")]
     files = resolve_files(rows, {"star": Path("/videos")})
-    assert files[1] is None
+    assert files[1] == BAD_PATH
     digests = {Path("/videos/ok.mp4"): ("a" * 64, None), Path("/videos/changed.mp4"): ("b" * 64, None)}
     reasons, to_decode, mismatched = hash_verdicts(rows, files, digests, allow_sha_mismatch=False,
                                                    verify_decode=False)

@@ -59,6 +59,7 @@ class TrainArgs:
     merge: bool = True
     progress: bool = True
     cache_dir: Path | None = None
+    follow_symlinks: tuple[str, ...] = ()  # sources whose links may leave their root (build config's option)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy for train.json (paths as strings)."""

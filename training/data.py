@@ -17,12 +17,14 @@ the stored indices can be read.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from videosavi.builders.decode_errors import DecodeError
+from videosavi.builders.source_files import source_path
 from videosavi.errors import TrainingDataError
 from videosavi.schemas.paths import check_relative_posix_path
 
@@ -40,6 +42,7 @@ MISSING_FILE = "missing_file"
 NOT_A_FILE = "not_a_file"
 UNREADABLE = "unreadable"
 BAD_PATH = "bad_path"
+OUTSIDE_ROOT = "outside_root"  # a symbolic link leads out of the source's root (see builders/source_files.py)
 SHA_MISMATCH = "sha256_mismatch"
 
 T = TypeVar("T")
@@ -87,9 +90,11 @@ class TrainingData:
         return Dataset.from_list(self.rows)
 
 
-def video_file(roots: dict[str, Path], source: str, video_path: str) -> Path:
-    """`root/video_path`, refusing paths that could leave the root (rows may come from anywhere)."""
-    return roots[source] / check_relative_posix_path(video_path)
+def video_file(roots: dict[str, Path], source: str, video_path: str, follow_symlinks: bool = False) -> Path:
+    """`root/video_path` resolved, refusing paths that could leave the root (rows may come from anywhere):
+    `ValueError` for an unsafe path, `OutsideRootError` for one whose links lead out of the root."""
+    check_relative_posix_path(video_path)
+    return source_path(roots[source], video_path, follow_symlinks=follow_symlinks)
 
 
 def file_digest(path: Path) -> tuple[str | None, str | None]:
@@ -148,18 +153,22 @@ def enforce_share(counts: DataCounts, max_missing_share: float) -> None:
         )
 
 
-def resolve_files(rows: list[dict[str, Any]], roots: dict[str, Path]) -> list[Path | None]:
-    """Each row's file; None where its path is unsafe (counted as `bad_path`)."""
-    files: list[Path | None] = []
+def resolve_files(rows: list[dict[str, Any]], roots: dict[str, Path],
+                  follow_symlinks: Collection[str] = ()) -> list[Path | str]:
+    """Each row's file, or why it has none: `bad_path` (an unsafe path), `outside_root` (a link that
+    leaves the source's root; `follow_symlinks` names the sources allowed to)."""
+    files: list[Path | str] = []
     for r in rows:
         try:
-            files.append(video_file(roots, r["source"], r["video_path"]))
+            files.append(video_file(roots, r["source"], r["video_path"], r["source"] in follow_symlinks))
         except ValueError:
-            files.append(None)
+            files.append(BAD_PATH)
+        except DecodeError as exc:
+            files.append(exc.reason)
     return files
 
 
-def hash_verdicts(rows: list[dict[str, Any]], files: list[Path | None],
+def hash_verdicts(rows: list[dict[str, Any]], files: list[Path | str],
                   digests: dict[Path, tuple[str | None, str | None]], *, allow_sha_mismatch: bool,
                   verify_decode: bool) -> tuple[list[str | None], list[int], set[Path]]:
     """(skip reason or None per row, rows to trial-decode, files used despite a hash mismatch); pure."""
@@ -167,8 +176,8 @@ def hash_verdicts(rows: list[dict[str, Any]], files: list[Path | None],
     to_decode: list[int] = []
     mismatched: set[Path] = set()
     for i, (r, f) in enumerate(zip(rows, files, strict=True)):
-        if f is None:
-            reasons.append(BAD_PATH)
+        if isinstance(f, str):
+            reasons.append(f)
             continue
         sha, problem = digests[f]
         if problem is None and sha != r["video_sha256"]:
@@ -183,7 +192,7 @@ def hash_verdicts(rows: list[dict[str, Any]], files: list[Path | None],
     return reasons, to_decode, mismatched
 
 
-def _trial_decode(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None],
+def _trial_decode(rows: list[dict[str, Any]], files: list[Path | str], reasons: list[str | None],
                   to_decode: list[int], *, resize: tuple[int, int] | None, workers: int, progress: bool) -> None:
     """Decode each distinct (file, indices) of `to_decode` once; a failure becomes the rows' reason."""
     from videosavi.training.video_frames import decode_failure
@@ -211,11 +220,14 @@ def prepare_training_data(
     workers: int = 4,
     progress: bool = True,
     phrases: bool = False,
+    follow_symlinks: Collection[str] = (),
 ) -> TrainingData:
     """Map, check and count the revision's rows; raise `TrainingDataError` above the missing share.
 
     `phrases` (RRPO) also keeps each row's `diff_spans`, after checking that they still cut its texts
-    where they say (a hand-edited row is refused, named, before any video is hashed)."""
+    where they say (a hand-edited row is refused, named, before any video is hashed). Files are resolved
+    under their source's root and must stay inside it (`outside_root` otherwise), except for the sources
+    `follow_symlinks` names (the build config's `follow_symlinks: true`)."""
     if not 0.0 <= max_missing_share <= 1.0:
         raise TrainingDataError(f"--max-missing-share must lie in [0, 1], got {max_missing_share}")
     columns = [*ROW_COLUMNS, *(PHRASE_COLUMNS if phrases else ())]
@@ -233,7 +245,7 @@ def prepare_training_data(
         for row in rows:
             check_row_spans(row)
     checked = check_rows(rows, roots, allow_sha_mismatch=allow_sha_mismatch, verify_decode=verify_decode,
-                         resize=resize, workers=workers, progress=progress)
+                         resize=resize, workers=workers, progress=progress, follow_symlinks=follow_symlinks)
     enforce_share(checked.counts, max_missing_share)
     return TrainingData(rows=_kept_rows(rows, checked.files, checked.reasons, with_prompt="prompt" in optional),
                         counts=checked.counts)
@@ -241,7 +253,8 @@ def prepare_training_data(
 
 @dataclass
 class CheckedRows:
-    """Per row: its file (None for an unsafe path) and why it cannot be used (None: usable); and the counts."""
+    """Per row: its file (None when it has none: an unsafe path, or outside its root) and why it cannot be
+    used (None: usable); and the counts."""
 
     files: list[Path | None]
     reasons: list[str | None]
@@ -250,29 +263,30 @@ class CheckedRows:
 
 def check_rows(rows: list[dict[str, Any]], roots: dict[str, Path], *, allow_sha_mismatch: bool = False,
                verify_decode: bool = False, resize: tuple[int, int] | None = None, workers: int = 4,
-               progress: bool = True) -> CheckedRows:
+               progress: bool = True, follow_symlinks: Collection[str] = ()) -> CheckedRows:
     """Every row's video resolved under the roots, each distinct file hashed once against the rows'
     `video_sha256` (and trial-decoded where nothing vouches for it); rows need `source`, `video_path`,
     `video_sha256`, `frame_indices`. Shared by training and `savi export`."""
     check_sources([r["source"] for r in rows], roots)
-    files = resolve_files(rows, roots)
-    unique = sorted({f for f in files if f is not None})
+    files = resolve_files(rows, roots, follow_symlinks)
+    unique = sorted({f for f in files if isinstance(f, Path)})
     digests = dict(zip(unique, parallel_map(file_digest, unique, workers=workers, label="hashing videos",
                                              progress=progress), strict=True))
     reasons, to_decode, mismatch_files = hash_verdicts(rows, files, digests, allow_sha_mismatch=allow_sha_mismatch,
                                                        verify_decode=verify_decode)
     _trial_decode(rows, files, reasons, to_decode, resize=resize, workers=workers, progress=progress)
-    return CheckedRows(files=files, reasons=reasons, counts=_count(rows, files, reasons, mismatch_files))
+    return CheckedRows(files=[f if isinstance(f, Path) else None for f in files], reasons=reasons,
+                       counts=_count(rows, files, reasons, mismatch_files))
 
 
-def _count(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None],
+def _count(rows: list[dict[str, Any]], files: list[Path | str], reasons: list[str | None],
            mismatch_files: set[Path]) -> DataCounts:
     counts = DataCounts(total_rows=len(rows))
     counts.kept_rows = sum(1 for r in reasons if r is None)
     counts.skipped_rows = dict(sorted(Counter(r for r in reasons if r is not None).items()))
     by_file: dict[str, str | None] = {}
     for f, reason, r in zip(files, reasons, rows, strict=True):
-        key = str(f) if f is not None else f"{r['source']}:{r['video_path']}"
+        key = str(f) if isinstance(f, Path) else f"{r['source']}:{r['video_path']}"
         # A file counts as kept if any of its rows is kept (clips of one file may differ in indices).
         by_file[key] = None if reason is None or by_file.get(key, "x") is None else reason
     counts.total_videos = len(by_file)

@@ -184,10 +184,12 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
 def _check_lora_targets(run: _Run) -> None:
     """Find the LoRA targets on the model's skeleton (no weights) before any video is checked, so a
     regex that matches nothing costs seconds, not the data checks."""
+    from videosavi.builders.models.hub_model import require_model_source
     from videosavi.training.model_io import model_skeleton, resolve_model_source
 
     args = run.args
     run.source = resolve_model_source(args.model)
+    require_model_source(run.source, args.model_revision)  # seconds, not minutes of retries, when offline
     skeleton = model_skeleton(run.source, revision=args.model_revision)
     if skeleton is not None:
         run.lora = find_lora_targets(skeleton, args.lora_targets)
@@ -209,6 +211,7 @@ def _prepare_data(run: _Run) -> None:
         run.rev.dataset, args.video_roots, max_missing_share=args.max_missing_share,
         allow_sha_mismatch=args.allow_sha_mismatch, verify_decode=args.verify_decode, resize=run.resize,
         max_pairs=args.max_pairs, progress=args.progress, phrases=args.loss == RRPO,
+        follow_symlinks=args.follow_symlinks,
     )
     c = run.data.counts
     console.print(f"pairs: {c.kept_rows} of {c.total_rows} usable ({c.kept_videos} of {c.total_videos} videos)"

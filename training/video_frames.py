@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from videosavi.builders.decode_errors import DecodeError
+from videosavi.builders.source_files import source_path
 from videosavi.errors import TrainingDataError
 from videosavi.schemas.paths import check_relative_posix_path
 
@@ -23,7 +25,8 @@ def row_video_file(row: Mapping[str, Any], video_roots: Mapping[str, str | Path]
     checked), else `video_roots[row["source"]] / row["video_path"]` (a row as published).
 
     Published paths are relative to their source's root; one that could leave the root (`..`, an
-    absolute path) or a source with no root is a `TrainingDataError` naming the row.
+    absolute path, a symbolic link that leads out of it) or a source with no root is a
+    `TrainingDataError` naming the row.
     """
     if row.get("video_file"):
         return Path(row["video_file"])
@@ -35,9 +38,12 @@ def row_video_file(row: Mapping[str, Any], video_roots: Mapping[str, str | Path]
         given = ", ".join(sorted(video_roots)) or "none"
         raise TrainingDataError(f"{where}: no video root for source {source!r} (roots given for: {given})")
     try:
-        return Path(video_roots[source]).expanduser() / check_relative_posix_path(str(rel))
+        check_relative_posix_path(str(rel))
+        return source_path(Path(video_roots[source]).expanduser(), str(rel))
     except ValueError as exc:
         raise TrainingDataError(f"{where}: video_path {rel!r} is not a safe relative path: {exc}") from exc
+    except DecodeError as exc:  # a symbolic link out of the root: never opened
+        raise TrainingDataError(f"{where}: {exc}") from exc
 
 
 def decode_row_frames(video_file: str | Path, frame_indices: list[int],

@@ -41,6 +41,16 @@ def roots_from_config(config: str | Path, data_root: str | Path | None) -> dict[
     return {name: (base / src.root).resolve() for name, src in cfg.sources.items()}
 
 
+def symlink_sources(config: str | Path | None) -> tuple[str, ...]:
+    """The sources whose config allows links out of their root (`follow_symlinks: true`); none without
+    a config (`--video-root` roots are held to their boundary)."""
+    if config is None:
+        return ()
+    from videosavi.config import load_config
+
+    return tuple(name for name, src in load_config(config).sources.items() if src.follow_symlinks)
+
+
 def resolve_roots(video_roots: Iterable[str] = (), config: str | Path | None = None,
                   data_root: str | Path | None = None) -> dict[str, Path]:
     """The two ways to give roots exclude each other, so no source's root is ever picked silently."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from videosavi.errors import ConfigError
 from videosavi.hashing import stable_hash
@@ -40,6 +40,9 @@ class SourceConfig(_Strict):
     )
     quota: int = Field(ge=0, description="videos to sample from this source")
     extensions: list[str] = Field(default_factory=lambda: list(VIDEO_EXTENSIONS))
+    follow_symlinks: bool = Field(
+        default=False, description="open files whose symbolic links lead outside root (off: they are unavailable)"
+    )
 
     @model_validator(mode="after")
     def _manifest_needed(self) -> SourceConfig:
@@ -51,10 +54,26 @@ class SourceConfig(_Strict):
     def file_pattern(self) -> str:
         return self.pattern or DEFAULT_PATTERNS[self.kind]
 
+    def key_dump(self) -> dict[str, Any]:
+        """The fields as hashed into config and sample keys; `follow_symlinks: false` (the default) is
+        left out, so configs written before the option existed keep their keys and their run dirs."""
+        dump = self.model_dump(mode="json")
+        if not dump.get("follow_symlinks"):
+            dump.pop("follow_symlinks", None)
+        return dump
+
 
 class FramesConfig(_Strict):
     num_frames: int = Field(default=32, ge=1)
     resize: tuple[int, int] | None = Field(default=None, description="(height, width) or null for native size")
+
+    @field_validator("resize")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and min(value) <= 0:
+            raise ValueError(f"resize is (height, width) in pixels, both above 0; got {list(value)} "
+                             "(use null for the native size)")
+        return value
     workers: int = Field(default=2, ge=1, description="decoder worker processes")
     timeout_s: float = Field(default=60.0, gt=0, description="per-video decode timeout")
     max_tasks_per_worker: int = Field(default=200, ge=1)
@@ -184,6 +203,15 @@ class BuildConfig(_Strict):
             raise ValueError(problem)
         return self
 
+    @model_validator(mode="after")
+    def _something_to_sample(self) -> BuildConfig:
+        """A config that can sample nothing is a mistake, not an empty dataset to build and publish."""
+        if not self.sources:
+            raise ValueError("sources is empty: name at least one source (see configs/videosavi.yaml)")
+        if all(s.quota == 0 for s in self.sources.values()):
+            raise ValueError(f"every source has quota 0 ({', '.join(self.sources)}): nothing would be sampled")
+        return self
+
     # Fields that change no data: excluded from the hash that guards a run directory.
     _OPERATIONAL = {
         "frames": {"workers", "timeout_s", "max_tasks_per_worker"},
@@ -206,6 +234,7 @@ class BuildConfig(_Strict):
         for section, keys in self._OPERATIONAL.items():
             for k in keys:
                 dump[section].pop(k, None)
+        dump["sources"] = {name: src.key_dump() for name, src in self.sources.items()}
         return dump
 
     def data_hash(self) -> str:
@@ -244,8 +273,15 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise ConfigError(f"config file not found: {p}")
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p} is not UTF-8 text (byte {exc.start} cannot be decoded): save it as UTF-8") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config {p}: {exc.strerror or exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p} is not a videosavi config: expected a mapping of keys (sources, model, ...), "
+                          f"found a YAML {type(raw).__name__}")
     if overrides:
         raw = _deep_merge(raw, overrides)
     try:

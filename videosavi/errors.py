@@ -63,3 +63,7 @@ class ReserveNeededError(VideosaviError):
 class ExportError(VideosaviError):
     """An export cannot be written as asked (bad --out, a root that is not there, too many unusable
     rows); nothing partial is left at --out."""
+
+
+class LockedError(VideosaviError):
+    """Another live command holds the run directory or store repository; nothing was changed."""

@@ -15,12 +15,13 @@ from pathlib import Path
 import polars as pl
 from pydantic import ValidationError
 
+from videosavi.builders.decode_errors import DecodeError
 from videosavi.builders.holdout import eval_rank_key, is_held_out
 from videosavi.builders.sampler import file_status, rank_candidates
+from videosavi.builders.source_files import hash_source
 from videosavi.builders.sources import PROBLEM, collect, read_source
 from videosavi.config import BuildConfig, EvalConfig, SourceConfig
 from videosavi.errors import ConfigError
-from videosavi.hashing import sha256_file
 from videosavi.schemas import VideoRef
 
 
@@ -57,13 +58,14 @@ def _walk(name: str, src: SourceConfig, data_root: Path, cfg: BuildConfig) -> It
                              clip_start=r["clip_start"], clip_end=r["clip_end"])
         except ValidationError:
             continue  # the build sampler rejects such rows too
-        reason = file_status(root / video.video_path)
+        reason = file_status(root, video.video_path, src.follow_symlinks)
         if reason is None:
             try:
-                yield video.model_copy(update={"sha256": sha256_file(root / video.video_path)})
+                yield video.model_copy(update={"sha256": hash_source(root, video.video_path,
+                                                                     follow_symlinks=src.follow_symlinks)})
                 continue
-            except OSError:
-                reason = "unreadable"
+            except (OSError, DecodeError) as exc:
+                reason = getattr(exc, "reason", "unreadable")
         yield video.model_copy(update={"available": False, "unavailable_reason": reason})
 
 
@@ -94,8 +96,13 @@ def find_held_out(cfg: BuildConfig, data_root: Path, uids: list[str]) -> tuple[d
         for r in held.iter_rows(named=True):
             video = VideoRef(source=name, video_id=r["video_id"], video_path=r["video_path"],
                              clip_start=r["clip_start"], clip_end=r["clip_end"])
-            reason = file_status(root / video.video_path)
-            found[r["uid"]] = (video.model_copy(update={"sha256": sha256_file(root / video.video_path)})
-                               if reason is None else
-                               video.model_copy(update={"available": False, "unavailable_reason": reason}))
+            reason = file_status(root, video.video_path, src.follow_symlinks)
+            if reason is None:
+                try:
+                    digest = hash_source(root, video.video_path, follow_symlinks=src.follow_symlinks)
+                    found[r["uid"]] = video.model_copy(update={"sha256": digest})
+                    continue
+                except (OSError, DecodeError) as exc:
+                    reason = getattr(exc, "reason", "unreadable")
+            found[r["uid"]] = video.model_copy(update={"available": False, "unavailable_reason": reason})
     return found, [u for u in uids if u not in found]

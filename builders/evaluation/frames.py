@@ -11,8 +11,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from videosavi.builders.decode_errors import DecodeError
 from videosavi.builders.decode_pool import FrameDecoderPool
 from videosavi.builders.frames import decode_at_indices
+from videosavi.builders.source_files import source_path
 from videosavi.errors import DatasetError
 from videosavi.hashing import sha256_file
 from videosavi.schemas.evaluation import EvalQuestion, EvalSetInfo
@@ -22,18 +24,24 @@ _EXAMPLES = 3
 
 
 def video_path(question: EvalQuestion, info: EvalSetInfo, data_root: Path) -> Path:
+    """The question's video under its source's root; `OutsideRootError` if a link leads out of it."""
     root = info.source_roots.get(question.source)
     if root is None:
         raise DatasetError(f"the eval set names no root for source {question.source!r}")
-    return Path(data_root) / root / question.video_path
+    return source_path(Path(data_root) / root, question.video_path,
+                       follow_symlinks=question.source in info.follow_symlinks)
 
 
 def check_videos(questions: Iterable[EvalQuestion], info: EvalSetInfo, data_root: Path) -> None:
-    """Every eval video is present under `data_root` with the hash the set recorded."""
+    """Every eval video is present under `data_root`, inside its root, with the hash the set recorded."""
     problems: list[str] = []
     seen: dict[Path, str] = {}
     for q in questions:
-        path = video_path(q, info, data_root)
+        try:
+            path = video_path(q, info, data_root)
+        except DecodeError as exc:
+            problems.append(f"{q.video_uid} ({exc.reason}: {exc})")
+            continue
         if path not in seen:
             seen[path] = sha256_file(path) if path.is_file() else "missing"
         if seen[path] != q.video_sha256:

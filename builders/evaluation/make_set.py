@@ -27,6 +27,7 @@ from videosavi.builders.evaluation.models import load_quietly
 from videosavi.builders.evaluation.questions_file import GivenQuestion, read_questions_file
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.runner import display_model_name
+from videosavi.builders.source_decode import decode_sampled_video
 from videosavi.builders.stage_runner import CallContext, StageRunner, StageTask
 from videosavi.builders.stages.questions import parse_questions, question_messages, question_schema
 from videosavi.builders.version import BUILDER_VERSION
@@ -76,15 +77,17 @@ def _decode(pool: FrameDecoderPool, videos: Iterator[VideoRef], cfg: BuildConfig
                 drawn.skipped.append(_skip(v, v.unavailable_reason or "unavailable"))
                 continue
             by_uid[v.video_uid] = v
-            yield (v.video_uid, data_root / cfg.sources[v.source].root / v.video_path, cfg.frames.num_frames,
-                   v.clip_start, v.clip_end, cfg.frames.resize)
+            src = cfg.sources[v.source]
+            root = data_root / src.root
+            yield (v.video_uid, str(root / v.video_path), str(root), v.video_path, src.follow_symlinks, v.sha256,
+                   cfg.frames.num_frames, v.clip_start, v.clip_end, cfg.frames.resize)
 
     for uid, out in pool.decode_many(tasks(), prefetch=max(cfg.model.batch_size, cfg.frames.workers) * 2):
         video = by_uid.pop(uid)
         if isinstance(out, Exception):
             drawn.skipped.append(_skip(video, getattr(out, "reason", "decode_error"), str(out)))
-        else:
-            yield video, out
+        else:  # the hash of the bytes decoded (equal to the drawn one, or the video was skipped)
+            yield video.model_copy(update={"sha256": out.sha256 or video.sha256}), out
 
 
 def _from_model(cfg: BuildConfig, data_root: Path, n: int, cache_path: Path) -> Drawn:
@@ -101,7 +104,8 @@ def _from_model(cfg: BuildConfig, data_root: Path, n: int, cache_path: Path) -> 
             model=backend.info.name_or_path, revision=backend.info.revision,
             prompt_hashes={"question": drawn.prompt_hash}, base_seed=cfg.seed, iteration=EVAL_ITERATION,
             max_attempts=cfg.stages.max_attempts), batch_size=cfg.model.batch_size)
-        with FrameDecoderPool(workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s) as pool:
+        with FrameDecoderPool(workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
+                              task_fn=decode_sampled_video) as pool:
             stream = _decode(pool, eval_candidates(cfg, data_root), cfg, data_root, drawn)
             for window in windows(stream, cfg.model.batch_size):
                 tasks = [StageTask(
@@ -138,7 +142,8 @@ def _from_file(cfg: BuildConfig, data_root: Path, given: list[GivenQuestion]) ->
             f"(e.g. {', '.join(not_held[:3])}): pick videos of the eval pool (`eval.holdout`)"
         )
     videos = {g.video_uid: found[g.video_uid] for g in given}  # each video decoded once
-    with FrameDecoderPool(workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s) as pool:
+    with FrameDecoderPool(workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
+                          task_fn=decode_sampled_video) as pool:
         frames = {v.video_uid: out for v, out in _decode(pool, iter(videos.values()), cfg, data_root, drawn)}
     for g in given:
         if g.video_uid in frames:
@@ -152,7 +157,7 @@ def _ids(cfg: BuildConfig, questions: list[EvalQuestion]) -> tuple[str, str]:
     """(set_id, question_version): the draw, and the questions' words."""
     rule = cfg.eval.model_dump(mode="json") if cfg.eval else None
     videos = [[q.question_id, q.video_uid, q.video_sha256, q.frame_indices] for q in questions]
-    set_id = "set-" + stable_hash({"sources": {k: v.model_dump(mode="json") for k, v in cfg.sources.items()},
+    set_id = "set-" + stable_hash({"sources": {k: v.key_dump() for k, v in cfg.sources.items()},
                                    "seed": cfg.seed, "holdout": rule, "videos": videos})
     version = "qv-" + stable_hash([[q.question_id, q.video_uid, q.question_type, q.question] for q in questions])
     return set_id, version
@@ -199,6 +204,7 @@ def make_eval_set(cfg: BuildConfig, data_root: Path, out: Path, *, n: int | None
         question_model=drawn.model, question_prompt_hash=drawn.prompt_hash, num_frames=cfg.frames.num_frames,
         resize=list(cfg.frames.resize) if cfg.frames.resize else None,
         source_roots={name: src.root for name, src in cfg.sources.items()},
+        follow_symlinks=[name for name, src in cfg.sources.items() if src.follow_symlinks],
         answer_params=cfg.stages.answer.model_dump(), skipped=drawn.skipped, builder_version=BUILDER_VERSION,
         videosavi_version=__version__, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

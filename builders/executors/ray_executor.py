@@ -25,6 +25,7 @@ from typing import Any
 
 from videosavi.builders.runner import BuildOptions, BuildResult
 from videosavi.errors import ConfigError, ExecutorError, RunDirMismatchError, VideosaviError
+from videosavi.locking import exclusive
 
 SHARDS_DIR = "shards"
 PLAN_FILE = "plan.json"
@@ -91,68 +92,72 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
     out = Path(whole.run_dir()).absolute()
     cfg = apply_model_override(load_config(opts.config, opts.overrides or None), opts.model)
     data_root = Path(resolve_data_root(opts.data_root)).absolute()
-    main_run = RunDir(out)
-    if opts.force:
-        import shutil
+    # The driver holds OUT for the whole build (each shard task locks its own OUT/shards/shard-I), and
+    # takes it before `--force` removes anything.
+    with exclusive(out, "savi-build --executor ray"):
+        main_run = RunDir(out)
+        if opts.force:
+            import shutil
 
-        shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
-        main_run.videos.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    videos = load_or_sample(main_run, cfg, data_root, opts.progress)
-    n_videos = len(select_videos(videos, opts.limit_videos, 1, 0))
-    requested = num_shards or (opts.num_shards if opts.num_shards > 1 else None)
-    uses_gpu_backend = cfg.model.backend in IN_PROCESS_BACKENDS and (
-        cfg.model.device == "auto" or cfg.model.device.startswith("cuda"))
+            shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
+            main_run.videos.unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        videos = load_or_sample(main_run, cfg, data_root, opts.progress)
+        n_videos = len(select_videos(videos, opts.limit_videos, 1, 0))
+        requested = num_shards or (opts.num_shards if opts.num_shards > 1 else None)
+        uses_gpu_backend = cfg.model.backend in IN_PROCESS_BACKENDS and (
+            cfg.model.device == "auto" or cfg.model.device.startswith("cuda"))
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    try:
-        resources = ray.cluster_resources()
-        uses_gpu = uses_gpu_backend and int(resources.get("GPU", 0)) > 0
-        n = plan_shards(requested, _read_plan(out), resources, n_videos, uses_gpu)
-        _write_plan(out, n)
-        task = ray.remote(_build_shard)
-        task_options = {
-            "num_cpus": 1, "num_gpus": 1 if uses_gpu else 0, "max_retries": max_retries, "retry_exceptions": False,
-            "runtime_env": {"env_vars": forwarded_env(cfg.model.api_key_env)},
-        }
-        shard_runs = [RunDir(shard_dir(out, i)) for i in range(n)]
-        for shard in shard_runs:
-            if not shard.videos.exists():
-                shard.write_videos(videos, sample_key(cfg))
-        while True:  # one round per reserve top-up, decided here for all shards at once
-            refs: dict[Any, int] = {}
-            for i, shard in enumerate(shard_runs):
-                shard_opts = dataclasses.replace(
-                    opts, out=str(shard.path), num_shards=n, shard_index=i, progress=False, force=False,
-                    data_root=str(data_root), config=_portable_config(opts.config), model=_portable_model(opts.model),
-                    previous=_portable_previous(opts.previous),
-                )
-                ref = task.options(name=f"videosavi-shard-{i}", **task_options).remote(dataclasses.asdict(shard_opts))
-                refs[ref] = i
-            results, failures = _collect(ray, refs, opts.progress)
-            if failures or any(r["pending"] for r in results.values()) or opts.limit_videos is not None:
-                break
-            request = reserve_request(outcomes([r.path for r in shard_runs], videos), quota_targets(cfg))
-            more = extend_runs(cfg, data_root, videos, request, [main_run, *shard_runs], sample_key(cfg)) \
-                if request else []
-            if not any(v.available for v in more):
-                break
-            videos = [*videos, *more]
-    finally:
+        started_here = not ray.is_initialized()
         if started_here:
-            ray.shutdown()
-    if failures:
-        lines = "; ".join(f"shard {i}: {msg}" for i, msg in sorted(failures.items()))
-        raise ExecutorError(
-            f"{len(failures)} of {n} shard(s) did not finish ({lines}). Finished shards and videos are kept "
-            f"under {out / SHARDS_DIR}; run the same command again to resume."
-        )
-    info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False)
-    info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
-    main_run.write_build_info(info)
-    return BuildResult(out, info, sum(r["pending"] for r in results.values()))
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            resources = ray.cluster_resources()
+            uses_gpu = uses_gpu_backend and int(resources.get("GPU", 0)) > 0
+            n = plan_shards(requested, _read_plan(out), resources, n_videos, uses_gpu)
+            _write_plan(out, n)
+            task = ray.remote(_build_shard)
+            task_options = {
+                "num_cpus": 1, "num_gpus": 1 if uses_gpu else 0, "max_retries": max_retries,
+                "retry_exceptions": False, "runtime_env": {"env_vars": forwarded_env(cfg.model.api_key_env)},
+            }
+            shard_runs = [RunDir(shard_dir(out, i)) for i in range(n)]
+            for shard in shard_runs:
+                if not shard.videos.exists():
+                    shard.write_videos(videos, sample_key(cfg))
+            while True:  # one round per reserve top-up, decided here for all shards at once
+                refs: dict[Any, int] = {}
+                for i, shard in enumerate(shard_runs):
+                    shard_opts = dataclasses.replace(
+                        opts, out=str(shard.path), num_shards=n, shard_index=i, progress=False, force=False,
+                        data_root=str(data_root), config=_portable_config(opts.config),
+                        model=_portable_model(opts.model), previous=_portable_previous(opts.previous),
+                    )
+                    ref = task.options(name=f"videosavi-shard-{i}", **task_options).remote(
+                        dataclasses.asdict(shard_opts))
+                    refs[ref] = i
+                results, failures = _collect(ray, refs, opts.progress)
+                if failures or any(r["pending"] for r in results.values()) or opts.limit_videos is not None:
+                    break
+                request = reserve_request(outcomes([r.path for r in shard_runs], videos), quota_targets(cfg))
+                more = extend_runs(cfg, data_root, videos, request, [main_run, *shard_runs], sample_key(cfg)) \
+                    if request else []
+                if not any(v.available for v in more):
+                    break
+                videos = [*videos, *more]
+        finally:
+            if started_here:
+                ray.shutdown()
+        if failures:
+            lines = "; ".join(f"shard {i}: {msg}" for i, msg in sorted(failures.items()))
+            raise ExecutorError(
+                f"{len(failures)} of {n} shard(s) did not finish ({lines}). Finished shards and videos are kept "
+                f"under {out / SHARDS_DIR}; run the same command again to resume."
+            )
+        info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False)
+        info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
+        main_run.write_build_info(info)
+        return BuildResult(out, info, sum(r["pending"] for r in results.values()))
 
 
 def _collect(ray: Any, refs: dict[Any, int], progress: bool) -> tuple[dict[int, dict], dict[int, str]]:

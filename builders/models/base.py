@@ -125,8 +125,10 @@ def load_backend(cfg: ModelConfig) -> ModelBackend:
         # One intra-op thread: a tiny model's ops are too small to split (see `cpu_thread_limit`).
         return TransformersBackend(path, cfg, backend_name="tiny", display_name=cfg.name_or_path, cpu_threads=1)
     if cfg.backend == "transformers":
+        from videosavi.builders.models.hub_model import require_model_source
         from videosavi.builders.models.transformers_backend import TransformersBackend
 
+        require_model_source(cfg.name_or_path, cfg.revision)  # seconds, not minutes of retries, when offline
         return TransformersBackend(cfg.name_or_path, cfg)
     if cfg.backend == "openai":
         from videosavi.builders.models.openai_backend import OpenAIBackend

@@ -8,6 +8,7 @@ its own sample (`star/6H78U#t=11.10,19.60`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,12 @@ def read_star(manifest: Path, source: str, pattern: str) -> pl.LazyFrame:
         raise ManifestError(f"{manifest} is not valid STAR JSON: {str(exc).strip().splitlines()[0]}") from exc
     if frame.height and frame["video_id"].null_count() == frame.height:
         raise ManifestError(f"{manifest} is not a STAR manifest: no row has a 'video_id'")
+    absent = [c for c in columns if c not in REQUIRED and frame.height and frame[c].null_count() == frame.height]
+    if absent:
+        raise ManifestError(
+            f"{manifest}: the file pattern {pattern!r} uses {', '.join(map(repr, absent))}, which no row has "
+            f"(a row's keys: {', '.join(first_row_keys(manifest)) or 'none'})"
+        )
     start = pl.col("start").str.strip_chars().cast(pl.Float64, strict=False)
     end = pl.col("end").str.strip_chars().cast(pl.Float64, strict=False)
     bad_time = (
@@ -40,6 +47,27 @@ def read_star(manifest: Path, source: str, pattern: str) -> pl.LazyFrame:
     )
     clips = frame.lazy().unique(subset=columns, keep="first", maintain_order=True)
     return finish(clips, source, pattern, clip_start=start, clip_end=end, problem=bad_time)
+
+
+def first_row_keys(path: Path, limit: int = 64 << 20) -> list[str]:
+    """The keys of the list's first object, read incrementally (the file can be hundreds of MB);
+    only the error path that names the available columns asks."""
+    decoder = json.JSONDecoder()
+    buf = ""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        while len(buf) < limit:
+            chunk = fh.read(1 << 16)
+            buf += chunk
+            start = buf.find("{")
+            if start >= 0:
+                try:
+                    obj, _ = decoder.raw_decode(buf, start)
+                    return sorted(obj) if isinstance(obj, dict) else []
+                except json.JSONDecodeError:
+                    pass
+            if not chunk:
+                break
+    return []
 
 
 def _expect_json_list(path: Path) -> None:

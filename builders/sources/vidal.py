@@ -101,14 +101,20 @@ def read_vidal(manifest: Path, source: str, pattern: str) -> pl.LazyFrame:
     columns = ["video_id", *fields, "caption", "problem_in"]
     batches: list[pl.DataFrame] = []
     rows: dict[str, list[Any]] = {c: [] for c in columns}
+    seen: set[str] = set()  # pattern fields some entry has
+    first_keys: list[str] | None = None
     with open(manifest, encoding="utf-8-sig") as fh:
         try:
             for key, entry in iter_object_items(fh, str(manifest)):
                 rows["video_id"].append(key)
                 if isinstance(entry, dict):
+                    if first_keys is None:
+                        first_keys = sorted(map(str, entry))
                     for f in fields:
                         v = entry.get(f)
                         rows[f].append(None if v is None else str(v))
+                        if v is not None:
+                            seen.add(f)
                     rows["caption"].append(_caption(entry))
                     rows["problem_in"].append(None)
                 else:
@@ -120,6 +126,12 @@ def read_vidal(manifest: Path, source: str, pattern: str) -> pl.LazyFrame:
                     rows = {c: [] for c in columns}
         except UnicodeDecodeError as exc:
             raise ManifestError(f"{manifest} is not UTF-8 text: {exc}") from exc
+    absent = [f for f in fields if f not in seen]
+    if first_keys is not None and absent:
+        raise ManifestError(
+            f"{manifest}: the file pattern {pattern!r} uses {', '.join(map(repr, absent))}, which no entry has "
+            f"(an entry's keys: {', '.join(first_keys) or 'none'})"
+        )
     batches.append(_frame(rows, columns))
     frame = pl.concat(batches).lazy()
     return finish(frame, source, pattern, caption=pl.col("caption"), problem=pl.col("problem_in"))

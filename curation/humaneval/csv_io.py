@@ -1,8 +1,8 @@
 """CSV files that open cleanly in LibreOffice, Excel and Google Sheets, and are safe to open there.
 
 Model text is untrusted: a cell starting with `=`, `+`, `-`, `@`, tab or carriage return (or their
-full-width forms, which some spreadsheet apps also evaluate) is neutralised by a leading single
-quote, as OWASP recommends for CSV injection. Quoting is the csv module's (RFC 4180), so commas,
+full-width forms, which some spreadsheet apps also evaluate), after any leading blanks, is neutralised
+by a leading single quote, as OWASP recommends for CSV injection. Quoting is the csv module's (RFC 4180), so commas,
 quotes and newlines inside answers survive; the optional BOM makes Excel read UTF-8.
 """
 
@@ -22,9 +22,11 @@ FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r", "＝", "＋
 
 
 def neutralize_cell(value: object) -> str:
-    """The cell as text, with a leading `'` if a spreadsheet could take it for a formula."""
+    """The cell as text, with a leading `'` if a spreadsheet could take it for a formula: one that starts
+    with a trigger, or whose first non-blank character is one (`" =1+1"`: some apps trim leading
+    blanks before they parse a cell)."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) or text.lstrip().startswith(FORMULA_TRIGGERS) else text
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = False) -> int:

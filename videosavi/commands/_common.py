@@ -1,7 +1,14 @@
-"""Shared CLI plumbing: turn a `VideosaviError` into one red line and exit code 2."""
+"""Shared CLI plumbing: whatever ends a command ends it with one line, never a traceback.
+
+Our own errors (`VideosaviError`) and the operating system's (`OSError`: a path that is a file, a
+read-only folder, a full disk) print one red line naming the path and exit 2; Ctrl-C says how to go
+on and exits 130 (128 + SIGINT, as shells do). Every write of a build, merge and publish is atomic, so
+after any of them the same command resumes.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,10 +18,35 @@ import typer
 from videosavi.errors import VideosaviError
 
 F = TypeVar("F", bound=Callable[..., Any])
+INTERRUPTED = "interrupted; run the same command to resume"
+EXIT_INTERRUPTED = 130
+
+# What each common errno means for the user, in words (the path is added by `describe_os_error`).
+_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space and run the same command again (finished work is kept)",
+    errno.EDQUOT: "the disk quota is exhausted: free some space and run the same command again",
+    errno.EROFS: "the file system is read-only: choose a writable location",
+    errno.EACCES: "permission denied: choose a location you can write to, or fix its permissions",
+    errno.EPERM: "operation not permitted: choose a location you can write to, or fix its permissions",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "this is a folder, but a file is needed here",
+    errno.EEXIST: "this already exists and is not a folder",
+    errno.ENOENT: "no such file or folder",
+    errno.ENAMETOOLONG: "the path is too long",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`PATH: what it means` for an OSError (its own text when it names no path)."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return str(exc) or type(exc).__name__
+    meaning = _HINTS.get(exc.errno or -1) or (exc.strerror or type(exc).__name__).lower()
+    return f"{' -> '.join(paths)}: {meaning}"
 
 
 def friendly_errors(fn: F) -> F:
-    """Decorate a command so user-facing errors print cleanly instead of as a traceback."""
+    """Decorate a command so user-facing errors print as one clean line instead of a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -22,6 +54,12 @@ def friendly_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except VideosaviError as exc:
             typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(code=2) from exc
+        except KeyboardInterrupt:
+            typer.secho(INTERRUPTED, fg="yellow", err=True)
+            raise typer.Exit(code=EXIT_INTERRUPTED) from None
+        except OSError as exc:
+            typer.secho(f"error: {describe_os_error(exc)}", fg="red", err=True)
             raise typer.Exit(code=2) from exc
 
     return wrapper  # type: ignore[return-value]

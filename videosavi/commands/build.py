@@ -42,6 +42,7 @@ def build(
     endpoint: Optional[str] = typer.Option(
         None, "--endpoint", help="Hub endpoint to read --previous ORG/NAME@REV from."),
     hub: bool = typer.Option(False, "--hub", help="With --push: publish to the Hugging Face Hub instead."),
+    allow_gap: bool = typer.Option(False, "--allow-gap", help="With --push: publish although iter(N-1) is not."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Build one iteration: sample videos, ask/answer/critique/refine, validate, curate, write shards."""
@@ -69,7 +70,7 @@ def build(
     if push:
         from videosavi.hub.publish import publish_run
 
-        res = publish_run(result.run_dir, push, backend="hub" if hub else "store", store=store)
+        res = publish_run(result.run_dir, push, backend="hub" if hub else "store", store=store, allow_gap=allow_gap)
         typer.echo(f"published {push}@{res.tag} ({res.commit_sha[:12]}){' (no change)' if res.noop else ''}")
 
 

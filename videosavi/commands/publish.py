@@ -20,6 +20,7 @@ def publish(
     hub: bool = typer.Option(False, "--hub", help="Publish to the Hugging Face Hub (token: HF_TOKEN or hf login)."),
     tag: Optional[str] = typer.Option(None, "--tag", help="Tag name (default iterN from build.json)."),
     force: bool = typer.Option(False, "--force", help="Move an existing tag to different content."),
+    allow_gap: bool = typer.Option(False, "--allow-gap", help="Publish iterN although iter(N-1) is not published."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
     """Validate RUN_DIR, render its card and plots, publish ONE commit and tag it."""
@@ -29,7 +30,7 @@ def publish(
     if hub and store is not None:
         raise PublishError("--store and --hub exclude each other: pick the local store or the Hub")
     res = publish_run(run_dir, repo, backend="hub" if hub else "store", store=store, tag=tag, force=force,
-                      progress=progress)
+                      progress=progress, allow_gap=allow_gap)
     if res.noop:
         typer.echo(f"{res.repo}@{res.tag} already holds exactly this content ({res.commit_sha[:12]}); nothing to do")
     else:

@@ -92,11 +92,12 @@ def train(
     """DPO + LoRA on a published revision: writes OUTPUT/adapter, OUTPUT/merged (+ model card), train.json."""
     from videosavi.training.args import TrainArgs
     from videosavi.training.train import train_dpo
-    from videosavi.training.video_roots import resolve_roots
+    from videosavi.training.video_roots import resolve_roots, symlink_sources
 
     objective = _objective(loss, alpha, label_smoothing)
     roots = resolve_roots(video_root, config, data_root)
     args = TrainArgs(
+        follow_symlinks=symlink_sources(config),
         dataset=dataset, revision=revision, model=model, output=output, video_roots=roots, store=store,
         endpoint=endpoint, model_revision=model_revision, epochs=epochs, max_steps=max_steps, beta=beta, **objective,
         lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_targets=lora_targets, lr=lr,
@@ -174,7 +175,7 @@ def loop(
     from videosavi.training.args import TrainArgs
     from videosavi.training.loop import default_build, default_publish, default_train, run_loop
     from videosavi.training.lora_targets import check_spec
-    from videosavi.training.video_roots import roots_from_config
+    from videosavi.training.video_roots import roots_from_config, symlink_sources
 
     if hub and store is not None:
         raise ConfigError("--store and --hub exclude each other")
@@ -183,6 +184,7 @@ def loop(
     read_store = None if hub else (store or default_store())
     roots = roots_from_config(config or "demo", data_root)
     template = TrainArgs(
+        follow_symlinks=symlink_sources(config or "demo"),
         dataset=repo, revision="", model=model, output=workdir, video_roots=roots,
         store=read_store, epochs=epochs, max_steps=max_steps, beta=beta, **objective, lora_r=lora_r,
         lora_alpha=lora_alpha,

@@ -52,7 +52,7 @@ def check_source(name: str, src: SourceConfig, data_root: Path, config_label: st
                     + (f"; e.g. {example[0]}" if example else "") + ")",
                     f"check that sources.{name}.kind ({src.kind}) and pattern match the manifest (docs/data.md)")
     paths = usable["video_path"].head(MAX_FILES_CHECKED).to_list()
-    found = sum(1 for p in paths if file_status(root / p) is None)
+    found = sum(1 for p in paths if file_status(root, p, src.follow_symlinks) is None)
     if not found:
         return fail(label, f"none of the first {len(paths)} listed files is under {root} (e.g. {root / paths[0]})",
                     _fix(name, "root and pattern", data_root, config_label, demo))

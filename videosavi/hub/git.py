@@ -47,9 +47,15 @@ def run_git(args: list[str | Path], *, git_dir: Path | None = None, work_tree: P
     cmd.extend(str(a) for a in args)
     proc = subprocess.run(cmd, input=input_bytes, capture_output=True, env=git_env(), cwd=cwd, check=False)
     if check and proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip() or proc.stdout.decode("utf-8", "replace").strip()
-        raise error(f"{what} failed: {message}")
+        raise error(f"{what} failed: {one_line(proc.stderr) or one_line(proc.stdout) or f'exit {proc.returncode}'}")
     return proc
+
+
+def one_line(output: bytes, limit: int = 400) -> str:
+    """git's message as one line: its non-empty lines joined by '; ' (a push rejection spans several)."""
+    lines = [" ".join(line.split()) for line in output.decode("utf-8", "replace").splitlines()]
+    text = "; ".join(line for line in lines if line and not line.startswith(("To ", "hint:")))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def git_out(args: list[str | Path], **kwargs: object) -> str:

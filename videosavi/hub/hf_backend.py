@@ -15,7 +15,9 @@ The token comes from huggingface_hub's own resolution (`HF_TOKEN`, or `hf auth l
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from videosavi.builders.faults import failpoint
 from videosavi.errors import PublishError, RevisionNotFoundError
 from videosavi.hub.fileset import StagedFile, scan
 from videosavi.hub.names import check_tag, split_repo_id
-from videosavi.hub.plan import BRANCH, PublishOutcome, RepoState, plan_publish
+from videosavi.hub.plan import BRANCH, PublishOutcome, RepoState, newer_iteration_tag, plan_publish
 from videosavi.hub.refs import Refs, pick_revision
 
 REPO_TYPE = "dataset"
@@ -87,6 +89,16 @@ class HubBackend:
         return refs_from_api(self._call(f"listing the refs of {repo}", self.api.list_repo_refs, repo,
                                         repo_type=REPO_TYPE))
 
+    def tags(self, repo: str) -> set[str]:
+        """The repository's tag names; none when it does not exist yet."""
+        try:
+            refs = self.api.list_repo_refs(repo, repo_type=REPO_TYPE)
+        except Exception as exc:
+            if type(exc).__name__ == "RepositoryNotFoundError":
+                return set()
+            raise PublishError(f"listing the tags of {repo} failed, nothing was changed: {_first_line(exc)}") from exc
+        return set(refs_from_api(refs).tags)
+
     def _tree(self, repo: str, commit: str | None) -> list[Any]:
         if commit is None:
             return []
@@ -95,8 +107,6 @@ class HubBackend:
 
     def publish(self, repo: str, tag: str, staging: Path, *, force: bool, message: str,
                 tag_message: str) -> PublishOutcome:
-        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-
         split_repo_id(repo)
         check_tag(tag)
         files = scan(Path(staging))
@@ -107,34 +117,54 @@ class HubBackend:
         head_tree = self._tree(repo, head)
         tag_tree = head_tree if tag_commit == head else self._tree(repo, tag_commit)
         state = RepoState(tag_commit=tag_commit, tag_matches=tag_commit is not None and tree_matches(tag_tree, files),
-                          head_commit=head, head_matches=head is not None and tree_matches(head_tree, files))
+                          head_commit=head, head_matches=head is not None and tree_matches(head_tree, files),
+                          newer_tag=newer_iteration_tag(refs.tags, tag))
         plan = plan_publish(state, repo=repo, tag=tag, force=force)
         if plan.action == "noop":
             return PublishOutcome(plan.commit or "", True, plan.action)
-        if plan.action == "commit_and_tag":
-            keep = {f.path for f in files}
-            stale = sorted(e.path for e in head_tree
-                           if hasattr(e, "blob_id") and e.path not in keep and e.path not in HUB_MANAGED)
-            operations = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(f.local)) for f in files]
-            operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
-            info = self._call(f"committing to {repo}", self.api.create_commit, repo, operations,
-                              commit_message=message, repo_type=REPO_TYPE, revision=BRANCH, parent_commit=head)
-            commit = str(getattr(info, "oid", "") or "")
-            if not commit:
-                raise PublishError(f"the Hub returned no commit id for {repo}; the tag {tag} was not created")
-        else:
-            commit = plan.commit or ""
+        # A lower iteration published after a higher one is committed on a short-lived side branch
+        # (the Hub commits only onto a branch), tagged, and the branch removed: main stays put.
+        side = None if plan.move_main else f"videosavi-publish-{tag}-{os.getpid()}"
         try:
-            failpoint("publish_committed")
-            if plan.move_tag_from:
-                self.api.delete_tag(repo, tag=tag, repo_type=REPO_TYPE)
-            self.api.create_tag(repo, tag=tag, tag_message=tag_message, revision=commit, repo_type=REPO_TYPE)
-        except Exception as exc:
-            raise PublishError(
-                f"commit {commit} is on {repo}@{BRANCH} but tagging it {tag} failed ({_first_line(exc)}); "
-                "run the same publish again to tag it (it will not commit twice)"
-            ) from exc
+            if plan.action == "commit_and_tag":
+                commit = self._commit(repo, files, head, head_tree, message, side)
+            else:
+                commit = plan.commit or ""
+            try:
+                failpoint("publish_committed")
+                if plan.move_tag_from:
+                    self.api.delete_tag(repo, tag=tag, repo_type=REPO_TYPE)
+                self.api.create_tag(repo, tag=tag, tag_message=tag_message, revision=commit, repo_type=REPO_TYPE)
+            except Exception as exc:
+                raise PublishError(
+                    f"commit {commit} is on {repo}@{side or BRANCH} but tagging it {tag} failed ({_first_line(exc)}); "
+                    "run the same publish again to tag it (it will not commit twice)"
+                ) from exc
+        finally:
+            if side is not None:  # a leftover side branch would be harmless: readers use the tag
+                with contextlib.suppress(Exception):
+                    self.api.delete_branch(repo, branch=side, repo_type=REPO_TYPE)
         return PublishOutcome(commit, False, plan.action)
+
+    def _commit(self, repo: str, files: list[StagedFile], head: str | None, head_tree: list[Any], message: str,
+                side: str | None) -> str:
+        """One commit holding exactly `files` (stale files of main deleted) on main, or on `side`."""
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        keep = {f.path for f in files}
+        stale = sorted(e.path for e in head_tree
+                       if hasattr(e, "blob_id") and e.path not in keep and e.path not in HUB_MANAGED)
+        operations = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(f.local)) for f in files]
+        operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
+        if side is not None:
+            self._call(f"creating the branch {side} of {repo}", self.api.create_branch, repo, branch=side,
+                       revision=head, repo_type=REPO_TYPE)
+        info = self._call(f"committing to {repo}", self.api.create_commit, repo, operations,
+                          commit_message=message, repo_type=REPO_TYPE, revision=side or BRANCH, parent_commit=head)
+        commit = str(getattr(info, "oid", "") or "")
+        if not commit:
+            raise PublishError(f"the Hub returned no commit id for {repo}; no tag was created")
+        return commit
 
     def resolve(self, repo: str, revision: str) -> str:
         return pick_revision(self.refs(repo), revision, repo=repo)

@@ -10,7 +10,6 @@ makes the commit and the tag. `savi publish`, `savi-build --push` and `savi demo
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,8 @@ from videosavi.errors import PublishError
 from videosavi.hub.names import check_tag, iteration_tag, split_repo_id
 from videosavi.hub.revision_files import assemble_revision
 from videosavi.hub.validate import ValidatedRun, validate_run_dir
+from videosavi.locking import exclusive
+from videosavi.tmp_dirs import owned_tmpdir
 
 log = logging.getLogger(__name__)
 DATA_PATTERN = "data/train-*.parquet"
@@ -91,19 +92,52 @@ def _messages(run: ValidatedRun, tag: str) -> tuple[str, str]:
     return message, tag_message
 
 
+def check_no_gap(backend: Any, repo: str, iteration: int, tag: str, allow_gap: bool) -> None:
+    """Refuse `iterN` while `iter(N-1)` is missing from the repository (a skipped or mistyped
+    iteration would leave main's history, the card's trend and `savi train`'s lineage with a hole);
+    `allow_gap` publishes anyway. Custom tags are not iterations and are not checked."""
+    if allow_gap or iteration <= 1 or tag != iteration_tag(iteration):
+        return
+    tags = getattr(backend, "tags", None)
+    if tags is None:  # an injected backend without tag listing
+        return
+    previous = iteration_tag(iteration - 1)
+    found = tags(repo)
+    if previous not in found:
+        have = ", ".join(sorted(t for t in found if t.startswith("iter"))) or "none"
+        raise PublishError(
+            f"{repo} has no {previous} (iteration tags: {have}), so {tag} would leave a gap: publish {previous} "
+            "first, or pass --allow-gap"
+        )
+
+
 def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | Any = "store",
                 store: str | Path | None = None, tag: str | None = None, force: bool = False,
-                token: str | None = None, progress: bool = True) -> PublishResult:
+                token: str | None = None, progress: bool = True, allow_gap: bool = False) -> PublishResult:
     """Validate `run_dir`, render its card and plots, and publish it as one commit tagged `tag`
-    (default `iterN` from build.json). Raises `PublishError` (nothing changed) on bad input or refusal."""
+    (default `iterN` from build.json). Raises `PublishError` (nothing changed) on bad input or refusal.
+
+    The run directory is locked while it is read (a build still writing it is refused), and
+    `iterN` needs `iter(N-1)` in the repository unless `allow_gap`."""
+    split_repo_id(repo)
+    if not Path(run_dir).is_dir():
+        raise PublishError(f"{run_dir} is not a run directory (no such folder)")
+    with exclusive(run_dir, "savi publish", read_only_ok=True):
+        return _publish_locked(run_dir, repo, backend=backend, store=store, tag=tag, force=force, token=token,
+                               progress=progress, allow_gap=allow_gap)
+
+
+def _publish_locked(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | Any,
+                    store: str | Path | None, tag: str | None, force: bool, token: str | None, progress: bool,
+                    allow_gap: bool) -> PublishResult:
     from rich.console import Console
 
-    split_repo_id(repo)
     console = Console(stderr=True, quiet=not progress)
     run = validate_run_dir(run_dir, progress=progress)
     tag = check_tag(tag or iteration_tag(run.info.iteration))
     be = make_backend(backend, store=store, token=token)
-    with tempfile.TemporaryDirectory(prefix="videosavi-stage-") as tmp:
+    check_no_gap(be, repo, run.info.iteration, tag, allow_gap)
+    with owned_tmpdir("stage") as tmp:
         with console.status(f"rendering the card of {repo}@{tag}"):
             history = earlier_stats(be, repo, run.info.iteration, Path(tmp) / "earlier")
             previous_tag = iteration_tag(run.info.iteration - 1) if run.info.iteration > 1 else None

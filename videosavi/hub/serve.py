@@ -23,6 +23,7 @@ from typing import Any
 from videosavi.errors import HubError
 from videosavi.hub.olah import LOOPBACK, OlahProcess, endpoint_answers
 from videosavi.paths import default_store
+from videosavi.tmp_dirs import owned_tmpdir
 
 DEFAULT_PORT = 8090
 
@@ -99,7 +100,7 @@ class HubServer:
         self._check_store()
         self._sock = bind_listener(self.requested_port, self.host)
         self.port = int(self._sock.getsockname()[1])
-        self._tmp = tempfile.TemporaryDirectory(prefix="videosavi-hub-")
+        self._tmp = owned_tmpdir("hub")
         work = Path(self._tmp.name)
         try:
             self._olah = OlahProcess(self.store, work, host=self.host, public_netloc=f"{self.host}:{self.port}",

@@ -13,16 +13,19 @@ from __future__ import annotations
 import fnmatch
 import io
 import tarfile
-import tempfile
 from pathlib import Path
 
 from videosavi.builders.faults import failpoint
 from videosavi.errors import PublishError, RevisionNotFoundError
 from videosavi.hub.git import git_out, run_git
 from videosavi.hub.names import FULL_SHA, check_tag, split_repo_id
-from videosavi.hub.plan import BRANCH, PublishOutcome, RepoState, plan_publish
+from videosavi.hub.plan import BRANCH, PublishOutcome, RepoState, newer_iteration_tag, plan_publish
 from videosavi.hub.refs import Refs, pick_revision
+from videosavi.locking import exclusive
 from videosavi.paths import default_store
+from videosavi.tmp_dirs import owned_tmpdir
+
+PUBLISH_WAIT_S = 600.0  # a publish queues behind another one to the same repository for up to this long
 
 
 class GitStore:
@@ -80,6 +83,10 @@ class GitStore:
                 tags[name[len("refs/tags/"):]] = commit
         return Refs(branches=branches, tags=tags)
 
+    def tags(self, repo: str) -> set[str]:
+        """The repository's tag names; none when it does not exist yet."""
+        return set(self.refs(repo).tags) if self.exists(repo) else set()
+
     def commit_exists(self, repo: str, sha: str) -> bool:
         if not FULL_SHA.match(sha):
             return False
@@ -134,13 +141,21 @@ class GitStore:
         """Make the files under `staging` (exactly those) one commit on main tagged `tag`."""
         check_tag(tag)
         staging = Path(staging).resolve()
+        # One publish per repository at a time: refs are read, compared and pushed under the lock, so
+        # two racing publishes run one after the other and main ends on the highest iteration.
+        with exclusive(self.repo_dir(repo).parent, f"savi publish {repo}@{tag}",
+                       name=f".{self.repo_dir(repo).name}.publish.lock", wait_s=PUBLISH_WAIT_S):
+            return self._publish_locked(repo, tag, staging, force=force, message=message, tag_message=tag_message)
+
+    def _publish_locked(self, repo: str, tag: str, staging: Path, *, force: bool, message: str,
+                        tag_message: str) -> PublishOutcome:
         bare = self.create(repo)
         refs = self.refs(repo)
         head, tag_commit = refs.branches.get(BRANCH), refs.tags.get(tag)
         head_ref = git_out(["rev-parse", "--verify", "-q", f"refs/heads/{BRANCH}"], git_dir=bare,
                            check=False) or ""
         tag_ref = git_out(["rev-parse", "--verify", "-q", f"refs/tags/{tag}"], git_dir=bare, check=False) or ""
-        with tempfile.TemporaryDirectory(prefix="videosavi-publish-") as tmp:
+        with owned_tmpdir("publish") as tmp:
             run_git(["init", "--quiet", Path(tmp) / "work"], what="git init")
             work = Path(tmp) / "work" / ".git"
             (work / "objects" / "info" / "alternates").write_text(str(bare / "objects") + "\n")
@@ -150,6 +165,7 @@ class GitStore:
             state = RepoState(
                 tag_commit=tag_commit, tag_matches=self._tree(bare, tag_commit) == tree,
                 head_commit=head, head_matches=self._tree(bare, head) == tree,
+                newer_tag=newer_iteration_tag(refs.tags, tag),
             )
             plan = plan_publish(state, repo=repo, tag=tag, force=force)
             if plan.action == "noop":
@@ -163,7 +179,7 @@ class GitStore:
             run_git(["tag", "--annotate", "-m", tag_message, tag, commit], git_dir=work, what="git tag")
             specs = [f"{'+' if plan.move_tag_from else ''}refs/tags/{tag}:refs/tags/{tag}"]
             leases = [f"--force-with-lease=refs/tags/{tag}:{tag_ref}"]
-            if plan.action == "commit_and_tag":
+            if plan.action == "commit_and_tag" and plan.move_main:
                 specs.insert(0, f"{commit}:refs/heads/{BRANCH}")
                 leases.append(f"--force-with-lease=refs/heads/{BRANCH}:{head_ref}")
             run_git(["push", "--quiet", "--atomic", *leases, str(bare), *specs], git_dir=work,
