@@ -148,7 +148,10 @@ def test_a_rerun_of_iteration_2_answers_every_call_from_its_cache(two_iterations
     res = run_build(opts)
     stages = res.info.counts.stages
     assert stages["describe"].cached >= res.info.counts.videos_done
-    assert all(s.calls == 0 for s in stages.values())  # the describe call key included the previous description
+    # build.json counts calls over every process of the run: the rerun added none (the describe call key
+    # included the previous description, so every call was found in the cache)
+    first = RunDir(it2).read_build_info().counts.stages
+    assert {k: s.calls for k, s in stages.items()} == {k: s.calls for k, s in first.items()}
     assert rows_by_pair_id(copy) == rows_by_pair_id(it2)
 
 
