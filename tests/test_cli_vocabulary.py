@@ -292,3 +292,31 @@ def test_a_documented_command_line_parses(line: DocLine, capsys: pytest.CaptureF
     if path == "savi merge-shards":
         assert ctx.params["out"] is not None, f"{line}: give --out"
     assert "deprecated" not in capsys.readouterr().err, str(line)
+
+
+# --- savi loop end to end ----------------------------------------------------------------------------------
+
+
+def test_loop_trains_with_the_config_section_and_the_flags_given(small_config: Path, demo_root: Path,
+                                                                 tmp_path: Path) -> None:
+    """One iteration of `savi loop` on the small demo config: build, publish to a store, train one step;
+    the config's `training:` section is used and a flag given on the command line wins over it."""
+    import json
+
+    import yaml
+
+    raw = yaml.safe_load(small_config.read_text(encoding="utf-8"))
+    raw["training"] = {"max_steps": 1, "batch_size": 2, "grad_accum": 1, "lr": 1e-3, "warmup_ratio": 0.0,
+                       "dataloader_workers": 0, "lora_r": 4, "lora_alpha": 4, "seed": 1}
+    cfg = tmp_path / "loop.yaml"
+    cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    out = tmp_path / "loop"
+    res = CliRunner().invoke(app, ["loop", "-m", "tiny-qwen2-vl", "-d", "org/loop", "--iterations", "1",
+                                   "-c", str(cfg), "--data-root", str(demo_root), "-o", str(out),
+                                   "--store", str(tmp_path / "store"), "--limit-videos", "2", "--seed", "3",
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "iteration 1: published iter1" in res.output
+    args = json.loads((out / "iter1-model" / "train.json").read_text(encoding="utf-8"))["args"]
+    assert (args["max_steps"], args["lora_r"], args["seed"], args["revision"]) == (1, 4, 3, "iter1")
+    assert (out / "iter1-model" / "merged").is_dir()
