@@ -25,8 +25,7 @@ from videosavi.commands.options import (
     Store,
     announce_config,
     command,
-    legacy_positional,
-    require,
+    warn_deprecated,
 )
 
 BUILD_LEGACY = {"--push": "--dataset"}
@@ -108,9 +107,9 @@ def merge_shards(
         from videosavi.builders.run_dir import RunDir
 
         if len(shard_dirs) < 2 or RunDir(shard_dirs[0]).build_json.exists():
-            require(None, "--out")
-        out, shard_dirs = legacy_positional(shard_dirs[0], "savi merge-shards OUT SHARD...",
-                                            "savi merge-shards SHARD... --out OUT"), shard_dirs[1:]
+            raise typer.BadParameter("give the merged run directory as --out OUT", param_hint="--out")
+        warn_deprecated("savi merge-shards OUT SHARD...", "savi merge-shards SHARD... --out OUT")
+        out, shard_dirs = shard_dirs[0], shard_dirs[1:]
     do_merge(out, shard_dirs, data_root=data_root)
     print_summary(out)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -16,16 +16,12 @@ from videosavi.commands.options import (
     SampleOut,
     announce_config,
     command,
-    legacy_positional,
-    require,
 )
 
 
 @friendly_errors
 def demo_data(
-    old_out: Annotated[Optional[Path], typer.Argument(hidden=True, help="The old form: OUT_DIR.",
-                                                      show_default=False)] = None,
-    out: DemoDataOut = None,
+    out: DemoDataOut,
     videos_per_source: Annotated[int, typer.Option(
         "--videos-per-source", min=1, help="Video files per source (configs/demo.yaml needs at least 4).")] = 6,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the synthetic videos and manifests.")] = 0,
@@ -33,10 +29,7 @@ def demo_data(
     """Write small synthetic videos and manifests in the STAR, VIDAL-10M and WebVid formats."""
     from videosavi.builders.demo_data import write_demo_data
 
-    if old_out is not None and out is not None:
-        raise typer.BadParameter("give the folder once, as --out", param_hint="--out")
-    out_dir = require(out or legacy_positional(old_out, "savi demo-data OUT_DIR", "savi demo-data --out OUT_DIR"),
-                      "--out")
+    out_dir = out
 
     d = write_demo_data(out_dir, videos_per_source=videos_per_source, seed=seed)
     for s in d.videos:
@@ -118,6 +111,6 @@ def _print_summary(result: Any, report: Any, videos_file: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "demo-data", demo_data,
+    command(app, "demo-data", demo_data, positionals=("--out",),
             retired={"-n": "no longer a flag of savi demo-data: write --videos-per-source N"})
     command(app, "sample", sample)

@@ -3,20 +3,18 @@ loopback) and `savi hub resolve`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from videosavi.commands._common import friendly_errors
 from videosavi.commands.options import (
+    Dataset,
     Endpoint,
-    MaybeDataset,
-    MaybeRevision,
     ReadHub,
+    Revision,
     Store,
-    legacy_positional,
     read_location,
-    require,
     vocab_command,
 )
 
@@ -58,13 +56,11 @@ def serve(
         server.stop()
 
 
-@hub_app.command("resolve", cls=vocab_command())
+@hub_app.command("resolve", cls=vocab_command(positionals=("--dataset", "--revision")))
 @friendly_errors
 def resolve(
-    old_form: Annotated[Optional[list[str]], typer.Argument(
-        hidden=True, help="The old form: REPO REVISION.", show_default=False)] = None,
-    dataset: MaybeDataset = None,
-    revision: MaybeRevision = None,
+    dataset: Dataset,
+    revision: Revision,
     store: Store = None,
     endpoint: Endpoint = None,
     hub: ReadHub = False,
@@ -72,14 +68,8 @@ def resolve(
     """Print the commit sha a revision names; exit 2 if it does not exist (--store: read with git, no server)."""
     from videosavi.hub.load import resolve_revision
 
-    if old_form:
-        if len(old_form) != 2 or dataset or revision:
-            raise typer.BadParameter("give --dataset ORG/NAME --revision REV", param_hint="--dataset")
-        dataset, revision = legacy_positional(old_form, "savi hub resolve REPO REV",
-                                              "savi hub resolve --dataset REPO --revision REV")
     read_store, read_endpoint = read_location(store, endpoint, hub)
-    typer.echo(resolve_revision(require(dataset, "--dataset"), require(revision, "--revision"), store=read_store,
-                                endpoint=read_endpoint))
+    typer.echo(resolve_revision(dataset, revision, store=read_store, endpoint=read_endpoint))
 
 
 def register(app: typer.Typer) -> None:

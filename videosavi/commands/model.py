@@ -3,8 +3,7 @@ so the paper's backbone runs in the in-process backend and `savi train` without 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,8 +12,6 @@ from videosavi.commands.options import (
     ConvertOut,
     ModelRevision,
     SourceModel,
-    legacy_positional,
-    require,
     vocab_command,
 )
 
@@ -23,13 +20,12 @@ model_app = typer.Typer(name="model", help="Prepare model checkpoints for videos
 
 @model_app.command("convert", cls=vocab_command(
     legacy={"--revision": "--model-revision"},
-    retired={"-r": "-r is the dataset's --revision in every command: write --model-revision REV"}))
+    retired={"-r": "-r is the dataset's --revision in every command: write --model-revision REV"},
+    positionals=("--model", "--out")))
 @friendly_errors
 def convert(
-    old_form: Annotated[Optional[list[str]], typer.Argument(
-        hidden=True, help="The old form: SRC OUT.", show_default=False)] = None,
-    model: SourceModel = None,
-    out: ConvertOut = None,
+    model: SourceModel,
+    out: ConvertOut,
     model_revision: ModelRevision = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace --out if it exists, once the new one is complete.")] = False,
@@ -42,18 +38,12 @@ def convert(
     from videosavi.builders.models.internvl_convert import convert_internvl
     from videosavi.errors import ConfigError
 
-    if old_form:
-        if len(old_form) != 2 or model or out:
-            raise typer.BadParameter("give --model SRC --out OUT", param_hint="--model")
-        model, out = legacy_positional(old_form, "savi model convert SRC OUT",
-                                       "savi model convert --model SRC --out OUT")
-    src, out = require(model, "--model"), Path(require(out, "--out"))
 
     try:
         max_bytes = convert_file_size_to_int(max_shard_size)
     except ValueError as exc:
         raise ConfigError(f"--max-shard-size {max_shard_size!r}: use a number and a unit, e.g. 5GB or 500MB") from exc
-    result = convert_internvl(src, out, revision=model_revision, force=force, max_shard_bytes=max_bytes)
+    result = convert_internvl(model, out, revision=model_revision, force=force, max_shard_bytes=max_bytes)
     rec = result.record
     rev = f"@{rec['source_revision']}" if rec["source_revision"] else ""
     lm = rec["language_model"]

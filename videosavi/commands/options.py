@@ -12,8 +12,10 @@ flag means one thing in every command (tests/test_cli_vocabulary.py walks the co
   before a list option). Repeating the flag still works.
 - **Old spellings keep working, hidden.** A command's `legacy` table maps an old flag to its new one
   (`--repo` -> `--dataset`): the old flag is rewritten before parsing, with one warning line on
-  stderr. A `retired` short flag that used to mean something else (`-r` for `--repo`, `-n` for
-  `--iterations`) is refused with a line that names the new spelling, never reinterpreted.
+  stderr; so are the positional arguments of a command that now takes options (`positionals`:
+  `savi hub resolve REPO REV` -> `--dataset REPO --revision REV`). A `retired` short flag that used
+  to mean something else (`-r` for `--repo`, `-n` for `--iterations`) is refused with a line that
+  names the new spelling, never reinterpreted.
 """
 
 from __future__ import annotations
@@ -68,9 +70,38 @@ class VocabCommand(TyperCommand):
 
     legacy: ClassVar[Mapping[str, str]] = {}
     retired: ClassVar[Mapping[str, str]] = {}
+    # A command that once took positional arguments and now takes options: the flags they map to, in order.
+    positionals: ClassVar[tuple[str, ...]] = ()
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, self.rewrite(args, ctx))
+        return super().parse_args(ctx, self.rewrite_positionals(self.rewrite(args, ctx)))
+
+    def rewrite_positionals(self, args: list[str]) -> list[str]:
+        """`savi hub resolve REPO REV` -> `--dataset REPO --revision REV` (one warning), when exactly that
+        many bare arguments are given; any other count is left for click to refuse."""
+        if not self.positionals:
+            return args
+        takes_value = {name: not (p.is_flag or p.count) for p in self.params if p.param_type_name == "option"
+                       for name in p.opts}
+        bare, i = [], 0
+        while i < len(args):
+            token = args[i]
+            if token == "--":
+                bare += range(i + 1, len(args))
+                break
+            if _is_flag(token):
+                i += 2 if "=" not in token and takes_value.get(token, False) else 1
+                continue
+            bare.append(i)
+            i += 1
+        if len(bare) != len(self.positionals):
+            return args
+        values = [args[i] for i in bare]
+        old = " ".join(f"{f.removeprefix('--').upper()}" for f in self.positionals)
+        warn_deprecated(f"the positional form ({old})", " ".join(f"{f} {f.removeprefix('--').upper()}"
+                                                                 for f in self.positionals))
+        kept = [t for i, t in enumerate(args) if i not in bare and t != "--"]
+        return [*(x for f, v in zip(self.positionals, values, strict=True) for x in (f, v)), *kept]
 
     def list_flags(self) -> set[str]:
         """The flags of options that take several values."""
@@ -109,16 +140,18 @@ def _is_flag(token: str) -> bool:
     return token.startswith("-") and len(token) > 1
 
 
-def vocab_command(legacy: Mapping[str, str] | None = None, retired: Mapping[str, str] | None = None
-                  ) -> type[VocabCommand]:
-    """The command class for one command, with its old spellings (`legacy`) and refused flags (`retired`)."""
-    return type("VocabCommand", (VocabCommand,), {"legacy": dict(legacy or {}), "retired": dict(retired or {})})
+def vocab_command(legacy: Mapping[str, str] | None = None, retired: Mapping[str, str] | None = None,
+                  positionals: tuple[str, ...] = ()) -> type[VocabCommand]:
+    """The command class for one command, with its old spellings (`legacy`), refused flags (`retired`)
+    and the flags its old positional arguments map to (`positionals`)."""
+    return type("VocabCommand", (VocabCommand,), {"legacy": dict(legacy or {}), "retired": dict(retired or {}),
+                                                  "positionals": tuple(positionals)})
 
 
 def command(app: typer.Typer, name: str, fn: Callable[..., Any], *, legacy: Mapping[str, str] | None = None,
-            retired: Mapping[str, str] | None = None) -> None:
+            retired: Mapping[str, str] | None = None, positionals: tuple[str, ...] = ()) -> None:
     """Register `fn` as `savi NAME` with the vocabulary's command class."""
-    app.command(name, cls=vocab_command(legacy, retired))(fn)
+    app.command(name, cls=vocab_command(legacy, retired, positionals))(fn)
 
 
 def announce_config(config: str | None) -> str:
@@ -133,18 +166,6 @@ def announce_config(config: str | None) -> str:
     return "demo"
 
 
-def legacy_positional(value: Any, old: str, new: str) -> Any:
-    """An old positional form still given: warn, and hand its value on (None when not given)."""
-    if value not in (None, [], ()):
-        warn_deprecated(old, new)
-    return value
-
-
-def require(value: Any, flag: str) -> Any:
-    """A value the command needs (an option that became required only once its old form was gone)."""
-    if value in (None, [], ()):
-        raise typer.BadParameter(f"missing {flag}", param_hint=flag)
-    return value
 
 
 # --- where a revision is read from ---------------------------------------------------------------------
@@ -216,7 +237,7 @@ QuestionModel = Annotated[Optional[str], typer.Option(
     *_M, help="Model that writes the questions (default: the config's, the iteration-1 model).")]
 AnswerModel = Annotated[str, typer.Option(*_M, help="Model that answers: a tiny-* name, hub id or local folder.")]
 JudgeModel = Annotated[str, typer.Option(*_M, help="Judge: gpt-4o with --base-url, a served or a local model.")]
-SourceModel = Annotated[Optional[str], typer.Option(
+SourceModel = Annotated[str, typer.Option(
     *_M, help="Original InternVL2.5/InternVL3 checkpoint: a folder, or a hub id already in the local HF cache.")]
 ModelRevision = Annotated[Optional[str], typer.Option(
     "--model-revision", metavar="REV", help="Revision of a hub id --model.")]
@@ -224,13 +245,13 @@ ModelRevision = Annotated[Optional[str], typer.Option(
 BuildOut = Annotated[Optional[Path], typer.Option(*_O, help="Run directory (default runs/iterN).")]
 SampleOut = Annotated[Path, typer.Option(*_O, help="Run directory to write videos.parquet into.")]
 MergeOut = Annotated[Optional[Path], typer.Option(*_O, help="Run directory to write the merged result into.")]
-DemoDataOut = Annotated[Optional[Path], typer.Option(
+DemoDataOut = Annotated[Path, typer.Option(
     *_O, help="Data root to write the demo sources into (created if missing).")]
 TrainOut = Annotated[Path, typer.Option(*_O, help="Folder for adapter/, merged/ and train.json.")]
 LoopOut = Annotated[Path, typer.Option(*_O, help="Folder for the iterN/ run directories and iterN-model/ models.")]
 DemoOut = Annotated[Path, typer.Option(*_O, help="Where the demo's data, runs, store and models go.")]
 ExportOut = Annotated[Path, typer.Option(*_O, help="Folder to write; must be empty or new (see --overwrite).")]
-ConvertOut = Annotated[Optional[Path], typer.Option(
+ConvertOut = Annotated[Path, typer.Option(
     *_O, help="Folder to write the native checkpoint to (written whole, or not at all).")]
 EvalSetOut = Annotated[Path, typer.Option(*_O, help="Eval set folder to write.")]
 AnswersOut = Annotated[Path, typer.Option(*_O, help="Answers folder to write.")]
