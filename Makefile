@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(VENV)/bin/savi demo --workdir $(DEMO_DIR)
+	$(VENV)/bin/savi demo --out $(DEMO_DIR)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -284,7 +284,7 @@ def main() -> int:
 
     from videosavi.builders.models.transformers_backend import TransformersBackend
     from videosavi.compat import ensure_torchvision_importable
-    from videosavi.config import ModelConfig
+    from videosavi.config import model_config
     from videosavi.schemas import ModelInfo
 
     ensure_torchvision_importable()
@@ -303,9 +303,10 @@ def main() -> int:
                      architecture="qwen2_5_vl")
     figures = []
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        cfg = ModelConfig(backend="transformers", name_or_path=info.name_or_path, dtype=str(model.dtype).split(".")[-1],
-                          device=args.device, batch_size=args.batch_size, constrained=False,
-                          prefix_cache_mb=0 if mode == "full" else None)
+        cfg = model_config(backend="transformers", name_or_path=info.name_or_path,
+                           dtype=str(model.dtype).split(".")[-1], device=args.device,
+                           batch_size=args.batch_size, constrained=False,
+                           prefix_cache_mb=0 if mode == "full" else None)
         backend = TransformersBackend.from_loaded(model, processor, cfg, info)
         fig = run_mode(backend, stages, timer, mode, cuda)
         backend.prefix_cache.clear()

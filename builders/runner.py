@@ -54,8 +54,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BuildOptions:
+    """One build's run: which config (a validated `BuildConfig`, or a YAML path or bundled name with
+    `overrides`), which iteration, where, and how much of the sample. The CLI's carrier; the Python
+    entry point is `videosavi.run_build(BuildConfig, ...)`."""
+
     iteration: int = 1
-    config: str | Path | None = None
+    config: BuildConfig | str | Path | None = None
     data_root: str | Path | None = None
     out: str | Path | None = None
     model: str | None = None
@@ -70,6 +74,8 @@ class BuildOptions:
     # read from a published revision (`previous_descriptions`: video_uid -> text); builders/retrospective.py
     previous: str | None = None
     previous_descriptions: dict[str, str] | None = None
+    # build with a random-weight tiny model although neither the config nor --model names one
+    allow_random_weights: bool = False
 
     def run_dir(self) -> Path:
         if self.out:
@@ -99,6 +105,30 @@ def apply_model_override(cfg: BuildConfig, model: str | None) -> BuildConfig:
         data["model"]["backend"] = "tiny" if model.startswith("tiny-") and not Path(model).exists() else "transformers"
         data["model"]["revision"] = None
     return BuildConfig.model_validate(data)
+
+
+def check_random_weights(cfg: BuildConfig, model: str | None, allow: bool) -> None:
+    """A random-weight model writes meaningless pairs: build with one only when something asks for it
+    (the config's model section names it, as the demo config does; `--model tiny-*`; or `allow`), never
+    because a config left its model out and the default filled in."""
+    if allow or cfg.model.backend != "tiny":
+        return
+    if model is not None or "model" in cfg.model_fields_set:
+        return
+    raise ConfigError(
+        "the config names no model, so this build would use tiny-qwen2-vl, a random-weight test model whose "
+        "text is meaningless: name one under model: (docs/models.md), pass --model, or pass "
+        "--allow-random-weights to build with the test model anyway")
+
+
+def resolve_config(opts: BuildOptions) -> BuildConfig:
+    """The config a build runs: `opts.config` as given or read (with its overrides), the random-weight
+    check, then `--model`. The local runner and every executor start from this."""
+    cfg = opts.config if isinstance(opts.config, BuildConfig) else load_config(opts.config, opts.overrides or None)
+    if isinstance(opts.config, BuildConfig) and opts.overrides:
+        raise ConfigError("overrides apply to a config read from a file; change the BuildConfig itself instead")
+    check_random_weights(cfg, opts.model, opts.allow_random_weights)
+    return apply_model_override(cfg, opts.model)
 
 
 def display_model_name(name_or_path: str) -> str:
@@ -209,7 +239,7 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     from videosavi.curation import load_curation_config
 
     t_start = time.perf_counter()
-    cfg = apply_model_override(load_config(opts.config, opts.overrides or None), opts.model)
+    cfg = resolve_config(opts)
     curation = load_curation_config(cfg.curation)
     data_root = resolve_data_root(opts.data_root)
     previous = resolve_previous(retrospective=cfg.retrospective, iteration=opts.iteration, previous=opts.previous,

@@ -1,8 +1,10 @@
-"""The four stages over a window of decoded videos, batched across videos, into pairs.
+"""The stages over a window of decoded videos, batched across videos, into pairs.
 
 For each video: 1 question call, then per question an answer, a critique and (when the critique
 found an issue) a refinement: 19 calls for 3 + 3 questions. Each stage runs once for the whole
 window so the backend sees large batches; the decoded frames of a video are shared by all its calls.
+The stages are `Stage` objects (builders/stage.py, listed in builders/pair_stages.py); this module
+runs any list of them and knows none by name.
 
 A retrospective build (`retrospective: true`, ISR-DPO) first asks for a description of each video,
 revising the previous iteration's description of it where there is one (builders/retrospective.py);
@@ -20,17 +22,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from videosavi.builders.pair_stages import pair_stages
 from videosavi.builders.prompts import PromptSet
+from videosavi.builders.stage import Stage, WorkItem
 from videosavi.builders.stage_runner import StageOutcome, StageRunner, StageTask
-from videosavi.builders.stages.answer import answer_messages, parse_answer
-from videosavi.builders.stages.critique import critique_messages, critique_schema, parse_critique
-from videosavi.builders.stages.describe import describe_messages, parse_description
-from videosavi.builders.stages.parsing import ParseError
-from videosavi.builders.stages.questions import parse_questions, question_messages, question_schema
-from videosavi.builders.stages.refine import parse_refined, refine_messages
 from videosavi.config import BuildConfig
-from videosavi.curation import critique_has_issue, curate_video, dedupe_questions, is_truncated, reasons, same_answer
-from videosavi.schemas import PreferencePair, QuarantineRecord, Question, VideoRef
+from videosavi.curation import curate_video
+from videosavi.schemas import PreferencePair, QuarantineRecord, VideoRef
 
 
 @dataclass
@@ -94,128 +92,34 @@ class PipelineContext:
 
 
 class VideoPipeline:
-    def __init__(self, runner: StageRunner, ctx: PipelineContext) -> None:
+    """Runs the build's stages over a window of decoded videos: each stage once for the whole window (so
+    the backend sees large batches), on the items the stage before kept; the items that come through the
+    last stage become pairs."""
+
+    def __init__(self, runner: StageRunner, ctx: PipelineContext, stages: list[Stage] | None = None) -> None:
         self.runner = runner
         self.ctx = ctx
-        q = ctx.cfg.questions
-        self.n_spatial, self.n_temporal = q.spatial, q.temporal
-        self._q_schema = question_schema(self.n_spatial, self.n_temporal)
-        self._c_schema = critique_schema()
-        st = ctx.cfg.stages
-        self._params = {name: getattr(st, name).model_dump() for name in ("question", "answer", "critique", "refine")}
-        self._params["describe"] = st.describe_params.model_dump()
-        self.retrospective = ctx.cfg.retrospective
-
-    # --- parsing hooks ----------------------------------------------------------------------
-    def _parse_questions(self, text: str, finish: str, last: bool) -> tuple[list[Question], list]:
-        questions = parse_questions(text, self.n_spatial, self.n_temporal)
-        kept, dropped = dedupe_questions(questions, self.ctx.curation)
-        if dropped and not last:
-            raise ParseError("duplicate_questions", f"{len(dropped)} duplicate question(s)")
-        return kept, dropped
-
-    @staticmethod
-    def _parse_answer(text: str, finish: str, last: bool) -> str:
-        return parse_answer(text)
-
-    @staticmethod
-    def _parse_description(text: str, finish: str, last: bool) -> str:
-        return parse_description(text)
-
-    @staticmethod
-    def _parse_critique(text: str, finish: str, last: bool) -> Any:
-        return parse_critique(text)
-
-    @staticmethod
-    def _parse_refined(text: str, finish: str, last: bool) -> str:
-        return parse_refined(text)
-
-    # --- the window -------------------------------------------------------------------------
-    def _describe(self, items: list[DecodedVideo], results: dict[int, VideoResult]) -> list[DecodedVideo]:
-        """The retrospective stage: describe each video (revising last iteration's description where one
-        exists); returns the videos that have a description now."""
-        previous = self.ctx.previous_descriptions
-        d_out = self.runner.run([self._task(it, "describe", 0, describe_messages(
-            self.ctx.prompts, self._n(it), previous.get(it.video.video_uid)), None, self._parse_description)
-            for it in items])
-        described = []
-        for it in items:
-            res = results[it.seq]
-            if self._accept(res, d_out[it.seq], "describe", None):
-                res.description = d_out[it.seq].value
-                res.revised_previous = it.video.video_uid in previous
-                described.append(it)
-        return described
+        self.stages = stages if stages is not None else pair_stages(ctx)
 
     def process(self, items: list[DecodedVideo]) -> list[VideoResult]:
         results = {it.seq: VideoResult(it.seq, it.video, "done", video_meta=decoded_meta(it.decoded)) for it in items}
-        by_seq = {it.seq: it for it in items}
-        asked = self._describe(items, results) if self.retrospective else items
-
-        q_out = self.runner.run([self._task(it, "question", 0, question_messages(
-            self.ctx.prompts, self._n(it), self.n_spatial, self.n_temporal), self._q_schema, self._parse_questions)
-            for it in asked])
-        questions: dict[int, list[Question]] = {}
-        for seq, out in q_out.items():
-            res = results[seq]
-            if not self._accept(res, out, "question", None):
-                continue
-            kept, dropped = out.value
-            for _q, reason in dropped:
-                res.filtered[reason] += 1
-            questions[seq] = kept
-            res.questions = len(kept)
-
-        # The messages a0 is generated from are kept: each pair stores them as its DPO prompt.
-        a_messages = {(seq, i): answer_messages(self.ctx.prompts, q.question, self._n(by_seq[seq]))
-                      for seq, qs in questions.items() for i, q in enumerate(qs)}
-        a_tasks = [self._task(by_seq[seq], "answer", i, messages, None, self._parse_answer)
-                   for (seq, i), messages in a_messages.items()]
-        a_out = self.runner.run(a_tasks)
-        answers = {tid: out for tid, out in a_out.items()
-                   if self._accept(results[tid[0]], out, "answer", questions[tid[0]][tid[1]].question)}
-
-        c_tasks = [
-            self._task(by_seq[seq], "critique", i, critique_messages(
-                self.ctx.prompts, questions[seq][i].question, answers[(seq, i)].value, self._n(by_seq[seq]),
-                description=results[seq].description), self._c_schema, self._parse_critique)
-            for (seq, i) in answers
-        ]
-        c_out = self.runner.run(c_tasks)
-        critiques = {}
-        for tid, out in c_out.items():
-            if self._accept(results[tid[0]], out, "critique", questions[tid[0]][tid[1]].question):
-                if not self._names_issue(out.value):
-                    results[tid[0]].filtered[reasons.NO_ISSUE] += 1
+        work = [WorkItem(it, results[it.seq]) for it in items]
+        for n, stage in enumerate(self.stages):
+            last = n == len(self.stages) - 1
+            out = self.runner.run([self._task(stage, item) for item in work])
+            going_on: list[WorkItem] = []
+            for item in work:
+                outcome = out[item.task_id]
+                question = item.question.question if item.question is not None else None
+                if not self._accept(item.result, outcome, stage.name, question):
                     continue
-                critiques[tid] = out
-
-        r_tasks = [
-            self._task(by_seq[seq], "refine", i, refine_messages(
-                self.ctx.prompts, questions[seq][i].question, answers[(seq, i)].value, critiques[(seq, i)].value,
-                self._n(by_seq[seq])), None, self._parse_refined)
-            for (seq, i) in critiques
-        ]
-        r_out = self.runner.run(r_tasks)
-
-        for (seq, i), out in sorted(r_out.items()):
-            res = results[seq]
-            q = questions[seq][i]
-            if not self._accept(res, out, "refine", q.question):
-                continue
-            a0, a1 = answers[(seq, i)], out
-            if same_answer(a0.value, a1.value):
-                res.filtered[reasons.SAME_ANSWER] += 1
-                continue
-            if self.ctx.curation.drop_truncated and (
-                is_truncated(a0.value, a0.finish_reason) or is_truncated(a1.value, a1.finish_reason)
-            ):
-                res.filtered[reasons.TRUNCATED_ANSWER] += 1
-                continue
-            pair = self._make_pair(by_seq[seq], q, a_messages[(seq, i)], a0.value, critiques[(seq, i)].value,
-                                   a1.value, res)
-            if pair is not None:
-                res.pairs.append(pair)
+                item.outputs[stage.name] = outcome
+                if not stage.keep(item, outcome):
+                    continue
+                if last:
+                    self._add_pair(item)
+                going_on += stage.expand(item) if stage.expand is not None else [item]
+            work = going_on
 
         for res in results.values():
             if res.status == "done" and res.pairs:
@@ -226,24 +130,14 @@ class VideoPipeline:
         return [results[it.seq] for it in items]
 
     # --- helpers ----------------------------------------------------------------------------
-    def _names_issue(self, critique: Any) -> bool:
-        """A pair needs at least one issue (the record requires it, and refining needs something to fix);
-        placeholder issues ("none") count as none only when the curation says so."""
-        if not critique.issues:
-            return False
-        cur = self.ctx.curation
-        return not cur.drop_no_issue or critique_has_issue(critique, cur.no_issue_phrases)
-
-    def _n(self, it: DecodedVideo) -> int:
-        return len(it.decoded.sample.frame_indices)
-
-    def _task(self, it: DecodedVideo, stage: str, slot: int, messages: list[dict], schema: dict | None,
-              parse: Any) -> StageTask:
+    def _task(self, stage: Stage, item: WorkItem) -> StageTask:
+        it = item.video
+        messages = stage.messages(item)
+        item.messages[stage.name] = messages
         return StageTask(
-            task_id=it.seq if stage in ("question", "describe") else (it.seq, slot),
-            stage=stage, video_uid=it.video.video_uid, video_sha256=it.sha256 or "",
+            task_id=item.task_id, stage=stage.name, video_uid=it.video.video_uid, video_sha256=it.sha256 or "",
             frame_indices=list(it.decoded.sample.frame_indices), frames=it.decoded.frames,
-            messages=messages, params=self._params[stage], json_schema=schema, slot=slot, parse=parse,
+            messages=messages, params=stage.params, json_schema=stage.schema, slot=item.slot, parse=stage.parse,
         )
 
     def _accept(self, res: VideoResult, out: StageOutcome, stage: str, question: str | None) -> bool:
@@ -261,20 +155,25 @@ class VideoPipeline:
         ))
         return False
 
-    def _make_pair(self, it: DecodedVideo, q: Question, prompt: list[dict], a0: str, critique: Any, a1: str,
-                   res: VideoResult) -> PreferencePair | None:
+    def _add_pair(self, item: WorkItem) -> None:
+        """The pair of a question that came through every stage: a0 (rejected) answered from the
+        messages it stores as its prompt, the critique, a1 (chosen)."""
+        it, res, q = item.video, item.result, item.question
+        assert q is not None
         v, sample = it.video, it.decoded.sample
+        a0, a1, critique = item.value("answer"), item.value("refine"), item.value("critique")
         try:
-            return PreferencePair.build(
+            res.pairs.append(PreferencePair.build(
                 iteration=self.ctx.iteration, source=v.source, video_id=v.video_id, video_path=v.video_path,
                 clip_start=v.clip_start, clip_end=v.clip_end, video_sha256=it.sha256,
                 video_num_frames=sample.num_frames, frame_indices=list(sample.frame_indices),
                 frame_timestamps=list(sample.frame_timestamps), question_type=q.question_type,
-                question=q.question, prompt=prompt, rejected=a0, chosen=a1, critique=critique.summary,
-                issues=list(critique.issues), model=self.ctx.model_name, model_revision=self.ctx.model_revision,
-                prompt_version=self.ctx.prompts.version, generation=self.ctx.generation_json,
-                builder_version=self.ctx.builder_version, description=res.description,
-            )
+                question=q.question, prompt=item.messages["answer"], rejected=a0, chosen=a1,
+                critique=critique.summary, issues=list(critique.issues), model=self.ctx.model_name,
+                model_revision=self.ctx.model_revision, prompt_version=self.ctx.prompts.version,
+                generation=self.ctx.generation_json, builder_version=self.ctx.builder_version,
+                description=res.description,
+            ))
         except ValidationError as exc:
             res.no_pair_reasons["invalid_pair"] += 1
             res.quarantine.append(QuarantineRecord(
@@ -282,4 +181,3 @@ class VideoPipeline:
                 reason=f"invalid_pair: {exc.errors()[0]['msg']}"[:500],
                 raw_text=f"REJECTED: {a0}\nCHOSEN: {a1}",
             ))
-            return None

@@ -90,7 +90,7 @@ def test_same_seed_same_bytes_other_seed_other_data(demo: Path, tmp_path: Path) 
 def test_cli_demo_data_then_sample_with_decode(tmp_path: Path) -> None:
     runner = CliRunner()
     data = tmp_path / "data"
-    res = runner.invoke(app, ["demo-data", str(data), "--videos-per-source", "4"])
+    res = runner.invoke(app, ["demo-data", "--out", str(data), "--videos-per-source", "4"])
     assert res.exit_code == 0, res.output
     assert "4 video files" in res.output
     out = tmp_path / "run"

@@ -64,7 +64,7 @@ def test_a_data_root_without_the_demo_data_fails_with_how_to_make_it(tmp_path: P
     assert code == 2
     for name in ("data root", "source star", "source vidal", "source webvid"):
         assert _status(rows[name]) == "fail"
-        assert f"savi demo-data {empty}" in rows[name]
+        assert f"savi demo-data --out {empty}" in rows[name]
     assert "STAR_train.json" in rows["source star"]
     assert _status(rows["model"]) == "ok"  # the other checks still ran
 

@@ -66,7 +66,7 @@ def eval_run(demo_root: Path, tmp_path_factory: pytest.TempPathFactory, videosav
         invoke("eval", "answer", "--set", tmp / "set", "--model", model, "--out", tmp / label,
                "--data-root", demo_root)
         answers.append(tmp / label)
-    out = invoke("eval", "judge", "--answers", *answers, "--judge-model", "tiny-qwen2-vl", "--out", tmp / "judge",
+    out = invoke("eval", "judge", "--answers", *answers, "--model", "tiny-qwen2-vl", "--out", tmp / "judge",
                  "--data-root", demo_root, "--max-new-tokens", "200", "--json")
     return EvalRun(config, tmp / "set", answers, tmp / "judge", out)
 
@@ -235,7 +235,7 @@ def test_answers_of_different_eval_sets_are_refused(eval_run: EvalRun, demo_root
     invoke("eval", "answer", "--set", tmp_path / "other-set", "--model", "tiny-qwen2-vl", "--out", tmp_path / "other",
            "--data-root", demo_root)
     res = CliRunner().invoke(app, ["eval", "judge", "--answers", str(eval_run.answers[0]), str(tmp_path / "other"),
-                                   "--judge-model", "tiny-qwen2-vl", "--out", str(tmp_path / "j"),
+                                   "--model", "tiny-qwen2-vl", "--out", str(tmp_path / "j"),
                                    "--data-root", str(demo_root)])
     assert res.exit_code == 2
     assert "judge answers of one eval set only" in res.output and len(res.output.strip().splitlines()) == 1

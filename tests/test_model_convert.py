@@ -44,7 +44,7 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, OriginalChe
 
 
 def _convert(src: Path | str, out: Path, *extra: str) -> object:
-    return CliRunner().invoke(app, ["model", "convert", str(src), str(out), *extra])
+    return CliRunner().invoke(app, ["model", "convert", "--model", str(src), "--out", str(out), *extra])
 
 
 def _leftovers(parent: Path) -> list[str]:
@@ -137,13 +137,13 @@ def test_converted_model_runs_in_the_transformers_backend(originals, tmp_path: P
     """What the conversion is for: the paper's backbone layout in the in-process backend, JSON grammar
     included (the tokenizer holds `<video>` past the model's vocabulary, which xgrammar must accept)."""
     from videosavi.builders.models.base import GenerationRequest, load_backend
-    from videosavi.config import ModelConfig
+    from videosavi.config import model_config
     from videosavi.schemas import Critique
     from videosavi.schemas.json_schema import json_schema
 
     out = tmp_path / "native"
     assert _convert(originals["internlm2"].path, out).exit_code == 0
-    backend = load_backend(ModelConfig(backend="transformers", name_or_path=str(out), batch_size=4))
+    backend = load_backend(model_config(backend="transformers", name_or_path=str(out), batch_size=4))
     try:
         assert backend.info.architecture == "internvl" and backend.info.revision.startswith("local:")
         assert len(backend.tokenizer) > backend.vocab_size

@@ -26,7 +26,7 @@ from tests.fake_openai import Behaviour, FakeServer, completion
 from videosavi.builders.models.base import GenerationRequest, load_backend
 from videosavi.builders.models.openai_backend import OpenAIBackend
 from videosavi.builders.models.tiny import ensure_tiny_model
-from videosavi.config import ModelConfig
+from videosavi.config import AnyModelConfig, model_config
 from videosavi.hub.serve import free_port
 from videosavi.schemas import Critique
 from videosavi.schemas.json_schema import json_schema
@@ -45,7 +45,7 @@ def request(seed: int = 0, frames: np.ndarray | None = None, **kw: Any) -> Gener
     return GenerationRequest(frames=video(seed) if frames is None else frames, messages=msgs, seed=seed, **params)
 
 
-def config(base_url: str, **kw: Any) -> ModelConfig:
+def config(base_url: str, **kw: Any) -> AnyModelConfig:
     values = {
         "backend": "openai",
         "name_or_path": "served-model",
@@ -55,7 +55,7 @@ def config(base_url: str, **kw: Any) -> ModelConfig:
         "concurrency": 4,
         **kw,
     }
-    return ModelConfig(**values)
+    return model_config(**values)
 
 
 @pytest.fixture

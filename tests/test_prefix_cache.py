@@ -29,7 +29,7 @@ from videosavi.builders.stages.answer import answer_messages
 from videosavi.builders.stages.critique import critique_messages, critique_schema
 from videosavi.builders.stages.questions import question_messages, question_schema
 from videosavi.builders.stages.refine import refine_messages
-from videosavi.config import ModelConfig
+from videosavi.config import model_config
 from videosavi.schemas import Critique, CritiqueIssue
 
 ARCHS = ["tiny-qwen2-vl", "tiny-internvl", "tiny-llava-onevision"]
@@ -82,8 +82,8 @@ def pairs(videosavi_cache: str) -> Iterator[dict[str, tuple[TransformersBackend,
     """Per architecture: (with prefix reuse, without), both fp32 on CPU."""
     os.environ["VIDEOSAVI_CACHE"] = videosavi_cache
     loaded = {
-        name: (load_backend(ModelConfig(backend="tiny", name_or_path=name, batch_size=3)),
-               load_backend(ModelConfig(backend="tiny", name_or_path=name, batch_size=3, prefix_cache_mb=0)))
+        name: (load_backend(model_config(backend="tiny", name_or_path=name, batch_size=3)),
+               load_backend(model_config(backend="tiny", name_or_path=name, batch_size=3, prefix_cache_mb=0)))
         for name in ARCHS
     }
     yield loaded  # type: ignore[misc]
@@ -260,7 +260,7 @@ def test_openai_encodes_each_video_once_across_batches(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(openai_backend, "jpeg_data_url", counting)
     server = FakeServer(lambda n, body, headers: (200, completion(f"call {n}"), 0.0))
-    backend = load_backend(ModelConfig(backend="openai", name_or_path="served", base_url=server.url, concurrency=1))
+    backend = load_backend(model_config(backend="openai", name_or_path="served", base_url=server.url, concurrency=1))
     try:
         stages = ["question", "answer", "critique", "refine"]
         for stage in stages:  # one batch per stage, videos interleaved as a window's calls are

@@ -282,19 +282,19 @@ def test_load_revision_from_a_store_path(runs: dict[str, Path], tmp_path: Path) 
 def test_cli_publish_and_resolve(runs: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
     cli = CliRunner()
-    res = cli.invoke(app, ["publish", str(runs["iter1"]), "--repo", REPO, "--store", str(store), "--no-progress"])
+    res = cli.invoke(app, ["publish", str(runs["iter1"]), "--dataset", REPO, "--store", str(store), "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "published org/videosavi@iter1" in res.output and f"savi hub serve --store {store}" in res.output
-    res = cli.invoke(app, ["publish", str(runs["iter1"]), "--repo", REPO, "--store", str(store), "--no-progress"])
+    res = cli.invoke(app, ["publish", str(runs["iter1"]), "--dataset", REPO, "--store", str(store), "--no-progress"])
     assert res.exit_code == 0 and "nothing to do" in res.output
-    res = cli.invoke(app, ["publish", str(runs["iter2"]), "--repo", REPO, "--store", str(store), "--tag", "iter1",
+    res = cli.invoke(app, ["publish", str(runs["iter2"]), "--dataset", REPO, "--store", str(store), "--tag", "iter1",
                            "--no-progress"])
     assert res.exit_code == 2 and "--force" in res.output
-    res = cli.invoke(app, ["publish", str(runs["iter1"]), "--repo", REPO, "--store", str(store), "--hub"])
+    res = cli.invoke(app, ["publish", str(runs["iter1"]), "--dataset", REPO, "--store", str(store), "--hub"])
     assert res.exit_code == 2 and "exclude each other" in res.output
-    res = cli.invoke(app, ["hub", "resolve", REPO, "iter1", "--store", str(store)])
+    res = cli.invoke(app, ["hub", "resolve", "-d", REPO, "-r", "iter1", "--store", str(store)])
     assert res.exit_code == 0 and res.output.strip() == GitStore(store).resolve(REPO, "iter1")
-    res = cli.invoke(app, ["hub", "resolve", REPO, "iter5", "--store", str(store)])
+    res = cli.invoke(app, ["hub", "resolve", "-d", REPO, "-r", "iter5", "--store", str(store)])
     assert res.exit_code == 2 and "no revision 'iter5'" in res.output
 
 
@@ -321,7 +321,7 @@ def test_a_gap_is_refused_unless_allowed_and_main_stays_on_the_highest_iteration
     assert git(store, "rev-parse", "iter1^{commit}").strip() == forced.commit_sha
     assert git(store, "rev-parse", "main").strip() == p3.commit_sha
     # the CLI says the same in one line
-    res = CliRunner().invoke(app, ["publish", str(r3), "--repo", "org/other", "--store", str(store),
+    res = CliRunner().invoke(app, ["publish", str(r3), "--dataset", "org/other", "--store", str(store),
                                    "--no-progress"])
     assert res.exit_code == 2 and "--allow-gap" in res.output and "Traceback" not in res.output
 

@@ -215,9 +215,9 @@ def test_paths_that_are_files_are_one_line_naming_the_path(small_config: Path, d
                            str(a_file), "--limit-videos", "1", "--no-progress"])
     assert res.exit_code == 2 and str(a_file) in one_line_error(res.output)
     run = write_run_dir(tmp_path / "run", make_pairs(n_videos=1)).path
-    res = cli.invoke(app, ["publish", str(run), "--repo", "org/x", "--store", str(a_file), "--no-progress"])
+    res = cli.invoke(app, ["publish", str(run), "--dataset", "org/x", "--store", str(a_file), "--no-progress"])
     assert res.exit_code == 2 and str(a_file) in one_line_error(res.output)
-    res = cli.invoke(app, ["demo", "--workdir", str(a_file), "--no-progress"])
+    res = cli.invoke(app, ["demo", "--out", str(a_file), "--no-progress"])
     assert res.exit_code == 2 and str(a_file) in one_line_error(res.output)
     assert a_file.read_text() == "not a folder"
     res = cli.invoke(app, ["merge-shards", str(tmp_path / "merged"), str(tmp_path)])
@@ -228,7 +228,7 @@ def test_demo_never_removes_a_folder_it_did_not_make(tmp_path: Path) -> None:
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("months of work")
-    res = CliRunner().invoke(app, ["demo", "--workdir", str(mine), "--no-progress"])
+    res = CliRunner().invoke(app, ["demo", "--out", str(mine), "--no-progress"])
     assert res.exit_code == 2 and "holds other files" in one_line_error(res.output)
     assert (mine / "thesis.tex").read_text() == "months of work"
 

@@ -418,7 +418,7 @@ def test_cli_reports_the_threshold_as_one_line(damaged: Published, tmp_path: Pat
     damaged.files[2].unlink()
     roots = [f"--video-root={s}={d}" for s, d in damaged.roots.items()]
     res = CliRunner().invoke(app, ["train", "--dataset", REPO, "--revision", "iter1", "--model", "tiny-qwen2-vl",
-                                   "--output", str(tmp_path / "o"), "--store", str(damaged.store), "--no-progress",
+                                   "--out", str(tmp_path / "o"), "--store", str(damaged.store), "--no-progress",
                                    *roots])
     assert res.exit_code == 2, res.output
     assert "cannot be used" in res.output and "Traceback" not in res.output

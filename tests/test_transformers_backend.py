@@ -15,8 +15,8 @@ from videosavi.builders.models.base import GenerationRequest, ModelBackend, load
 from videosavi.builders.models.sampling import gumbel_noise, sample_scores, top_p_filter
 from videosavi.builders.models.tiny import ensure_tiny_model
 from videosavi.builders.models.weights import local_revision
-from videosavi.config import ModelConfig
-from videosavi.errors import ModelError
+from videosavi.config import model_config
+from videosavi.errors import ConfigError, ModelError
 from videosavi.schemas import Critique, question_set_model
 from videosavi.schemas.json_schema import json_schema
 
@@ -27,7 +27,7 @@ QUESTIONS = question_set_model(3, 3)
 @pytest.fixture(scope="module")
 def backends(videosavi_cache: str) -> Iterator[dict[str, ModelBackend]]:
     os.environ["VIDEOSAVI_CACHE"] = videosavi_cache
-    loaded = {name: load_backend(ModelConfig(backend="tiny", name_or_path=name, batch_size=8)) for name in ARCHS}
+    loaded = {name: load_backend(model_config(backend="tiny", name_or_path=name, batch_size=8)) for name in ARCHS}
     yield loaded
     for b in loaded.values():
         b.close()
@@ -239,13 +239,13 @@ def test_request_validation() -> None:
 
 
 def test_load_backend_errors(tmp_path) -> None:
-    with pytest.raises(ModelError, match="GPU"):
-        load_backend(ModelConfig(backend="vllm", name_or_path="x"))
-    with pytest.raises(ModelError, match="base_url"):
-        load_backend(ModelConfig(backend="openai", name_or_path="x"))
+    with pytest.raises(ConfigError, match="vllm serve"):  # refused where the config is read, with what to use
+        model_config(backend="vllm", name_or_path="x")
+    with pytest.raises(ConfigError, match="base_url"):
+        model_config(backend="openai", name_or_path="x")
     with pytest.raises(ModelError, match="tiny-qwen2-vl"):
-        load_backend(ModelConfig(backend="tiny", name_or_path="tiny-nope"))
+        load_backend(model_config(backend="tiny", name_or_path="tiny-nope"))
     empty = tmp_path / "empty-model"
     empty.mkdir()
     with pytest.raises(ModelError, match="cannot load model"):
-        load_backend(ModelConfig(backend="transformers", name_or_path=str(empty)))
+        load_backend(model_config(backend="transformers", name_or_path=str(empty)))

@@ -27,6 +27,7 @@ from videosavi.builders.decode_errors import DecodeError
 from videosavi.builders.source_files import source_path
 from videosavi.errors import TrainingDataError
 from videosavi.schemas.paths import check_relative_posix_path
+from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 
 # The columns training reads from a revision (fields of `PreferencePair`), and the ones it reads when there:
 # `prompt` (the messages a0 was generated from) is in rows built since builder g3; older rows render it from
@@ -34,7 +35,6 @@ from videosavi.schemas.paths import check_relative_posix_path
 ROW_COLUMNS = ("pair_id", "source", "video_path", "video_sha256", "frame_indices", "question", "chosen", "rejected")
 OPTIONAL_COLUMNS = ("prompt",)
 PHRASE_COLUMNS = ("diff_spans",)  # read for RRPO only
-DEFAULT_MAX_MISSING_SHARE = 0.05
 MAX_EXAMPLES = 10
 
 # Skip reasons of our own; decoder failures use the decoder's codes (missing_file, corrupt, ...).

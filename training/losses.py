@@ -11,6 +11,9 @@ Plain data, no torch: the CLI checks a request before anything heavy is imported
 from __future__ import annotations
 
 from videosavi.errors import ConfigError
+from videosavi.training_options import DEFAULT_LOSS, RRPO_DEFAULT_ALPHA
+
+__all__ = ["DEFAULT_LOSS", "LOSSES", "RRPO", "RRPO_DEFAULT_ALPHA", "TRL_LOSSES", "check_loss", "loss_title"]
 
 TRL_LOSSES: tuple[str, ...] = (
     "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
@@ -18,10 +21,6 @@ TRL_LOSSES: tuple[str, ...] = (
 )
 RRPO = "rrpo"
 LOSSES: tuple[str, ...] = (*TRL_LOSSES, RRPO)
-DEFAULT_LOSS = "sigmoid"
-# RRPO's KL weight. The poster gives no value; the authors' released training scripts use 0.01
-# (their loss docstring suggests 0.01 to 0.1), so that is the default here.
-RRPO_DEFAULT_ALPHA = 0.01
 
 _NAMES = {
     "sigmoid": "DPO (sigmoid loss)",

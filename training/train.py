@@ -46,7 +46,7 @@ TRAIN_JSON = "train.json"
 def check_output(output: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to mix a new run into a finished one's folder (its card would describe the wrong data)."""
     if (output / TRAIN_JSON).exists() and not (resume or overwrite):
-        raise ConfigError(f"{output} already holds a finished training run ({TRAIN_JSON}); use another --output, "
+        raise ConfigError(f"{output} already holds a finished training run ({TRAIN_JSON}); use another --out, "
                           "or --overwrite to replace it")
 
 

@@ -1,26 +1,58 @@
 """videosavi: self-aligned video preference data, built, validated, published and trained on.
 
-The top level stays import-light (no torch, no transformers) so `savi --help` is instant; heavy
-pieces are imported where they are used.
+The public Python API is `__all__`. The top level stays import-light (no torch, no transformers) so
+`savi --help` is instant: each name is imported from its module when first used.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# name -> module that defines it
+_PUBLIC = {
+    "BuildConfig": "videosavi.config",
+    "load_config": "videosavi.config",
+    "model_config": "videosavi.config",
+    "TrainingOptions": "videosavi.training_options",
+    "run_build": "videosavi.builders.api",
+    "BuildOptions": "videosavi.builders.runner",
+    "BuildResult": "videosavi.builders.runner",
+    "Stage": "videosavi.builders.stage",
+    "pair_stages": "videosavi.builders.pair_stages",
+    "Executor": "videosavi.builders.executors.base",
+    "get_executor": "videosavi.builders.executors.base",
+    "register_executor": "videosavi.builders.executors.base",
+    "load_revision": "videosavi.hub.load",
+    "TrainArgs": "videosavi.training.args",
+    "train_dpo": "videosavi.training.train",
+}
+
 if TYPE_CHECKING:  # pragma: no cover
+    from videosavi.builders.api import run_build as run_build
+    from videosavi.builders.executors.base import Executor as Executor
+    from videosavi.builders.executors.base import get_executor as get_executor
+    from videosavi.builders.executors.base import register_executor as register_executor
+    from videosavi.builders.pair_stages import pair_stages as pair_stages
+    from videosavi.builders.runner import BuildOptions as BuildOptions
+    from videosavi.builders.runner import BuildResult as BuildResult
+    from videosavi.builders.stage import Stage as Stage
+    from videosavi.config import BuildConfig as BuildConfig
+    from videosavi.config import load_config as load_config
+    from videosavi.config import model_config as model_config
     from videosavi.hub.load import load_revision as load_revision
+    from videosavi.training.args import TrainArgs as TrainArgs
+    from videosavi.training.train import train_dpo as train_dpo
+    from videosavi.training_options import TrainingOptions as TrainingOptions
 
 
 def __getattr__(name: str) -> Any:
-    # `videosavi.load_revision` is the documented entry point; import it lazily.
-    if name == "load_revision":
-        from videosavi.hub.load import load_revision
-
-        return load_revision
-    raise AttributeError(name)
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'videosavi' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["__version__", "load_revision"]
+__all__ = ["__version__", *sorted(_PUBLIC)]

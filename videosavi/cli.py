@@ -9,6 +9,7 @@ import sys
 import typer
 
 from videosavi import __version__
+from videosavi.commands.options import vocab_command
 
 app = typer.Typer(
     name="savi",
@@ -45,7 +46,8 @@ build_app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-build_app.command()(importlib.import_module("videosavi.commands.build").build)
+_build = importlib.import_module("videosavi.commands.build")
+build_app.command(cls=vocab_command(_build.BUILD_LEGACY))(_build.build)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m videosavi`

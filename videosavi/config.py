@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from videosavi.errors import ConfigError
 from videosavi.hashing import stable_hash
 from videosavi.schemas.enums import SourceKind
+from videosavi.training_options import TrainingOptions
 
 DEFAULT_PATTERNS: dict[str, str] = {
     "star": "{video_id}.mp4",
@@ -108,29 +119,136 @@ class StagesConfig(_Strict):
         return self.describe or DEFAULT_DESCRIBE
 
 
-class ModelConfig(_Strict):
-    backend: Literal["transformers", "tiny", "openai", "vllm"] = "tiny"
+# --- the model: one class per backend, chosen by `backend` ---------------------------------------------------
+
+# Every field the flat model section had before it was split per backend, at its old default. A field of
+# another backend at this value is dropped (configs and build.json files written before the split hold them
+# all); at any other value it is refused, naming the backend it belongs to.
+_LEGACY_DEFAULTS: dict[str, Any] = {
+    "revision": None, "dtype": "auto", "device": "auto", "prefix_cache_mb": None, "base_url": None,
+    "api_key_env": "OPENAI_API_KEY", "concurrency": 8, "request_timeout_s": 120.0, "max_retries": 4,
+    "video_transport": "images",
+}
+_IN_PROCESS_ONLY = ("dtype", "device", "prefix_cache_mb")
+_OPENAI_ONLY = ("base_url", "api_key_env", "concurrency", "request_timeout_s", "max_retries", "video_transport")
+# The model fields that change the data, as they were hashed before the split (see `data_dump`).
+_MODEL_DATA_KEYS = ("backend", "name_or_path", "revision", "dtype", "constrained", "video_transport")
+BACKENDS = ("tiny", "transformers", "openai")
+
+
+class _ModelBase(_Strict):
     name_or_path: str = "tiny-qwen2-vl"
     revision: str | None = None
-    dtype: str = "auto"
-    device: str = "auto"
     batch_size: int = Field(default=8, ge=1)
     constrained: bool = Field(default=True, description="grammar-constrained decoding for JSON stages")
-    base_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _foreign_fields(cls, data: Any) -> Any:
+        """Drop another backend's fields left at their old defaults; refuse them otherwise, by name."""
+        if not isinstance(data, dict):
+            return data
+        backend = data.get("backend", "tiny")
+        out = dict(data)
+        for key in [k for k in data if k not in cls.model_fields and k in _LEGACY_DEFAULTS]:
+            if data[key] == _LEGACY_DEFAULTS[key]:
+                del out[key]
+                continue
+            owner = "the openai backend" if key in _OPENAI_ONLY else "the tiny and transformers backends"
+            raise ValueError(f"model.{key} is read by {owner} only, and this model's backend is "
+                             f"{backend!r}: remove {key}, or set backend to the one it belongs to")
+        return out
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the model runs in this process (and so wants a GPU of its own under Ray)."""
+        return self.backend in ("tiny", "transformers")  # type: ignore[attr-defined]
+
+    def data_dump(self) -> dict[str, Any]:
+        """The fields that change the data, in the shape hashed before the model section was split per
+        backend (absent fields at their old defaults), so existing run directories keep their hash."""
+        dump = {**_LEGACY_DEFAULTS, **self.model_dump(mode="json")}
+        return {k: dump[k] for k in _MODEL_DATA_KEYS}
+
+
+class _InProcessModel(_ModelBase):
+    dtype: str = "auto"
+    device: str = "auto"
+    prefix_cache_mb: float | None = Field(
+        default=None,
+        ge=0,
+        description="memory for kept video prefixes (key/value cache), MB; none = 20% of free GPU memory on "
+        "CUDA, 512 on CPU; 0 = no prefix reuse",
+    )
+
+
+class TinyModelConfig(_InProcessModel):
+    """A random-weight model of a real architecture, built in code (tests and the demo): its text is
+    meaningless, so a build uses it only when asked for (see `check_random_weights`)."""
+
+    backend: Literal["tiny"] = "tiny"
+
+
+class TransformersModelConfig(_InProcessModel):
+    """Any `AutoModelForImageTextToText` video model, run in this process."""
+
+    backend: Literal["transformers"] = "transformers"
+
+
+class OpenAIModelConfig(_ModelBase):
+    """An OpenAI-compatible chat-completions server (vLLM, LMDeploy, SGLang, the OpenAI API)."""
+
+    backend: Literal["openai"] = "openai"
+    base_url: str = Field(description="the server's API root, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(default=8, ge=1)
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     video_transport: Literal["images", "video_url"] = Field(
-        default="images",
-        description="openai backend: send frames as JPEG image parts, or as one MP4 video_url part",
-    )
-    prefix_cache_mb: float | None = Field(
-        default=None,
-        ge=0,
-        description="in-process backends: memory for kept video prefixes (key/value cache), MB; "
-        "none = 20% of free GPU memory on CUDA, 512 on CPU; 0 = no prefix reuse",
-    )
+        default="images", description="send frames as JPEG image parts, or as one MP4 video_url part")
+
+
+class _VllmRefused(BaseModel):
+    """`backend: vllm` is not built in; say what to use instead, where the config is read."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse(cls, data: Any) -> Any:
+        raise ValueError("backend 'vllm' is not built in: serve the model with vLLM (`vllm serve MODEL`) and use "
+                         "backend: openai with base_url: http://HOST:PORT/v1 (docs/models.md)")
+
+
+def _backend_tag(value: Any) -> str:
+    backend = value.get("backend", "tiny") if isinstance(value, dict) else getattr(value, "backend", "tiny")
+    return str(backend)
+
+
+ModelConfig = Annotated[
+    Annotated[TinyModelConfig, Tag("tiny")]
+    | Annotated[TransformersModelConfig, Tag("transformers")]
+    | Annotated[OpenAIModelConfig, Tag("openai")]
+    | Annotated[_VllmRefused, Tag("vllm")],
+    Discriminator(
+        _backend_tag, custom_error_type="backend",
+        custom_error_message=f"model.backend must be one of {', '.join(BACKENDS)}",
+    ),
+]
+AnyModelConfig = TinyModelConfig | TransformersModelConfig | OpenAIModelConfig
+_MODEL_ADAPTER: TypeAdapter[Any] = TypeAdapter(ModelConfig)
+
+
+def model_config(**fields: Any) -> AnyModelConfig:
+    """The model config for `fields` (`backend` picks the class; default tiny); ConfigError when invalid."""
+    try:
+        return _MODEL_ADAPTER.validate_python(fields)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid model settings: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"] if p not in ("tiny", "transformers", "openai", "vllm"))
+    return f"{where + ': ' if where else ''}{err['msg'].removeprefix('Value error, ')}"
 
 
 class OutputConfig(_Strict):
@@ -178,11 +296,14 @@ class BuildConfig(_Strict):
     sources: dict[str, SourceConfig]
     frames: FramesConfig = FramesConfig()
     questions: QuestionsConfig = QuestionsConfig()
-    model: ModelConfig = ModelConfig()
+    model: ModelConfig = Field(default_factory=TinyModelConfig)
     stages: StagesConfig = StagesConfig()
     curation: dict[str, Any] = Field(default_factory=dict)
     output: OutputConfig = OutputConfig()
     eval: EvalConfig | None = Field(default=None, description="held-out videos for `savi eval`; none if absent")
+    training: TrainingOptions = Field(
+        default_factory=TrainingOptions, description="how `savi train --config` and `savi loop` train on the "
+        "revisions built from this config (the same options as their flags, which override it)")
     retrospective: bool = Field(
         default=False, description="ISR-DPO's self-retrospective context: before its questions, the model describes "
         "each video (given its description from the previous iteration) and the critic reads that description")
@@ -215,8 +336,6 @@ class BuildConfig(_Strict):
     # Fields that change no data: excluded from the hash that guards a run directory.
     _OPERATIONAL = {
         "frames": {"workers", "timeout_s", "max_tasks_per_worker"},
-        "model": {"batch_size", "device", "concurrency", "request_timeout_s", "max_retries", "api_key_env", "base_url",
-                  "prefix_cache_mb"},
         "output": {"pairs_per_shard"},
     }
 
@@ -235,6 +354,8 @@ class BuildConfig(_Strict):
             for k in keys:
                 dump[section].pop(k, None)
         dump["sources"] = {name: src.key_dump() for name, src in self.sources.items()}
+        dump["model"] = self.model.data_dump()
+        dump.pop("training", None)  # how the next model is trained changes no data of this build
         return dump
 
     def data_hash(self) -> str:

@@ -125,16 +125,16 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     if workdir.exists():
         # The demo shows a whole run from scratch: a previous demo's store would hold an iter1 tag whose
         # build.json (times) differs, and publishing refuses to move a tag silently. Only a previous
-        # demo's folder (it carries the marker) or an empty one is reused: `--workdir .` must not
+        # demo's folder (it carries the marker) or an empty one is reused: `--out .` must not
         # delete the user's files.
         import shutil
 
         earlier = (workdir / DEMO_MARKER).is_file() or all((workdir / d).is_dir() for d in ("data", "store"))
         if workdir.is_dir() and any(workdir.iterdir()) and not earlier:
-            raise ConfigError(f"--workdir {workdir} holds other files and no earlier demo: the demo starts from an "
+            raise ConfigError(f"--out {workdir} holds other files and no earlier demo: the demo starts from an "
                               "empty folder, so pick a new or empty one")
         if not workdir.is_dir():
-            raise ConfigError(f"--workdir {workdir} is a file, not a folder")
+            raise ConfigError(f"--out {workdir} is a file, not a folder")
         console.print(f"[dim]removing the previous demo in {workdir}[/]")
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)

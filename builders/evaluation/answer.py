@@ -23,7 +23,7 @@ from videosavi.builders.prompts import PromptSet
 from videosavi.builders.runner import display_model_name
 from videosavi.builders.stage_runner import CallContext, StageRunner, StageTask
 from videosavi.builders.stages.answer import answer_messages, parse_answer
-from videosavi.config import ModelConfig
+from videosavi.config import AnyModelConfig as ModelConfig
 from videosavi.errors import ConfigError
 from videosavi.schemas.evaluation import AnswersInfo, EvalAnswer
 

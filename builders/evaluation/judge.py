@@ -27,7 +27,7 @@ from videosavi.builders.evaluation.models import load_quietly
 from videosavi.builders.run_dir import RunDir, atomic_write_text
 from videosavi.builders.runner import display_model_name
 from videosavi.builders.stage_runner import CallContext, StageOutcome, StageRunner, StageTask
-from videosavi.config import ModelConfig
+from videosavi.config import AnyModelConfig as ModelConfig
 from videosavi.errors import DatasetError
 from videosavi.schemas import QuarantineRecord
 from videosavi.schemas.evaluation import (

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from videosavi.builders.models.base import ModelBackend, load_backend
-from videosavi.config import ModelConfig
+from videosavi.config import AnyModelConfig, model_config
 from videosavi.errors import ConfigError
 
 
 def eval_model_config(name: str, *, backend: str | None = None, base_url: str | None = None,
                       batch_size: int = 8, api_key_env: str = "OPENAI_API_KEY",
-                      constrained: bool = True) -> ModelConfig:
-    """A `ModelConfig` for `name`; `backend` overrides the guess."""
+                      constrained: bool = True) -> AnyModelConfig:
+    """The model config for `name`; `backend` overrides the guess."""
     if backend is None:
         if base_url:
             backend = "openai"
@@ -30,11 +30,13 @@ def eval_model_config(name: str, *, backend: str | None = None, base_url: str | 
                           "or http://127.0.0.1:8000/v1 for a vLLM server)")
     if backend not in ("tiny", "transformers", "openai"):
         raise ConfigError(f"--backend must be tiny, transformers or openai, got {backend!r}")
-    return ModelConfig(backend=backend, name_or_path=name, base_url=base_url, batch_size=batch_size,
-                       api_key_env=api_key_env, constrained=constrained)
+    if backend == "openai":
+        return model_config(backend=backend, name_or_path=name, base_url=base_url, batch_size=batch_size,
+                            api_key_env=api_key_env, constrained=constrained)
+    return model_config(backend=backend, name_or_path=name, batch_size=batch_size, constrained=constrained)
 
 
-def load_quietly(cfg: ModelConfig) -> ModelBackend:
+def load_quietly(cfg: AnyModelConfig) -> ModelBackend:
     """The backend, without transformers' weight-loading bars (they would interleave with `--json`)."""
     if cfg.backend in ("tiny", "transformers"):
         from transformers.utils import logging as hf_logging

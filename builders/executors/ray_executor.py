@@ -20,16 +20,17 @@ import json
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from videosavi.builders.runner import BuildOptions, BuildResult
+from videosavi.config import BuildConfig
 from videosavi.errors import ConfigError, ExecutorError, RunDirMismatchError, VideosaviError
 from videosavi.locking import exclusive
 
 SHARDS_DIR = "shards"
 PLAN_FILE = "plan.json"
-IN_PROCESS_BACKENDS = frozenset({"tiny", "transformers"})
 FORWARDED_ENV = (
     "VIDEOSAVI_CACHE", "VIDEOSAVI_DATA_ROOT", "VIDEOSAVI_STORE", "HF_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT",
     "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS", "VIDEOSAVI_FAULT", "VIDEOSAVI_FAULT_ONCE",
@@ -68,6 +69,20 @@ def _build_shard(opts_dict: dict[str, Any]) -> dict[str, Any]:
     return {"run_dir": str(result.run_dir), "pending": result.pending_videos, "pairs": result.info.counts.pairs}
 
 
+@dataclass
+class RayExecutor:
+    """The `ray` executor (builders/executors/base.py): `address` of the cluster (None: start a local
+    Ray), `num_shards` (None: as planned), `max_retries` per shard task."""
+
+    address: str | None = None
+    num_shards: int | None = None
+    max_retries: int = 3
+    name: str = "ray"
+
+    def run(self, opts: BuildOptions) -> BuildResult:
+        return run_build_ray(opts, address=self.address, num_shards=self.num_shards, max_retries=self.max_retries)
+
+
 def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: int | None = None,
                   max_retries: int = 3) -> BuildResult:
     """Build `opts` as Ray tasks (connecting to `address`, or starting a local Ray) and merge the shards.
@@ -82,15 +97,15 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
     from videosavi.builders.merge import merge_shards
     from videosavi.builders.reserve import reserve_request
     from videosavi.builders.run_dir import RunDir
-    from videosavi.builders.runner import apply_model_override, load_or_sample, select_videos
+    from videosavi.builders.runner import load_or_sample, resolve_config, select_videos
     from videosavi.builders.sampler import sample_key
     from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
-    from videosavi.config import load_config, resolve_data_root
+    from videosavi.config import resolve_data_root
 
     t_start = time.perf_counter()
     whole = dataclasses.replace(opts, num_shards=1, shard_index=0)
     out = Path(whole.run_dir()).absolute()
-    cfg = apply_model_override(load_config(opts.config, opts.overrides or None), opts.model)
+    cfg = resolve_config(opts)
     data_root = Path(resolve_data_root(opts.data_root)).absolute()
     # The driver holds OUT for the whole build (each shard task locks its own OUT/shards/shard-I), and
     # takes it before `--force` removes anything.
@@ -105,8 +120,8 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
         videos = load_or_sample(main_run, cfg, data_root, opts.progress)
         n_videos = len(select_videos(videos, opts.limit_videos, 1, 0))
         requested = num_shards or (opts.num_shards if opts.num_shards > 1 else None)
-        uses_gpu_backend = cfg.model.backend in IN_PROCESS_BACKENDS and (
-            cfg.model.device == "auto" or cfg.model.device.startswith("cuda"))
+        device = getattr(cfg.model, "device", "cpu")
+        uses_gpu_backend = cfg.model.in_process and (device == "auto" or device.startswith("cuda"))
 
         started_here = not ray.is_initialized()
         if started_here:
@@ -119,7 +134,8 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
             task = ray.remote(_build_shard)
             task_options = {
                 "num_cpus": 1, "num_gpus": 1 if uses_gpu else 0, "max_retries": max_retries,
-                "retry_exceptions": False, "runtime_env": {"env_vars": forwarded_env(cfg.model.api_key_env)},
+                "retry_exceptions": False,
+                "runtime_env": {"env_vars": forwarded_env(getattr(cfg.model, "api_key_env", None))},
             }
             shard_runs = [RunDir(shard_dir(out, i)) for i in range(n)]
             for shard in shard_runs:
@@ -214,10 +230,11 @@ def _write_plan(out: Path, n: int) -> None:
     atomic_write_text(out / SHARDS_DIR / PLAN_FILE, json.dumps({"num_shards": n}) + "\n")
 
 
-def _portable_config(config: str | Path | None) -> str | None:
-    """A config file as an absolute path (workers may start elsewhere); bundled names stay names."""
-    if config is None:
-        return None
+def _portable_config(config: BuildConfig | str | Path | None) -> BuildConfig | str | None:
+    """A config file as an absolute path (workers may start elsewhere); bundled names stay names, and a
+    `BuildConfig` travels as it is."""
+    if config is None or isinstance(config, BuildConfig):
+        return config
     p = Path(config)
     return str(p.absolute()) if p.is_file() else str(config)
 

@@ -17,7 +17,7 @@ from videosavi.errors import ModelError
 from videosavi.schemas import ModelInfo
 
 if TYPE_CHECKING:
-    from videosavi.config import ModelConfig
+    from videosavi.config import AnyModelConfig as ModelConfig
 
 FinishReason = Literal["stop", "length", "error"]
 
@@ -134,9 +134,4 @@ def load_backend(cfg: ModelConfig) -> ModelBackend:
         from videosavi.builders.models.openai_backend import OpenAIBackend
 
         return OpenAIBackend(cfg)
-    if cfg.backend == "vllm":
-        raise ModelError(
-            "the in-process vllm backend is not available: it needs a GPU and the optional vllm extra. "
-            "Run a vLLM server (`vllm serve MODEL`) and use `backend: openai` with `base_url` instead"
-        )
     raise ModelError(f"unknown model backend {cfg.backend!r}")

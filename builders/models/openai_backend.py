@@ -34,7 +34,7 @@ from videosavi.errors import ModelError
 from videosavi.schemas import ModelInfo
 
 if TYPE_CHECKING:
-    from videosavi.config import ModelConfig
+    from videosavi.config import OpenAIModelConfig as ModelConfig
 
 log = logging.getLogger(__name__)
 

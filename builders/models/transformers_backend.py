@@ -30,7 +30,9 @@ from videosavi.errors import ModelError
 from videosavi.schemas import ModelInfo
 
 if TYPE_CHECKING:
-    from videosavi.config import ModelConfig
+    from videosavi.config import TinyModelConfig, TransformersModelConfig
+
+    ModelConfig = TinyModelConfig | TransformersModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -3,91 +3,113 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import (
+    HUB_ENDPOINT,
+    AllowGap,
+    AllowRandomWeights,
+    BuildModel,
+    BuildOut,
+    Config,
+    DataRoot,
+    Endpoint,
+    LimitVideos,
+    MergeOut,
+    Progress,
+    PublishDataset,
+    PublishHub,
+    Store,
+    announce_config,
+    command,
+    warn_deprecated,
+)
+
+BUILD_LEGACY = {"--push": "--dataset"}
 
 
 @friendly_errors
 def build(
-    iteration: int = typer.Option(1, "--iteration", "-i", min=1, help="Self-training iteration N (1..)."),
-    config: Optional[str] = typer.Option(
-        None, "--config", "-c", help="YAML config, or a bundled name (demo, videosavi). Default: demo."
-    ),
-    data_root: Optional[Path] = typer.Option(
-        None, "--data-root", help="Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd)."
-    ),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/iterN)."),
-    model: Optional[str] = typer.Option(
-        None, "--model", "-m",
-        help="Model: tiny-qwen2-vl, a hub id, or a local directory (for N > 1: the previous iteration's model).",
-    ),
-    limit_videos: Optional[int] = typer.Option(None, "--limit-videos", min=1, help="Use only the first K videos."),
-    num_shards: int = typer.Option(1, "--num-shards", min=1, help="Split the videos into S shards."),
-    shard_index: int = typer.Option(0, "--shard-index", min=0, help="Build only shard I (0-based)."),
-    executor: str = typer.Option("local", "--executor", help="local, or ray to run shards as Ray tasks."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (e.g. auto)."),
-    force: bool = typer.Option(False, "--force", help="Discard a run directory built with another setup."),
-    previous: Optional[str] = typer.Option(
-        None, "--previous",
+    iteration: Annotated[int, typer.Option("--iteration", "-i", min=1, help="Self-training iteration N (1..).")] = 1,
+    config: Config = None,
+    data_root: DataRoot = None,
+    out: BuildOut = None,
+    model: BuildModel = None,
+    limit_videos: LimitVideos = None,
+    num_shards: Annotated[int, typer.Option("--num-shards", min=1, help="Split the videos into S shards.")] = 1,
+    shard_index: Annotated[int, typer.Option("--shard-index", min=0, help="Build only shard I (0-based).")] = 0,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="Where the build runs: local (this process), or ray (shards as Ray tasks).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="Ray cluster address (e.g. auto), with --executor ray.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Discard a run directory built with another setup.")] = False,
+    previous: Annotated[Optional[str], typer.Option(
+        "--previous",
         help="Retrospective builds (retrospective: true), iteration > 1: the previous iteration's run directory, "
-             "or ORG/NAME@REV of its published revision (read from --store or --endpoint). Its rows hold the "
-             "video descriptions this iteration revises.",
-    ),
-    push: Optional[str] = typer.Option(None, "--push", help="Publish the result to this repo (org/name)."),
-    store: Optional[Path] = typer.Option(
-        None, "--store", help="Local store for --push and --previous ORG/NAME@REV (default: the cache)."),
-    endpoint: Optional[str] = typer.Option(
-        None, "--endpoint", help="Hub endpoint to read --previous ORG/NAME@REV from."),
-    hub: bool = typer.Option(False, "--hub", help="With --push: publish to the Hugging Face Hub instead."),
-    allow_gap: bool = typer.Option(False, "--allow-gap", help="With --push: publish although iter(N-1) is not."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+             "or ORG/NAME@REV of its published revision (read from --store, --endpoint or --hub). Its rows hold "
+             "the video descriptions this iteration revises.")] = None,
+    dataset: PublishDataset = None,
+    store: Store = None,
+    endpoint: Endpoint = None,
+    hub: PublishHub = False,
+    allow_gap: AllowGap = False,
+    allow_random_weights: AllowRandomWeights = False,
+    progress: Progress = True,
 ) -> None:
     """Build one iteration: sample videos, ask/answer/critique/refine, validate, curate, write shards."""
-    from videosavi.builders.runner import BuildOptions, run_build
+    from videosavi.builders.executors.base import get_executor
+    from videosavi.builders.runner import BuildOptions
+    from videosavi.errors import ConfigError
 
+    if hub and (store is not None or endpoint is not None):
+        raise ConfigError("--hub excludes --store and --endpoint: it publishes to and reads from the Hub")
     opts = BuildOptions(
-        iteration=iteration, config=config, data_root=data_root, out=out, model=model,
+        iteration=iteration, config=announce_config(config), data_root=data_root, out=out, model=model,
         limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force, progress=progress,
-        **_previous(previous, store, endpoint),
+        allow_random_weights=allow_random_weights,
+        **_previous(previous, store, HUB_ENDPOINT if hub else endpoint),
     )
-    if executor == "ray":
-        from videosavi.builders.executors.ray_executor import run_build_ray
-
-        result = run_build_ray(opts, address=ray_address)
-    elif executor == "local":
-        result = run_build(opts)
-    else:
-        raise typer.BadParameter(f"unknown executor {executor!r} (local or ray)", param_hint="--executor")
+    result = get_executor(executor, **({"address": ray_address} if executor == "ray" else {})).run(opts)
     print_summary(result.run_dir)
     if result.pending_videos:
         typer.secho(
             f"{result.pending_videos} video(s) hit model-call errors and were left pending: run the same "
             "command again to retry them.", fg="yellow", err=True,
         )
-    if push:
+    if dataset:
         from videosavi.hub.publish import publish_run
 
-        res = publish_run(result.run_dir, push, backend="hub" if hub else "store", store=store, allow_gap=allow_gap)
-        typer.echo(f"published {push}@{res.tag} ({res.commit_sha[:12]}){' (no change)' if res.noop else ''}")
+        res = publish_run(result.run_dir, dataset, backend="hub" if hub else "store", store=store,
+                          allow_gap=allow_gap)
+        typer.echo(f"published {dataset}@{res.tag} ({res.commit_sha[:12]}){' (no change)' if res.noop else ''}")
 
 
 @friendly_errors
 def merge_shards(
-    out: Path = typer.Argument(..., help="Run directory to write the merged result into."),
-    shard_dirs: list[Path] = typer.Argument(..., help="Run directories of the shards."),
-    data_root: Optional[Path] = typer.Option(
-        None, "--data-root", help="Root of the config's manifests, to draw reserve videos when the shards are short."
-    ),
+    shard_dirs: Annotated[list[Path], typer.Argument(help="Run directories of the shards.", show_default=False)],
+    out: MergeOut = None,
+    data_root: Annotated[Optional[Path], typer.Option(
+        "--data-root", help="Root of the config's manifests, to draw reserve videos when the shards are short."
+    )] = None,
 ) -> None:
-    """Merge separately built shards (--num-shards/--shard-index) into one run directory.
+    """Merge separately built shards (--num-shards/--shard-index) into one run directory (--out).
 
     When the shards together are short of their pairs, reserve videos are added to every shard's sample
     and the merge stops (exit 2): build the shards again with the same commands, then merge again."""
     from videosavi.builders.merge import merge_shards as do_merge
 
+    if out is None:
+        # The old form, `savi merge-shards OUT SHARD...`, while its OUT is no shard (a shard has build.json):
+        # never take a shard for the merge's output.
+        from videosavi.builders.run_dir import RunDir
+
+        if len(shard_dirs) < 2 or RunDir(shard_dirs[0]).build_json.exists():
+            raise typer.BadParameter("give the merged run directory as --out OUT", param_hint="--out")
+        warn_deprecated("savi merge-shards OUT SHARD...", "savi merge-shards SHARD... --out OUT")
+        out, shard_dirs = shard_dirs[0], shard_dirs[1:]
     do_merge(out, shard_dirs, data_root=data_root)
     print_summary(out)
 
@@ -147,5 +169,5 @@ def print_summary(run_dir: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("build")(build)
-    app.command("merge-shards")(merge_shards)
+    command(app, "build", build, legacy=BUILD_LEGACY)
+    command(app, "merge-shards", merge_shards)

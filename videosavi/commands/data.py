@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import (
+    Config,
+    DataRoot,
+    DemoDataOut,
+    Progress,
+    SampleOut,
+    announce_config,
+    command,
+)
 
 
 @friendly_errors
 def demo_data(
-    out_dir: Path = typer.Argument(..., help="Data root to write the demo sources into (created if missing)."),
-    videos_per_source: int = typer.Option(6, "--videos-per-source", "-n", min=1,
-                                          help="Video files per source (configs/demo.yaml needs at least 4)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the synthetic videos and manifests."),
+    out: DemoDataOut,
+    videos_per_source: Annotated[int, typer.Option(
+        "--videos-per-source", min=1, help="Video files per source (configs/demo.yaml needs at least 4).")] = 6,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the synthetic videos and manifests.")] = 0,
 ) -> None:
     """Write small synthetic videos and manifests in the STAR, VIDAL-10M and WebVid formats."""
     from videosavi.builders.demo_data import write_demo_data
+
+    out_dir = out
 
     d = write_demo_data(out_dir, videos_per_source=videos_per_source, seed=seed)
     for s in d.videos:
@@ -29,17 +40,14 @@ def demo_data(
 
 @friendly_errors
 def sample(
-    config: Optional[str] = typer.Option(
-        None, "--config", "-c", help="YAML config, or a bundled name (demo, videosavi). Default: demo."
-    ),
-    data_root: Optional[Path] = typer.Option(
-        None, "--data-root", help="Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd)."
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory to write videos.parquet into."),
-    decode: bool = typer.Option(False, "--decode", help="Also decode every sampled video through the worker pool."),
-    hash_files: bool = typer.Option(True, "--hash/--no-hash", help="Record each sampled file's sha256."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing videos.parquet in --out."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    out: SampleOut,
+    config: Config = None,
+    data_root: DataRoot = None,
+    decode: Annotated[bool, typer.Option(
+        "--decode", help="Also decode every sampled video through the worker pool.")] = False,
+    hash_files: Annotated[bool, typer.Option("--hash/--no-hash", help="Record each sampled file's sha256.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing videos.parquet in --out.")] = False,
+    progress: Progress = True,
 ) -> None:
     """Sample the configured sources (seeded, stratified) into RUN_DIR/videos.parquet and summarise."""
     from videosavi.builders.run_dir import RunDir
@@ -47,7 +55,7 @@ def sample(
     from videosavi.config import load_config, resolve_data_root
     from videosavi.errors import ConfigError
 
-    cfg = load_config(config)
+    cfg = load_config(announce_config(config))
     root = resolve_data_root(data_root)
     run = RunDir(out)
     if run.videos.exists() and not force:
@@ -103,5 +111,6 @@ def _print_summary(result: Any, report: Any, videos_file: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo-data")(demo_data)
-    app.command("sample")(sample)
+    command(app, "demo-data", demo_data, positionals=("--out",),
+            retired={"-n": "no longer a flag of savi demo-data: write --videos-per-source N"})
+    command(app, "sample", sample)

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import DemoOut, Progress, command
 
 
 @friendly_errors
 def demo(
-    workdir: Path = typer.Option(Path("runs/demo"), "--workdir", help="Where data, runs, store and model go."),
-    train_steps: int = typer.Option(2, "--train-steps", min=1, help="DPO steps on iteration 1."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    out: DemoOut = Path("runs/demo"),
+    train_steps: Annotated[int, typer.Option("--train-steps", min=1, help="DPO steps on iteration 1.")] = 2,
+    progress: Progress = True,
 ) -> None:
     """Demo videos + tiny model: build iter1, publish, serve, load, train, build iter2, export for raters."""
     from videosavi.demo import run_demo
 
-    run_demo(workdir, train_steps=train_steps, progress=progress)
+    run_demo(out, train_steps=train_steps, progress=progress)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+    command(app, "demo", demo, legacy={"--workdir": "--out"})

@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from videosavi.commands._common import friendly_errors
-from videosavi.commands.train import LORA_TARGETS_HELP
+from videosavi.commands.options import CheckModel, Config, DataRoot, Endpoint, LoraTargets, Store, command
 
 STATUS_STYLE = {"ok": "green", "fail": "bold red", "skipped": "yellow"}
 
 
 @friendly_errors
 def doctor(
-    config: Optional[str] = typer.Option(
-        None, "--config", "-c", help="YAML config, or a bundled name (demo, videosavi). Default: demo."
-    ),
-    model: Optional[str] = typer.Option(
-        None, "--model", "-m", help="Model to check instead of the config's (as `savi-build --model`)."
-    ),
-    data_root: Optional[Path] = typer.Option(
-        None, "--data-root", help="Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd)."
-    ),
-    store: Optional[Path] = typer.Option(
-        None, "--store", help="Local store to publish to (default $VIDEOSAVI_STORE or the user cache)."
-    ),
-    endpoint: Optional[str] = typer.Option(
-        None, "--endpoint", help="Hub API endpoint to reach (e.g. a `savi hub serve` URL)."
-    ),
-    hub: bool = typer.Option(False, "--hub", help="Check the Hugging Face Hub login (whoami) instead of a store."),
-    lora_targets: str = typer.Option("all-linear", "--lora-targets", help=LORA_TARGETS_HELP),
+    config: Config = None,
+    model: CheckModel = None,
+    data_root: DataRoot = None,
+    store: Store = None,
+    endpoint: Endpoint = None,
+    hub: Annotated[bool, typer.Option(
+        "--hub", help="Check the Hugging Face Hub login (whoami) instead of a store.")] = False,
+    lora_targets: LoraTargets = "all-linear",
 ) -> None:
     """Check config, data root, model, frames, the four stages, LoRA targets and publishing; exit 2 on a failure."""
     import time
@@ -70,4 +60,4 @@ def _print_rows(rows: list[Any], seconds: float) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `savi doctor` to the app."""
-    app.command("doctor")(doctor)
+    command(app, "doctor", doctor)

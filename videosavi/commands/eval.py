@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import (
+    AnswerModel,
+    AnswersOut,
+    DataRoot,
+    EvalConfig,
+    EvalSetOut,
+    JsonOutput,
+    JudgeModel,
+    JudgeOut,
+    QuestionModel,
+    announce_config,
+    vocab_command,
+)
 
 eval_app = typer.Typer(
     name="eval",
@@ -15,31 +28,34 @@ eval_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_DATA_ROOT_HELP = "Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd)."
-_BACKEND_HELP = "tiny, transformers or openai (default: guessed from the model name and --base-url)."
-_BASE_URL_HELP = "OpenAI-compatible server, e.g. https://api.openai.com/v1 (GPT-4o) or a vLLM server."
+Backend = Annotated[Optional[str], typer.Option(
+    "--backend", help="tiny, transformers or openai (default: guessed from the model name and --base-url).")]
+BaseUrl = Annotated[Optional[str], typer.Option(
+    "--base-url", help="OpenAI-compatible server, e.g. https://api.openai.com/v1 (GPT-4o) or a vLLM server.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Requests per model batch.")]
 
 
-@eval_app.command("make-set")
+@eval_app.command("make-set", cls=vocab_command())
 @friendly_errors
 def make_set(
-    out: Path = typer.Option(..., "--out", "-o", help="Eval set folder to write."),
-    config: Optional[str] = typer.Option(
-        None, "--config", "-c", help="The build config (needs an `eval: {holdout: ...}` section). Default: demo."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
-    n: Optional[int] = typer.Option(None, "--n", min=1, help="Questions, one per video (default 200, or the file's)."),
-    questions: Optional[Path] = typer.Option(
-        None, "--questions", help="Use these questions (.jsonl/.csv/.parquet: video_uid, question_type, question)."),
-    model: Optional[str] = typer.Option(
-        None, "--model", "-m", help="Model that writes the questions (default: the config's, the iteration-1 model)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing eval set in --out."),
+    out: EvalSetOut,
+    config: EvalConfig = None,
+    data_root: DataRoot = None,
+    n: Annotated[Optional[int], typer.Option(
+        "--n", min=1, help="Questions, one per video (default 200, or the file's).")] = None,
+    questions: Annotated[Optional[Path], typer.Option(
+        "--questions", help="Use these questions (.jsonl/.csv/.parquet: video_uid, question_type, question).")] = None,
+    model: QuestionModel = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing eval set in --out.")] = False,
 ) -> None:
     """Draw held-out videos and write one question about each, spatial and temporal in turn."""
     from videosavi.builders.evaluation.make_set import make_eval_set
-    from videosavi.builders.runner import apply_model_override
+    from videosavi.builders.runner import apply_model_override, check_random_weights
     from videosavi.config import load_config, resolve_data_root
 
-    cfg = apply_model_override(load_config(config), model)
+    cfg = load_config(announce_config(config))
+    check_random_weights(cfg, model, allow=False)
+    cfg = apply_model_override(cfg, model)
     info = make_eval_set(cfg, resolve_data_root(data_root), out, n=n, questions_file=questions, force=force)
     types = ", ".join(f"{v} {k}" for k, v in info.by_question_type.items())
     sources = ", ".join(f"{v} {k}" for k, v in info.by_source.items())
@@ -57,19 +73,19 @@ def _model_config(name: str, backend: str | None, base_url: str | None, batch_si
     return eval_model_config(name, backend=backend, base_url=base_url, batch_size=batch_size, constrained=constrained)
 
 
-@eval_app.command("answer")
+@eval_app.command("answer", cls=vocab_command())
 @friendly_errors
 def answer(
-    eval_set: Path = typer.Option(..., "--set", help="Eval set folder (savi eval make-set)."),
-    model: str = typer.Option(..., "--model", "-m", help="Model that answers: a tiny-* name, hub id or local folder."),
-    out: Path = typer.Option(..., "--out", "-o", help="Answers folder to write."),
-    label: Optional[str] = typer.Option(
-        None, "--label", help="Column name in the judge's table (default: --out's folder name)."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
-    backend: Optional[str] = typer.Option(None, "--backend", help=_BACKEND_HELP),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help=_BASE_URL_HELP),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per model batch."),
-    force: bool = typer.Option(False, "--force", help="Replace answers made in --out with another setup."),
+    eval_set: Annotated[Path, typer.Option("--set", help="Eval set folder (savi eval make-set).")],
+    model: AnswerModel,
+    out: AnswersOut,
+    label: Annotated[Optional[str], typer.Option(
+        "--label", help="Column name in the judge's table (default: --out's folder name).")] = None,
+    data_root: DataRoot = None,
+    backend: Backend = None,
+    base_url: BaseUrl = None,
+    batch_size: BatchSize = 8,
+    force: Annotated[bool, typer.Option("--force", help="Replace answers made in --out with another setup.")] = False,
 ) -> None:
     """Answer every question of the set with the answer-stage prompt (resumable)."""
     from videosavi.builders.evaluation.answer import answer_eval_set
@@ -113,27 +129,28 @@ def _print_table(table: Any, result: Any) -> None:
                       f"parsed), {c.unanswered} unanswered", markup=False)
 
 
-@eval_app.command("judge")
+@eval_app.command("judge", cls=vocab_command(legacy={"--judge-model": "--model"}))
 @friendly_errors
 def judge(
-    more_answers: Optional[list[Path]] = typer.Argument(None, help="More answers folders (after --answers).",
-                                                        show_default=False),
-    answers: Optional[list[Path]] = typer.Option(
-        None, "--answers", help="Answers folders, in iteration order: --answers A1 A2 A3 (or repeat --answers)."),
-    judge_model: str = typer.Option(
-        ..., "--judge-model", help="Judge: gpt-4o with --base-url, a served or a local model."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the judgements, table.json/.md and errors.png."),
-    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help=_DATA_ROOT_HELP),
-    backend: Optional[str] = typer.Option(None, "--backend", help=_BACKEND_HELP),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help=_BASE_URL_HELP),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per model batch."),
-    max_new_tokens: int = typer.Option(1024, "--max-new-tokens", min=16, help="Token limit of one judge reply."),
-    constrained: bool = typer.Option(
-        True, "--constrained/--unconstrained",
+    model: JudgeModel,
+    out: JudgeOut,
+    answer_dirs: Annotated[Optional[list[Path]], typer.Argument(
+        help="Answers folders, in iteration order (the same as --answers).", show_default=False)] = None,
+    answers: Annotated[Optional[list[Path]], typer.Option(
+        "--answers", metavar="DIR...", help="Answers folders, in iteration order: --answers A1 A2 A3.")] = None,
+    as_json: JsonOutput = False,
+    data_root: DataRoot = None,
+    backend: Backend = None,
+    base_url: BaseUrl = None,
+    batch_size: BatchSize = 8,
+    max_new_tokens: Annotated[int, typer.Option(
+        "--max-new-tokens", min=16, help="Token limit of one judge reply.")] = 1024,
+    constrained: Annotated[bool, typer.Option(
+        "--constrained/--unconstrained",
         help="Hold replies to the schema while decoding (unconstrained: parse and validate them afterwards, for "
-             "servers whose strict mode rejects the schema's length limits)."),
-    force: bool = typer.Option(False, "--force", help="Replace judgements made in --out with another judge setup."),
+             "servers whose strict mode rejects the schema's length limits).")] = True,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace judgements made in --out with another judge setup.")] = False,
 ) -> None:
     """Judge every answer: errors by type and severity, per answers folder, like the paper's Table 2."""
     import json
@@ -144,10 +161,10 @@ def judge(
     from videosavi.errors import ConfigError
     from videosavi.evaluation import write_report
 
-    dirs = [*(answers or []), *(more_answers or [])]
+    dirs = [*(answers or []), *(answer_dirs or [])]
     if not dirs:
         raise ConfigError("give the answers folders: --answers A1 A2 ...")
-    result = judge_answers(dirs, _model_config(judge_model, backend, base_url, batch_size, constrained), out,
+    result = judge_answers(dirs, _model_config(model, backend, base_url, batch_size, constrained), out,
                            data_root=resolve_data_root(data_root), max_new_tokens=max_new_tokens, force=force)
     table = write_report(result, JudgeDir(out))
     if as_json:

@@ -3,22 +3,29 @@ loopback) and `savi hub resolve`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import (
+    Dataset,
+    Endpoint,
+    ReadHub,
+    Revision,
+    Store,
+    read_location,
+    vocab_command,
+)
 
 hub_app = typer.Typer(name="hub", help="Serve the local dataset store; resolve revisions.", no_args_is_help=True)
 
 
-@hub_app.command("serve")
+@hub_app.command("serve", cls=vocab_command())
 @friendly_errors
 def serve(
-    store: Optional[Path] = typer.Option(None, "--store",
-                                         help="Store root; must exist (default $VIDEOSAVI_STORE or the cache)."),
-    port: int = typer.Option(8090, "--port", min=1, max=65535, help="Port on 127.0.0.1."),
+    store: Store = None,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 8090,
 ) -> None:
     """Serve the store read-only on 127.0.0.1 over the Hub's API until Ctrl-C."""
     import signal
@@ -49,18 +56,20 @@ def serve(
         server.stop()
 
 
-@hub_app.command("resolve")
+@hub_app.command("resolve", cls=vocab_command(positionals=("--dataset", "--revision")))
 @friendly_errors
 def resolve(
-    repo: str = typer.Argument(..., help="Dataset repository id, org/name."),
-    revision: str = typer.Argument(..., help="Tag (iterN), branch or full commit sha."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Read this store with git (no server needed)."),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Hub API URL (default HF_ENDPOINT or the Hub)."),
+    dataset: Dataset,
+    revision: Revision,
+    store: Store = None,
+    endpoint: Endpoint = None,
+    hub: ReadHub = False,
 ) -> None:
-    """Print the commit sha a revision names; exit 2 if it does not exist."""
+    """Print the commit sha a revision names; exit 2 if it does not exist (--store: read with git, no server)."""
     from videosavi.hub.load import resolve_revision
 
-    typer.echo(resolve_revision(repo, revision, store=store, endpoint=endpoint))
+    read_store, read_endpoint = read_location(store, endpoint, hub)
+    typer.echo(resolve_revision(dataset, revision, store=read_store, endpoint=read_endpoint))
 
 
 def register(app: typer.Typer) -> None:

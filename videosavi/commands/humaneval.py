@@ -3,35 +3,50 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import (
+    Endpoint,
+    JsonOutput,
+    MaybeDataset,
+    MaybeRevision,
+    ReadHub,
+    SheetOut,
+    Store,
+    read_location,
+    vocab_command,
+)
 
 humaneval_app = typer.Typer(
     name="humaneval", help="Blind rater sheets of pairs, and scoring of the filled sheets.", no_args_is_help=True
 )
 
 
-@humaneval_app.command("export")
+@humaneval_app.command("export", cls=vocab_command())
 @friendly_errors
 def export(
-    out: Path = typer.Option(..., "--out", "-o", help="Rater sheet to write (CSV)."),
-    key: Path = typer.Option(..., "--key", "-k", help="Key file to write (CSV); keep it away from raters."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Published dataset repo (org/name)."),
-    revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Revision of --dataset (e.g. iter3)."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Local git store holding --dataset."),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Hub endpoint URL."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Use a run directory instead of a revision."),
-    n: Optional[int] = typer.Option(
-        None, "--n", min=1, help="Items, one pair per video (default 516, or the sum of --per-type counts)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the draw, the item order and the A/B order."),
-    per_type: str = typer.Option(
-        "proportional", "--per-type",
-        help="Items per question type: proportional (to the data), equal, or counts: temporal=261,spatial=255."),
-    allow_fewer: bool = typer.Option(False, "--allow-fewer", help="Export fewer items when videos run short."),
-    bom: bool = typer.Option(False, "--bom", help="Start files with a UTF-8 BOM (older Excel needs it)."),
+    out: SheetOut,
+    key: Annotated[Path, typer.Option("--key", "-k", help="Key file to write (CSV); keep it away from raters.")],
+    dataset: MaybeDataset = None,
+    revision: MaybeRevision = None,
+    store: Store = None,
+    endpoint: Endpoint = None,
+    hub: ReadHub = False,
+    run_dir: Annotated[Optional[Path], typer.Option(
+        "--run-dir", help="Use a run directory instead of a revision.")] = None,
+    n: Annotated[Optional[int], typer.Option(
+        "--n", min=1, help="Items, one pair per video (default 516, or the sum of --per-type counts).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draw, the item order and the A/B order.")] = 0,
+    per_type: Annotated[str, typer.Option(
+        "--per-type",
+        help="Items per question type: proportional (to the data), equal, or counts: temporal=261,spatial=255.",
+    )] = "proportional",
+    allow_fewer: Annotated[bool, typer.Option(
+        "--allow-fewer", help="Export fewer items when videos run short.")] = False,
+    bom: Annotated[bool, typer.Option("--bom", help="Start files with a UTF-8 BOM (older Excel needs it).")] = False,
 ) -> None:
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.humaneval import export_humaneval
@@ -45,7 +60,9 @@ def export(
     if dataset and not revision:
         raise ConfigError("--dataset needs --revision (e.g. --revision iter3)")
     quotas = parse_per_type(per_type)
-    frame = pairs_frame(run_dir) if run_dir else load_revision_frame(dataset, revision, store=store, endpoint=endpoint)
+    read_store, read_endpoint = read_location(store, endpoint, hub)
+    frame = pairs_frame(run_dir) if run_dir else load_revision_frame(dataset, revision, store=read_store,
+                                                                     endpoint=read_endpoint)
     res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=quotas, allow_fewer=allow_fewer, bom=bom)
     for note in res.notes:
         typer.secho(f"note: {note}", fg="yellow", err=True)
@@ -117,12 +134,12 @@ def _print_report(report: Any) -> None:
         console.print(probs)
 
 
-@humaneval_app.command("score")
+@humaneval_app.command("score", cls=vocab_command())
 @friendly_errors
 def score(
-    sheets: list[Path] = typer.Argument(..., help="Filled rater sheets (one per rater)."),
-    key: Path = typer.Option(..., "--key", "-k", help="The key file written by export."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    sheets: Annotated[list[Path], typer.Argument(help="Filled rater sheets (one per rater).")],
+    key: Annotated[Path, typer.Option("--key", "-k", help="The key file written by export.")],
+    as_json: JsonOutput = False,
 ) -> None:
     """Pair correctness per question type and overall (95% Wilson CI), and agreement between raters.
 

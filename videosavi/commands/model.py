@@ -3,26 +3,34 @@ so the paper's backbone runs in the in-process backend and `savi train` without 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import (
+    ConvertOut,
+    ModelRevision,
+    SourceModel,
+    vocab_command,
+)
 
 model_app = typer.Typer(name="model", help="Prepare model checkpoints for videosavi.", no_args_is_help=True)
 
 
-@model_app.command("convert")
+@model_app.command("convert", cls=vocab_command(
+    legacy={"--revision": "--model-revision"},
+    retired={"-r": "-r is the dataset's --revision in every command: write --model-revision REV"},
+    positionals=("--model", "--out")))
 @friendly_errors
 def convert(
-    src: str = typer.Argument(
-        ..., help="Original InternVL2.5/InternVL3 checkpoint: a folder, or a hub id already in the local HF cache."
-    ),
-    out: Path = typer.Argument(..., help="Folder to write the native checkpoint to (written whole, or not at all)."),
-    revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Cached revision of a hub id SRC."),
-    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists, once the new one is complete."),
-    max_shard_size: str = typer.Option("5GB", "--max-shard-size", help="Largest weight shard written, e.g. 5GB."),
+    model: SourceModel,
+    out: ConvertOut,
+    model_revision: ModelRevision = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace --out if it exists, once the new one is complete.")] = False,
+    max_shard_size: Annotated[str, typer.Option(
+        "--max-shard-size", help="Largest weight shard written, e.g. 5GB.")] = "5GB",
 ) -> None:
     """Convert InternVL (InternLM2 or Qwen2 text) to InternVLForConditionalGeneration; runs no remote code."""
     from transformers.utils.hub import convert_file_size_to_int
@@ -30,11 +38,12 @@ def convert(
     from videosavi.builders.models.internvl_convert import convert_internvl
     from videosavi.errors import ConfigError
 
+
     try:
         max_bytes = convert_file_size_to_int(max_shard_size)
     except ValueError as exc:
         raise ConfigError(f"--max-shard-size {max_shard_size!r}: use a number and a unit, e.g. 5GB or 500MB") from exc
-    result = convert_internvl(src, out, revision=revision, force=force, max_shard_bytes=max_bytes)
+    result = convert_internvl(model, out, revision=model_revision, force=force, max_shard_bytes=max_bytes)
     rec = result.record
     rev = f"@{rec['source_revision']}" if rec["source_revision"] else ""
     lm = rec["language_model"]

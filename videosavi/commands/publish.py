@@ -1,27 +1,26 @@
-"""`savi publish RUN_DIR --repo org/name`: one commit + tag `iterN` on the local store or the Hub."""
+"""`savi publish RUN_DIR --dataset org/name`: one commit + tag `iterN` on the local store or the Hub."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import AllowGap, Progress, PublishHub, PublishTo, Store, command
 
 
 @friendly_errors
 def publish(
-    run_dir: Path = typer.Argument(..., help="A finished run directory (build.json, data/, videos.parquet)."),
-    repo: str = typer.Option(..., "--repo", "-r", help="Dataset repository id, org/name."),
-    store: Optional[Path] = typer.Option(
-        None, "--store", help="Local store root (default $VIDEOSAVI_STORE or the user cache)."
-    ),
-    hub: bool = typer.Option(False, "--hub", help="Publish to the Hugging Face Hub (token: HF_TOKEN or hf login)."),
-    tag: Optional[str] = typer.Option(None, "--tag", help="Tag name (default iterN from build.json)."),
-    force: bool = typer.Option(False, "--force", help="Move an existing tag to different content."),
-    allow_gap: bool = typer.Option(False, "--allow-gap", help="Publish iterN although iter(N-1) is not published."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (build.json, data/, videos.parquet).")],
+    dataset: PublishTo,
+    store: Store = None,
+    hub: PublishHub = False,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="Tag name (default iterN from build.json).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Move an existing tag to different content.")] = False,
+    allow_gap: AllowGap = False,
+    progress: Progress = True,
 ) -> None:
     """Validate RUN_DIR, render its card and plots, publish ONE commit and tag it."""
     from videosavi.errors import PublishError
@@ -29,7 +28,7 @@ def publish(
 
     if hub and store is not None:
         raise PublishError("--store and --hub exclude each other: pick the local store or the Hub")
-    res = publish_run(run_dir, repo, backend="hub" if hub else "store", store=store, tag=tag, force=force,
+    res = publish_run(run_dir, dataset, backend="hub" if hub else "store", store=store, tag=tag, force=force,
                       progress=progress, allow_gap=allow_gap)
     if res.noop:
         typer.echo(f"{res.repo}@{res.tag} already holds exactly this content ({res.commit_sha[:12]}); nothing to do")
@@ -42,4 +41,5 @@ def publish(
 
 def register(app: typer.Typer) -> None:
     """Add `savi publish` to the app."""
-    app.command("publish")(publish)
+    command(app, "publish", publish, legacy={"--repo": "--dataset"},
+            retired={"-r": "-r is the dataset's --revision in every command now: name the dataset with --dataset/-d"})

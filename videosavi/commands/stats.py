@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from videosavi.commands._common import friendly_errors
+from videosavi.commands.options import (
+    Endpoint,
+    JsonOutput,
+    MaybeDataset,
+    MaybeRevision,
+    ReadHub,
+    Store,
+    command,
+    read_location,
+)
 
 
 def _fmt(value: Any) -> str:
@@ -93,17 +103,17 @@ def _compare_tables(stats: dict[str, Any]) -> list[Any]:
 
 @friendly_errors
 def stats(
-    run_dirs: Optional[list[Path]] = typer.Argument(
-        None, help="Run directories; several are compared side by side.", show_default=False
-    ),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Published dataset repo (org/name)."),
-    revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Revision of --dataset (e.g. iter1)."),
-    compare_with: Optional[list[str]] = typer.Option(
-        None, "--compare", help="More revisions of --dataset to compare with (repeatable)."
-    ),
-    store: Optional[Path] = typer.Option(None, "--store", help="Local git store holding --dataset."),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Hub endpoint URL (default: the Hub or store)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    run_dirs: Annotated[Optional[list[Path]], typer.Argument(
+        help="Run directories; several are compared side by side.", show_default=False)] = None,
+    dataset: MaybeDataset = None,
+    revision: MaybeRevision = None,
+    compare_with: Annotated[Optional[list[str]], typer.Option(
+        "--compare", metavar="REV...",
+        help="More revisions of --dataset to compare with: --compare iter2 iter3.")] = None,
+    store: Store = None,
+    endpoint: Endpoint = None,
+    hub: ReadHub = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Counts by source, question type and severity; the self-critique's issues in the kept pairs by
     error type; answer lengths; issues per pair.
@@ -127,9 +137,10 @@ def stats(
     for run_dir, name in zip(run_dirs or [], names, strict=True):
         label = name if names.count(name) == 1 else str(run_dir)
         results[label] = summarize(pairs_frame(run_dir))
+    read_store, read_endpoint = read_location(store, endpoint, hub)
     for rev in [revision, *(compare_with or [])] if dataset else []:
         label = rev if rev not in results else f"{dataset}@{rev}"
-        results[label] = summarize(load_revision_frame(dataset, rev, store=store, endpoint=endpoint))
+        results[label] = summarize(load_revision_frame(dataset, rev, store=read_store, endpoint=read_endpoint))
 
     if as_json:
         if len(results) == 1:
@@ -153,4 +164,4 @@ def stats(
 
 def register(app: typer.Typer) -> None:
     """Add `savi stats` to the app."""
-    app.command("stats")(stats)
+    command(app, "stats", stats)

@@ -28,7 +28,7 @@ def is_demo_layout(cfg: BuildConfig) -> bool:
 
 def _fix(name: str, key: str, data_root: Path, config_label: str, demo: bool) -> str:
     if demo:
-        return (f"write the demo videos there: `savi demo-data {data_root}`, or point --data-root at the folder "
+        return (f"write the demo videos there: `savi demo-data --out {data_root}`, or point --data-root at the folder "
                 "that holds them")
     return f"check --data-root (now {data_root}) and sources.{name}.{key} in {config_label}"
 
@@ -68,13 +68,13 @@ def check_data(cfg: BuildConfig, data_root: Path, config_label: str) -> list[Che
     """One row for the data root, then one per source."""
     demo = is_demo_layout(cfg)
     if not data_root.is_dir():
-        fix = (f"write the demo videos: `savi demo-data {data_root}`" if demo
+        fix = (f"write the demo videos: `savi demo-data --out {data_root}`" if demo
                else "pass --data-root (or set VIDEOSAVI_DATA_ROOT) to the folder the config's source paths are under")
         return [fail("data root", f"{data_root} is not a folder", fix),
                 *(skipped(f"source {name}", "needs the data root") for name in cfg.sources)]
     if demo and not any(_manifest_present(src, data_root) for src in cfg.sources.values()):
         rows = [fail("data root", f"{data_root} holds no demo data (none of the demo manifests is there)",
-                     f"write the demo videos: `savi demo-data {data_root}`, or point --data-root at them")]
+                     f"write the demo videos: `savi demo-data --out {data_root}`, or point --data-root at them")]
     else:
         rows = [ok("data root", str(data_root))]
     rows += [check_source(name, src, data_root, config_label, demo) for name, src in cfg.sources.items()]

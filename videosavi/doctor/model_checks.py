@@ -84,7 +84,7 @@ def model_fix(cfg: BuildConfig, config_label: str) -> str:
             remote = False
         if remote:
             return ("it is a remote-code checkpoint: convert it to transformers' native class "
-                    f"(run `savi model convert {path} OUT`), or serve it and use `backend: openai`")
+                    f"(run `savi model convert --model {path} --out OUT`), or serve it and use `backend: openai`")
         return f"check that {path} is a complete video-model checkpoint (weights, processor and tokenizer files)"
     if path.is_absolute() or m.name_or_path.startswith((".", "~")) or path.exists():
         return f"no checkpoint folder at {path}: check --model (or model.name_or_path in {config_label})"

@@ -34,10 +34,10 @@ from videosavi.export.frame_files import IMAGE_FORMATS, frame_name
 from videosavi.export.media import CLIP_MODES, MediaJob, RowMedia, distinct_jobs, plan_row_media
 from videosavi.export.out_dir import check_out, commit, staged
 from videosavi.export.rows import ExportRow
+from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 
 ROW_COLUMNS = ("pair_id", "source", "video_id", "video_path", "video_sha256", "clip_start", "clip_end",
                "frame_indices", "question", "chosen", "rejected")
-DEFAULT_MAX_MISSING_SHARE = 0.05
 REPORT = "skipped.jsonl"
 PAIR_IDS = "pair_ids.txt"
 SUMMARY = "export.json"

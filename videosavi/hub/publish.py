@@ -3,7 +3,7 @@
 Order matters: validate everything, render the card and plots, assemble the exact file set in a
 staging folder, and only then touch the repository. The backend decides by content (a re-publish of
 the same files is a no-op; changed files under an existing tag are refused without `force`) and
-makes the commit and the tag. `savi publish`, `savi-build --push` and `savi demo` all call
+makes the commit and the tag. `savi publish`, `savi-build --dataset` and `savi demo` all call
 `publish_run`.
 """
 

@@ -1,0 +1,275 @@
+"""The CLI's one vocabulary: every shared option's flags and help text, written once, and the command
+class that every `savi` command uses.
+
+Words (`VOCABULARY`): `--dataset/-d ORG/NAME`, `--revision/-r REV`, `--out/-o PATH`, `--config/-c`,
+`--data-root`, `--store`, `--endpoint` (`--hub`: the Hugging Face Hub itself), `--model/-m`. A short
+flag means one thing in every command (tests/test_cli_vocabulary.py walks the command tree).
+
+`VocabCommand` adds two things to Typer's command:
+- **Lists take space-separated values.** A Typer/click option with `multiple=True` takes one value per
+  flag; here `--compare iter2 iter3 iter4` is read as `--compare iter2 --compare iter3 --compare
+  iter4` (the values run up to the next token that starts with `-`, so put positional arguments
+  before a list option). Repeating the flag still works.
+- **Old spellings keep working, hidden.** A command's `legacy` table maps an old flag to its new one
+  (`--repo` -> `--dataset`): the old flag is rewritten before parsing, with one warning line on
+  stderr; so are the positional arguments of a command that now takes options (`positionals`:
+  `savi hub resolve REPO REV` -> `--dataset REPO --revision REV`). A `retired` short flag that used
+  to mean something else (`-r` for `--repo`, `-n` for `--iterations`) is refused with a line that
+  names the new spelling, never reinterpreted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Optional, TypeVar
+
+import typer
+from typer.core import TyperCommand
+
+from videosavi.training_options import field_help
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HUB_ENDPOINT = "https://huggingface.co"
+
+# long flag -> (short flag or None, what it names). One meaning per word and per short flag.
+VOCABULARY: dict[str, tuple[str | None, str]] = {
+    "--dataset": ("-d", "a dataset repository, ORG/NAME"),
+    "--revision": ("-r", "a revision of that dataset: tag (iterN), branch or commit sha"),
+    "--out": ("-o", "where the command writes its result"),
+    "--config": ("-c", "a build config: a YAML file or a bundled name (demo, videosavi)"),
+    "--data-root": (None, "the root that a config's source paths are relative to"),
+    "--store": (None, "a local git store of dataset repositories"),
+    "--endpoint": (None, "a Hub API URL (e.g. a `savi hub serve` URL)"),
+    "--hub": (None, "the Hugging Face Hub itself"),
+    "--model": ("-m", "a model: a tiny-* test model, a hub id or a local folder"),
+}
+# Other short flags, each with its single meaning.
+SHORT_FLAGS: dict[str, str] = {
+    **{short: long for long, (short, _) in VOCABULARY.items() if short},
+    "-i": "--iteration",
+    "-f": "--format",
+    "-k": "--key",
+}
+# Spellings that were replaced; no command shows them (they live on only in `legacy` tables).
+OLD_SPELLINGS = ("--repo", "--output", "--workdir", "--push", "--judge-model")
+
+
+# --- the command class ---------------------------------------------------------------------------------
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """One line on stderr: the old spelling still works, and what to write instead."""
+    typer.secho(f"warning: {old} is deprecated; use {new}", fg="yellow", err=True)
+
+
+class VocabCommand(TyperCommand):
+    """A Typer command whose list options take space-separated values and whose old spellings are
+    rewritten (with a warning) or refused; see the module docstring."""
+
+    legacy: ClassVar[Mapping[str, str]] = {}
+    retired: ClassVar[Mapping[str, str]] = {}
+    # A command that once took positional arguments and now takes options: the flags they map to, in order.
+    positionals: ClassVar[tuple[str, ...]] = ()
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self.rewrite_positionals(self.rewrite(args, ctx)))
+
+    def rewrite_positionals(self, args: list[str]) -> list[str]:
+        """`savi hub resolve REPO REV` -> `--dataset REPO --revision REV` (one warning), when exactly that
+        many bare arguments are given; any other count is left for click to refuse."""
+        if not self.positionals:
+            return args
+        takes_value = {name: not (p.is_flag or p.count) for p in self.params if p.param_type_name == "option"
+                       for name in p.opts}
+        bare, i = [], 0
+        while i < len(args):
+            token = args[i]
+            if token == "--":
+                bare += range(i + 1, len(args))
+                break
+            if _is_flag(token):
+                i += 2 if "=" not in token and takes_value.get(token, False) else 1
+                continue
+            bare.append(i)
+            i += 1
+        if len(bare) != len(self.positionals):
+            return args
+        values = [args[i] for i in bare]
+        old = " ".join(f"{f.removeprefix('--').upper()}" for f in self.positionals)
+        warn_deprecated(f"the positional form ({old})", " ".join(f"{f} {f.removeprefix('--').upper()}"
+                                                                 for f in self.positionals))
+        kept = [t for i, t in enumerate(args) if i not in bare and t != "--"]
+        return [*(x for f, v in zip(self.positionals, values, strict=True) for x in (f, v)), *kept]
+
+    def list_flags(self) -> set[str]:
+        """The flags of options that take several values."""
+        return {name for p in self.params if getattr(p, "multiple", False) for name in p.opts}
+
+    def rewrite(self, args: list[str], ctx: Any = None) -> list[str]:
+        out: list[str] = []
+        lists = self.list_flags()
+        i = 0
+        while i < len(args):
+            token = args[i]
+            i += 1
+            if token == "--":
+                out += args[i - 1:]
+                break
+            name, eq, value = token.partition("=") if token.startswith("--") else (token, "", "")
+            short = name[:2] if _is_flag(name) and not name.startswith("--") else name  # -rVALUE is -r VALUE
+            if short in self.retired:
+                raise typer.BadParameter(self.retired[short], ctx=ctx, param_hint=short)
+            if name in self.legacy:
+                warn_deprecated(name, self.legacy[name])
+                name = self.legacy[name]
+                token = name + eq + value
+            if name in lists and not eq:
+                values = []
+                while i < len(args) and not _is_flag(args[i]):
+                    values.append(args[i])
+                    i += 1
+                out += [x for v in values for x in (name, v)] or [name]
+                continue
+            out.append(token)
+        return out
+
+
+def _is_flag(token: str) -> bool:
+    return token.startswith("-") and len(token) > 1
+
+
+def vocab_command(legacy: Mapping[str, str] | None = None, retired: Mapping[str, str] | None = None,
+                  positionals: tuple[str, ...] = ()) -> type[VocabCommand]:
+    """The command class for one command, with its old spellings (`legacy`), refused flags (`retired`)
+    and the flags its old positional arguments map to (`positionals`)."""
+    return type("VocabCommand", (VocabCommand,), {"legacy": dict(legacy or {}), "retired": dict(retired or {}),
+                                                  "positionals": tuple(positionals)})
+
+
+def command(app: typer.Typer, name: str, fn: Callable[..., Any], *, legacy: Mapping[str, str] | None = None,
+            retired: Mapping[str, str] | None = None, positionals: tuple[str, ...] = ()) -> None:
+    """Register `fn` as `savi NAME` with the vocabulary's command class."""
+    app.command(name, cls=vocab_command(legacy, retired, positionals))(fn)
+
+
+def announce_config(config: str | None) -> str:
+    """The config a command uses: without --config, the bundled demo, said in one line on stderr (its
+    sources are synthetic and its model has random weights: a real run always names its config)."""
+    if config is not None:
+        return config
+    from videosavi.config import bundled_config
+
+    typer.secho(f"note: no --config given: using the bundled demo config ({bundled_config('demo')}): synthetic "
+                "demo sources and a random-weight model", fg="yellow", err=True)
+    return "demo"
+
+
+
+
+# --- where a revision is read from ---------------------------------------------------------------------
+
+
+def read_location(store: Path | None, endpoint: str | None, hub: bool) -> tuple[Path | None, str | None]:
+    """(store, endpoint) to read a revision from: `--hub` is the Hugging Face Hub's own endpoint."""
+    from videosavi.errors import ConfigError
+
+    given = [flag for flag, v in (("--store", store), ("--endpoint", endpoint), ("--hub", hub)) if v]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)} exclude each other: read from one place")
+    return store, HUB_ENDPOINT if hub else endpoint
+
+
+# --- the shared options -----------------------------------------------------------------------------------
+# Each alias is one option's flags and help text. Where a word names something the command writes or
+# uses in its own way (`--out`, `--model`), each distinct meaning has its alias here, so help texts are
+# still written once and every command reads the same flags.
+
+_D = ("--dataset", "-d")
+_R = ("--revision", "-r")
+_O = ("--out", "-o")
+_C = ("--config", "-c")
+_M = ("--model", "-m")
+
+DATASET_HELP = "Published dataset repository, ORG/NAME."
+Dataset = Annotated[str, typer.Option(*_D, metavar="ORG/NAME", help=DATASET_HELP)]
+MaybeDataset = Annotated[Optional[str], typer.Option(*_D, metavar="ORG/NAME", help=DATASET_HELP)]
+PublishDataset = Annotated[Optional[str], typer.Option(
+    *_D, metavar="ORG/NAME", help="Publish the finished build to this dataset repository (tag iterN; it replaces "
+                                  "--push).")]
+LoopDataset = Annotated[str, typer.Option(
+    *_D, metavar="ORG/NAME", help="Dataset repository each iteration is published to (tag iterN) and trained from.")]
+PublishTo = Annotated[str, typer.Option(*_D, metavar="ORG/NAME", help="Dataset repository to publish to.")]
+
+REVISION_HELP = "Revision of --dataset: a tag (iterN), branch or commit sha."
+Revision = Annotated[str, typer.Option(*_R, metavar="REV", help=REVISION_HELP)]
+MaybeRevision = Annotated[Optional[str], typer.Option(*_R, metavar="REV", help=REVISION_HELP)]
+
+CONFIG_HELP = "Build config: a YAML file, or a bundled name (demo, videosavi). Default: demo."
+Config = Annotated[Optional[str], typer.Option(*_C, help=CONFIG_HELP)]
+SourcesConfig = Annotated[Optional[str], typer.Option(
+    *_C, help="Build config naming each source's root (and, for training, its training: defaults).")]
+EvalConfig = Annotated[Optional[str], typer.Option(
+    *_C, help="The build config (needs an `eval: {holdout: ...}` section). Default: demo.")]
+
+DataRoot = Annotated[Optional[Path], typer.Option(
+    "--data-root", help="Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd).")]
+Store = Annotated[Optional[Path], typer.Option(
+    "--store", help="Local git store of datasets (default $VIDEOSAVI_STORE or the user cache).")]
+Endpoint = Annotated[Optional[str], typer.Option(
+    "--endpoint", metavar="URL", help="Hub API endpoint to read from, e.g. a `savi hub serve` URL (default "
+                                      "HF_ENDPOINT or the Hub).")]
+ReadHub = Annotated[bool, typer.Option(
+    "--hub", help=f"Read from the Hugging Face Hub itself ({HUB_ENDPOINT}), whatever HF_ENDPOINT says.")]
+PublishHub = Annotated[bool, typer.Option(
+    "--hub", help="Publish to (and read from) the Hugging Face Hub instead of the local store "
+                  "(token: HF_TOKEN or hf login).")]
+
+BuildModel = Annotated[Optional[str], typer.Option(
+    *_M, help="Model instead of the config's: tiny-qwen2-vl, a hub id, or a local folder (for iteration N > 1: "
+              "the previous iteration's merged model).")]
+TrainModel = Annotated[str, typer.Option(*_M, help="Model to train: tiny-qwen2-vl, a hub id or a local folder.")]
+FirstModel = Annotated[str, typer.Option(*_M, help="Model of iteration 1: tiny-qwen2-vl, a hub id or a folder.")]
+CheckModel = Annotated[Optional[str], typer.Option(
+    *_M, help="Model to check instead of the config's (as `savi build --model`).")]
+QuestionModel = Annotated[Optional[str], typer.Option(
+    *_M, help="Model that writes the questions (default: the config's, the iteration-1 model).")]
+AnswerModel = Annotated[str, typer.Option(*_M, help="Model that answers: a tiny-* name, hub id or local folder.")]
+JudgeModel = Annotated[str, typer.Option(*_M, help="Judge: gpt-4o with --base-url, a served or a local model.")]
+SourceModel = Annotated[str, typer.Option(
+    *_M, help="Original InternVL2.5/InternVL3 checkpoint: a folder, or a hub id already in the local HF cache.")]
+ModelRevision = Annotated[Optional[str], typer.Option(
+    "--model-revision", metavar="REV", help="Revision of a hub id --model.")]
+
+BuildOut = Annotated[Optional[Path], typer.Option(*_O, help="Run directory (default runs/iterN).")]
+SampleOut = Annotated[Path, typer.Option(*_O, help="Run directory to write videos.parquet into.")]
+MergeOut = Annotated[Optional[Path], typer.Option(*_O, help="Run directory to write the merged result into.")]
+DemoDataOut = Annotated[Path, typer.Option(
+    *_O, help="Data root to write the demo sources into (created if missing).")]
+TrainOut = Annotated[Path, typer.Option(*_O, help="Folder for adapter/, merged/ and train.json.")]
+LoopOut = Annotated[Path, typer.Option(*_O, help="Folder for the iterN/ run directories and iterN-model/ models.")]
+DemoOut = Annotated[Path, typer.Option(*_O, help="Where the demo's data, runs, store and models go.")]
+ExportOut = Annotated[Path, typer.Option(*_O, help="Folder to write; must be empty or new (see --overwrite).")]
+ConvertOut = Annotated[Path, typer.Option(
+    *_O, help="Folder to write the native checkpoint to (written whole, or not at all).")]
+EvalSetOut = Annotated[Path, typer.Option(*_O, help="Eval set folder to write.")]
+AnswersOut = Annotated[Path, typer.Option(*_O, help="Answers folder to write.")]
+JudgeOut = Annotated[Path, typer.Option(*_O, help="Folder for the judgements, table.json/.md and errors.png.")]
+SheetOut = Annotated[Path, typer.Option(*_O, help="Rater sheet to write (CSV).")]
+
+VideoRoots = Annotated[Optional[list[str]], typer.Option(
+    "--video-root", metavar="SOURCE=DIR",
+    help="Where a source's videos are: SOURCE=DIR, one per source in the revision (e.g. --video-root "
+         "star=/data/charades vidal=/data/vidal).")]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress.")]
+AllowGap = Annotated[bool, typer.Option(
+    "--allow-gap", help="Publish iterN although iter(N-1) is not published.")]
+AllowRandomWeights = Annotated[bool, typer.Option(
+    "--allow-random-weights",
+    help="Build with a random-weight tiny model although nothing else asks for it (the config names no "
+         "model). Its text is meaningless: for tests and demos only.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+MaxMissingShare = Annotated[float, typer.Option("--max-missing-share", help=field_help("max_missing_share"))]
+LoraTargets = Annotated[str, typer.Option("--lora-targets", help=field_help("lora_targets"))]
+LimitVideos = Annotated[Optional[int], typer.Option("--limit-videos", min=1, help="Use only the first K videos.")]
