@@ -22,8 +22,13 @@ from typing import Any
 
 from videosavi.builders.decode_errors import DecodeError, DecoderCrashError, DecodeTimeoutError
 from videosavi.builders.frames import DecodedFrames, decode_frames
+from videosavi.errors import VideosaviError
 
 _PRELOAD = ["videosavi.builders.frames", "videosavi.builders.source_decode"]
+
+
+class DecoderPoolError(VideosaviError):
+    """The pool of decoder processes failed as a whole (not one video): the build stops, resumable."""
 
 
 def _start_context() -> Any:
@@ -107,12 +112,18 @@ class FrameDecoderPool:
                                       str(path))
         except pebble.ProcessExpired as exc:
             return DecoderCrashError(f"the decoder process died ({exc}, exit code {exc.exitcode})", str(path))
-        except CancelledError:
-            return DecodeError("the decode task was cancelled", str(path))
-        except Exception as exc:  # a bug or an unexpected library error: skip this video, keep the message
+        except CancelledError as exc:
+            raise DecoderPoolError(f"the decode task of {path} was cancelled: the decoder pool stopped; nothing was "
+                                   "skipped, run the same command again") from exc
+        except Exception as exc:
+            # pebble attaches the worker's traceback to what the task itself raised: a bug or a library error
+            # on this file, so the video is skipped with the message. Without one the pool itself failed, and
+            # no video is to blame: recording skips would lose them for good on every resume.
             remote = (getattr(exc, "traceback", "") or "").strip().splitlines()
-            where = f" ({remote[-1]})" if remote else ""
-            return DecodeError(f"{type(exc).__name__}: {exc}{where}", str(path))
+            if not remote:
+                raise DecoderPoolError(f"the decoder pool failed ({type(exc).__name__}: {exc}); nothing was skipped, "
+                                       "run the same command again") from exc
+            return DecodeError(f"{type(exc).__name__}: {exc} ({remote[-1]})", str(path))
 
     def decode_many(self, tasks: Iterable[tuple], prefetch: int = 4) -> Iterator[tuple[Any, Any]]:
         """Yield `(key, DecodedFrames | DecodeError)` in the order of `tasks`.

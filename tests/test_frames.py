@@ -254,3 +254,28 @@ def test_pool_decodes_in_order_skips_bad_files_and_goes_on(vids: dict[str, Path]
             assert isinstance(out, DecodeError) and out.reason == expected[key], key
         else:
             assert isinstance(out, DecodedFrames) and out.frames.shape == (4, 32, 32, 3)
+
+
+def test_a_failure_of_the_pool_itself_stops_the_build_and_skips_no_video() -> None:
+    """A task's own exception (pebble attaches the worker's traceback) skips that video; an exception the
+    pool raised itself (no traceback: no video is to blame) or a cancelled task stops with a resumable
+    error, since a recorded skip would lose the video on every resume."""
+    from concurrent.futures import Future
+
+    from videosavi.builders.decode_errors import DecodeError
+    from videosavi.builders.decode_pool import DecoderPoolError
+
+    pool = FrameDecoderPool(workers=1)
+    task_error = ValueError("bad stream")
+    task_error.traceback = "Traceback ...\nValueError: bad stream"  # type: ignore[attr-defined]  # set by pebble
+    from_task: Future = Future()
+    from_task.set_exception(task_error)
+    assert isinstance(pool.outcome(from_task, "a.mp4"), DecodeError)
+    from_pool: Future = Future()
+    from_pool.set_exception(RuntimeError("Unexpected error within the Pool"))
+    with pytest.raises(DecoderPoolError, match="nothing was skipped"):
+        pool.outcome(from_pool, "b.mp4")
+    cancelled: Future = Future()
+    cancelled.cancel()
+    with pytest.raises(DecoderPoolError, match="cancelled"):
+        pool.outcome(cancelled, "c.mp4")
