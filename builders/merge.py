@@ -13,11 +13,11 @@ from pathlib import Path
 from videosavi.builders import shards
 from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.reserve import reserve_request, select_pairs
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
 from videosavi.config import BuildConfig, resolve_data_root
 from videosavi.errors import DatasetError, ReserveNeededError, VideosaviError
 from videosavi.locking import exclusive
+from videosavi.run_dir import RunDir
 from videosavi.schemas import BuildCounts, BuildInfo, RetrospectiveInfo, StageCounts, VideoRef
 
 

@@ -46,7 +46,7 @@ def descriptions_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 def previous_from_run_dir(path: str | Path) -> PreviousContext:
     """The descriptions in a finished run directory's rows."""
     from videosavi.builders import shards
-    from videosavi.builders.run_dir import RunDir
+    from videosavi.run_dir import RunDir
 
     run = RunDir(Path(path))
     if not run.build_json.exists():

@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from videosavi import __version__
+from videosavi._faults import failpoint
 from videosavi.builders import shards
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.disk_full import disk_full_error
-from videosavi.builders.faults import failpoint
 from videosavi.builders.prompts import STAGES, PromptSet
 from videosavi.builders.reserve import reserve_request, select_pairs
 from videosavi.builders.retrospective import PreviousContext, resolve_previous
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.stage_runner import CallContext, StageRunner
 from videosavi.builders.top_up import available_videos, extend_runs, outcomes, quota_targets
 from videosavi.builders.version import BUILDER_VERSION
@@ -38,6 +37,7 @@ from videosavi.config import BuildConfig, load_config, resolve_data_root
 from videosavi.errors import ConfigError, RunDirMismatchError
 from videosavi.hashing import canonical_json, stable_hash
 from videosavi.locking import exclusive
+from videosavi.run_dir import RunDir
 from videosavi.schemas import (
     BuildCounts,
     BuildInfo,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from videosavi.builders.faults import failpoint
+from videosavi._faults import failpoint
 from videosavi.schemas import PreferencePair
 from videosavi.schemas.arrow import arrow_schema, from_table, to_table
 

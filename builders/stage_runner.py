@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from videosavi._faults import failpoint
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.call_keys import call_key, call_seed, video_key
-from videosavi.builders.faults import failpoint
 from videosavi.builders.stages.parsing import ParseError
 from videosavi.schemas import StageCounts
 

@@ -96,8 +96,8 @@ def lossy_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lossy_reference(lossy_config: Path, lossy_root: Path, tmp_path_factory: pytest.TempPathFactory,
                     videosavi_cache: str) -> Path:
-    from videosavi.builders.run_dir import RunDir
     from videosavi.builders.runner import BuildOptions, run_build
+    from videosavi.run_dir import RunDir
 
     out = tmp_path_factory.mktemp("lossy-ref") / "run"
     run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=out, progress=False))

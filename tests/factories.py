@@ -13,10 +13,10 @@ from typing import Any
 from videosavi import __version__
 from videosavi.builders import shards
 from videosavi.builders.prompts import PromptSet
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.stages.answer import answer_messages
 from videosavi.builders.version import BUILDER_VERSION
 from videosavi.hashing import stable_hash
+from videosavi.run_dir import RunDir
 from videosavi.schemas import (
     ERROR_TYPES,
     BuildCounts,

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from tests.build_helpers import rows
 from videosavi.builders import shards
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.curation import reasons
+from videosavi.run_dir import RunDir
 from videosavi.schemas import PreferencePair
 
 QUESTION_LEVEL = {reasons.DUPLICATE_QUESTION, reasons.NEAR_DUPLICATE_QUESTION}

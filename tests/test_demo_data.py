@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from videosavi.builders.demo_data import write_demo_data
 from videosavi.builders.frames import decode_frames
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.sampler import sample_videos
 from videosavi.cli import app
 from videosavi.config import load_config
+from videosavi.run_dir import RunDir
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,13 @@ from videosavi.builders.evaluation.judge import judge_answers
 from videosavi.builders.evaluation.judge_stage import JudgePrompt, parse_judgement
 from videosavi.builders.evaluation.models import eval_model_config
 from videosavi.builders.holdout import holdout_key, is_held_out
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import run_build
 from videosavi.builders.sampler import sample_videos
 from videosavi.cli import app
 from videosavi.config import EvalConfig, load_config
 from videosavi.curation.eval_table import TOTAL, error_table
 from videosavi.hashing import text_hash
+from videosavi.run_dir import RunDir
 from videosavi.schemas import ERROR_TYPES, SEVERITIES
 from videosavi.schemas.evaluation import JudgementRecord
 

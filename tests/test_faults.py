@@ -39,12 +39,12 @@ from tests.build_helpers import (
 )
 from tests.fake_openai import FakeServer, completion, model_reply, video_digest
 from tests.videos import BAD_FILES, make_bad_files, make_video
+from videosavi._faults import reset_failpoints
 from videosavi.builders.disk_full import disk_full_error
-from videosavi.builders.faults import reset_failpoints
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import load_or_sample, run_build
 from videosavi.config import load_config
 from videosavi.errors import DiskFullError
+from videosavi.run_dir import RunDir
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.factories import make_pairs, write_run_dir
-from videosavi.builders import faults
+from videosavi import _faults as faults
 from videosavi.cli import app
 from videosavi.errors import HubError, PublishError, RevisionNotFoundError
 from videosavi.hub.load import load_revision, resolve_revision

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from tests.build_helpers import rows, savi_command, subprocess_env, write_small_config
 from videosavi.builders.merge import merge_shards
 from videosavi.builders.reserve import Targets, VideoOutcome, reserve_request, select_pairs
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.errors import ReserveNeededError
+from videosavi.run_dir import RunDir
 
 S, T = "spatial", "temporal"
 

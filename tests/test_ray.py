@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.build_helpers import SMALL_LIMIT, cached_calls, rows, small_options, subprocess_env
-from videosavi.builders.run_dir import RunDir
 from videosavi.errors import ExecutorError
+from videosavi.run_dir import RunDir
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray

@@ -37,7 +37,6 @@ from tests.videos import make_video
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.decode_errors import ChangedSinceSamplingError, OutsideRootError
 from videosavi.builders.merge import merge_shards
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import load_or_sample, run_build
 from videosavi.builders.sampler import file_status, sample_videos
 from videosavi.builders.source_decode import decode_sampled_video
@@ -46,6 +45,7 @@ from videosavi.config import load_config
 from videosavi.errors import ConfigError, LockedError, ManifestError, ModelError
 from videosavi.hashing import sha256_file
 from videosavi.hub.publish import publish_run
+from videosavi.run_dir import RunDir
 
 HOLD_LOCK = """
 import sys, time

@@ -23,13 +23,13 @@ from videosavi.builders import shards
 from videosavi.builders.call_keys import call_key, call_seed
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.retrospective import previous_from_run_dir, resolve_previous
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.builders.stages.critique import critique_messages, critique_schema
 from videosavi.builders.stages.describe import describe_messages
 from videosavi.cli import app
 from videosavi.config import BuildConfig, load_config
 from videosavi.errors import ConfigError
+from videosavi.run_dir import RunDir
 from videosavi.training.loop import default_build
 
 RETRO = {"retrospective": True, "stages": {"describe": {"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 48}}}

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.sampler import rank_key, sample_videos
 from videosavi.config import BuildConfig
+from videosavi.run_dir import RunDir
 
 N_STAR, N_VIDAL, N_WEBVID = 40, 30, 30
 
@@ -175,7 +175,7 @@ _CHILD = """
 import json, sys
 from pathlib import Path
 from tests.test_sampler import config
-from videosavi.builders.run_dir import RunDir
+from videosavi.run_dir import RunDir
 from videosavi.builders.sampler import sample_videos
 res = sample_videos(config(), Path(sys.argv[1]), progress=False)
 RunDir(Path(sys.argv[2])).write_videos(res.videos)

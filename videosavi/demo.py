@@ -188,7 +188,7 @@ def _print_sample(console: Console, run_dir: Path) -> None:
     """Per-source sample table: what was drawn, what was missing on disk, what decoded."""
     from rich.table import Table
 
-    from videosavi.builders.run_dir import RunDir
+    from videosavi.run_dir import RunDir
 
     run = RunDir(run_dir)
     videos = run.read_videos()

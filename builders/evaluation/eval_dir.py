@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from videosavi.builders.call_cache import CallCache
-from videosavi.builders.run_dir import atomic_write_text
 from videosavi.errors import DatasetError, RunDirMismatchError
 from videosavi.hashing import canonical_json
+from videosavi.run_dir import atomic_write_text
 from videosavi.schemas.arrow import from_table, to_table
 from videosavi.schemas.evaluation import AnswersInfo, EvalAnswer, EvalQuestion, EvalSetInfo
 

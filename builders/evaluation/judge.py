@@ -24,11 +24,11 @@ from videosavi.builders.evaluation.frames import check_videos, decoded_questions
 from videosavi.builders.evaluation.judge_stage import JudgePrompt, judge_schema, parse_judgement, schema_hash
 from videosavi.builders.evaluation.make_set import EVAL_ITERATION
 from videosavi.builders.evaluation.models import load_quietly
-from videosavi.builders.run_dir import RunDir, atomic_write_text
 from videosavi.builders.runner import display_model_name
 from videosavi.builders.stage_runner import CallContext, StageOutcome, StageRunner, StageTask
 from videosavi.config import ModelConfig
 from videosavi.errors import DatasetError
+from videosavi.run_dir import RunDir, atomic_write_text
 from videosavi.schemas import QuarantineRecord
 from videosavi.schemas.evaluation import (
     AnswersInfo,

@@ -81,11 +81,11 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
 
     from videosavi.builders.merge import merge_shards
     from videosavi.builders.reserve import reserve_request
-    from videosavi.builders.run_dir import RunDir
     from videosavi.builders.runner import apply_model_override, load_or_sample, select_videos
     from videosavi.builders.sampler import sample_key
     from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
     from videosavi.config import load_config, resolve_data_root
+    from videosavi.run_dir import RunDir
 
     t_start = time.perf_counter()
     whole = dataclasses.replace(opts, num_shards=1, shard_index=0)
@@ -209,7 +209,7 @@ def _read_plan(out: Path) -> int | None:
 
 
 def _write_plan(out: Path, n: int) -> None:
-    from videosavi.builders.run_dir import atomic_write_text
+    from videosavi.run_dir import atomic_write_text
 
     atomic_write_text(out / SHARDS_DIR / PLAN_FILE, json.dumps({"num_shards": n}) + "\n")
 

@@ -109,7 +109,7 @@ def print_summary(run_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from videosavi.builders.run_dir import RunDir
+    from videosavi.run_dir import RunDir
 
     info = RunDir(run_dir).read_build_info()
     c = info.counts

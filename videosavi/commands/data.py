@@ -42,10 +42,10 @@ def sample(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Sample the configured sources (seeded, stratified) into RUN_DIR/videos.parquet and summarise."""
-    from videosavi.builders.run_dir import RunDir
     from videosavi.builders.sampler import sample_key, sample_videos
     from videosavi.config import load_config, resolve_data_root
     from videosavi.errors import ConfigError
+    from videosavi.run_dir import RunDir
 
     cfg = load_config(config)
     root = resolve_data_root(data_root)

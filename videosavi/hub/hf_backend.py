@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from videosavi.builders.faults import failpoint
+from videosavi._faults import failpoint
 from videosavi.errors import PublishError, RevisionNotFoundError
 from videosavi.hub.fileset import StagedFile, scan
 from videosavi.hub.names import check_tag, split_repo_id

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from videosavi.builders.run_dir import RunDir
 from videosavi.errors import PublishError
+from videosavi.run_dir import RunDir
 from videosavi.schemas import BuildInfo, PreferencePair, QuarantineRecord, VideoRef, VideoSkip
 from videosavi.schemas.arrow import arrow_schema
 
