@@ -126,7 +126,7 @@ def share_error(total: int, reasons: list[str | None], examples: list[str], limi
 
 def export_revision(opts: ExportOptions) -> ExportResult:
     """Export `opts.dataset@opts.revision` in `opts.format` to `opts.out`; see the module docstring."""
-    from videosavi.hub.dpo_prompt import prompt_texts
+    from videosavi.formats.dpo_prompt import prompt_texts
     from videosavi.training.data import check_rows
     from videosavi.training.revision import open_revision
     from videosavi.training.video_roots import resolve_roots

@@ -32,8 +32,8 @@ from videosavi.cards.dataset_card import CardInputs, render_dataset_card
 from videosavi.cards.metadata import ConfigSpec
 from videosavi.cards.plots import render_plots
 from videosavi.cards.stats import CardStats, card_stats
-from videosavi.hub.swift_format import SwiftDpoRow, swift_rows
-from videosavi.hub.trl_format import TrlDpoRow, trl_rows
+from videosavi.formats.swift_rows import SwiftDpoRow, swift_rows
+from videosavi.formats.trl_rows import TrlDpoRow, trl_rows
 from videosavi.hub.validate import ValidatedRun, missing_columns
 from videosavi.schemas import PreferencePair, QuarantineRecord, VideoSkip
 from videosavi.schemas.arrow import arrow_schema
