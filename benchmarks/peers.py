@@ -42,8 +42,8 @@ def _timed(fn: Any, times: dict[str, float], name: str) -> Any:
 
 def run_variant(name: str, workdir: Path, data_root: Path, config: Path, loss: str, steps: int) -> dict[str, Any]:
     from videosavi.training.args import TrainArgs
-    from videosavi.training.loop import default_build, default_publish, default_train, run_loop
     from videosavi.training.video_roots import roots_from_config
+    from videosavi.workflows.loop import default_build, default_publish, default_train, run_loop
 
     store = workdir / "store"
     template = TrainArgs(dataset=f"bench/{name}", revision="", model="tiny-qwen2-vl", output=workdir,

@@ -33,10 +33,10 @@ from videosavi.builders.prompts import PromptSet
 from videosavi.builders.pyav_reader import PyAVReader
 from videosavi.builders.stages.answer import answer_messages
 from videosavi.cli import app
-from videosavi.demo import load_in_fresh_process
 from videosavi.hub.publish import publish_run
 from videosavi.hub.serve import HubServer
 from videosavi.training.video_roots import roots_from_config
+from videosavi.workflows.demo import load_in_fresh_process
 
 REPO = "org/videosavi-consumers"
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,11 +25,11 @@ from videosavi.builders.pyav_reader import PyAVReader
 from videosavi.builders.synthetic_video import read_barcode, write_video
 from videosavi.cli import app
 from videosavi.errors import ExportError, TrainingDataError
-from videosavi.export import ExportOptions, export_revision
-from videosavi.export.media import clip_rel, safe_name
-from videosavi.export.rows import IMAGE_TAG, VIDEO_TAG, tag_count
 from videosavi.hashing import sha256_file
 from videosavi.hub.publish import publish_run
+from videosavi.workflows.export import ExportOptions, export_revision
+from videosavi.workflows.export.media import clip_rel, safe_name
+from videosavi.workflows.export.rows import IMAGE_TAG, VIDEO_TAG, tag_count
 
 REPO = "org/videosavi-export"
 SOURCES = ("star", "vidal", "webvid")

@@ -20,13 +20,13 @@ from videosavi.builders.prompts import PromptSet
 from videosavi.builders.stages.answer import answer_messages
 from videosavi.builders.synthetic_video import write_video
 from videosavi.curation.stats import pairs_frame, summarize
-from videosavi.export import ExportOptions, export_revision
 from videosavi.hashing import sha256_file
 from videosavi.hub.load import load_revision
 from videosavi.hub.publish import publish_run
 from videosavi.hub.store import GitStore
 from videosavi.hub.validate import missing_columns, validate_run_dir
 from videosavi.training.data import prepare_training_data
+from videosavi.workflows.export import ExportOptions, export_revision
 
 REPO = "org/videosavi-old"
 SOURCES = ("star", "vidal", "webvid")

@@ -141,8 +141,8 @@ def test_a_video_replaced_after_sampling_is_skipped_and_no_row_keeps_its_old_has
 
 
 def test_a_link_out_of_a_source_root_is_never_opened_unless_the_source_allows_it(tmp_path: Path) -> None:
-    from videosavi.doctor.data_checks import check_source
     from videosavi.training.data import OUTSIDE_ROOT, resolve_files
+    from videosavi.workflows.doctor.data_checks import check_source
 
     root, outside = tmp_path / "data", tmp_path / "elsewhere"
     clips = root / "clips"

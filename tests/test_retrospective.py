@@ -30,7 +30,7 @@ from videosavi.cli import app
 from videosavi.config import BuildConfig, load_config
 from videosavi.errors import ConfigError
 from videosavi.run_dir import RunDir
-from videosavi.training.loop import default_build
+from videosavi.workflows.loop import default_build
 
 RETRO = {"retrospective": True, "stages": {"describe": {"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 48}}}
 

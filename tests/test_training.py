@@ -28,13 +28,13 @@ from videosavi.hub.publish import publish_run
 from videosavi.training.args import TrainArgs, TrainResult
 from videosavi.training.collator import VideoDPOCollator, check_batchable, pick_frames_mode
 from videosavi.training.data import ROW_COLUMNS, SHA_MISMATCH, prepare_training_data
-from videosavi.training.loop import LoopStep, run_loop
 from videosavi.training.lora_targets import find_lora_targets
 from videosavi.training.model_io import load_policy, lora_b_norm, resolve_model_source
 from videosavi.training.prompt import training_prompt
 from videosavi.training.revision import open_revision
 from videosavi.training.video_frames import decode_row_frames
 from videosavi.training.video_roots import parse_video_roots, resolve_roots, roots_from_config
+from videosavi.workflows.loop import LoopStep, run_loop
 
 ensure_torchvision_importable()
 

@@ -16,7 +16,7 @@ def demo(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Demo videos + tiny model: build iter1, publish, serve, load, train, build iter2, export for raters."""
-    from videosavi.demo import run_demo
+    from videosavi.workflows.demo import run_demo
 
     run_demo(workdir, train_steps=train_steps, progress=progress)
 

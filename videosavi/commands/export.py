@@ -37,7 +37,7 @@ def export(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
 ) -> None:
     """Write OUT/train.jsonl (absolute video paths, clip spans cut), OUT/skipped.jsonl and OUT/export.json."""
-    from videosavi.export import ExportOptions, export_revision
+    from videosavi.workflows.export import ExportOptions, export_revision
 
     result = export_revision(ExportOptions(
         dataset=dataset, revision=revision, format=format, out=out, video_roots=video_root, config=config,

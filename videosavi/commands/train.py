@@ -173,9 +173,9 @@ def loop(
     from videosavi.errors import ConfigError
     from videosavi.paths import default_store
     from videosavi.training.args import TrainArgs
-    from videosavi.training.loop import default_build, default_publish, default_train, run_loop
     from videosavi.training.lora_targets import check_spec
     from videosavi.training.video_roots import roots_from_config, symlink_sources
+    from videosavi.workflows.loop import default_build, default_publish, default_train, run_loop
 
     if hub and store is not None:
         raise ConfigError("--store and --hub exclude each other")

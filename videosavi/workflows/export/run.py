@@ -29,11 +29,11 @@ from typing import Any
 
 from videosavi import __version__
 from videosavi.errors import ExportError
-from videosavi.export.formats import FORMATS
-from videosavi.export.frame_files import IMAGE_FORMATS, frame_name
-from videosavi.export.media import CLIP_MODES, MediaJob, RowMedia, distinct_jobs, plan_row_media
-from videosavi.export.out_dir import check_out, commit, staged
-from videosavi.export.rows import ExportRow
+from videosavi.workflows.export.formats import FORMATS
+from videosavi.workflows.export.frame_files import IMAGE_FORMATS, frame_name
+from videosavi.workflows.export.media import CLIP_MODES, MediaJob, RowMedia, distinct_jobs, plan_row_media
+from videosavi.workflows.export.out_dir import check_out, commit, staged
+from videosavi.workflows.export.rows import ExportRow
 
 ROW_COLUMNS = ("pair_id", "source", "video_id", "video_path", "video_sha256", "clip_start", "clip_end",
                "frame_indices", "question", "chosen", "rejected")
@@ -207,9 +207,9 @@ def _run_jobs(jobs: list[MediaJob], tmp: Path, *, resize: tuple[int, int] | None
               progress: bool) -> dict[str, str]:
     """Cut every clip / write every frame folder into `tmp`; returns {rel: decoder reason} of those that failed."""
     from videosavi.builders.decode_errors import DecodeError
-    from videosavi.export.clip_cut import cut_clip
-    from videosavi.export.frame_files import write_frames
     from videosavi.training.data import parallel_map
+    from videosavi.workflows.export.clip_cut import cut_clip
+    from videosavi.workflows.export.frame_files import write_frames
 
     def run(job: MediaJob) -> str | None:
         try:

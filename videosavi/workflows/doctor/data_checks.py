@@ -12,8 +12,8 @@ from pathlib import Path
 from videosavi.builders.sampler import file_status
 from videosavi.builders.sources import PROBLEM, collect, read_source
 from videosavi.config import BuildConfig, SourceConfig, load_config
-from videosavi.doctor.check import Check, fail, ok, skipped
 from videosavi.errors import VideosaviError
+from videosavi.workflows.doctor.check import Check, fail, ok, skipped
 
 MAX_FILES_CHECKED = 200
 

@@ -27,10 +27,10 @@ from videosavi.builders.stages.questions import parse_questions, question_messag
 from videosavi.builders.stages.refine import parse_refined, refine_messages
 from videosavi.builders.synthetic_video import random_shapes, render_frame
 from videosavi.config import BuildConfig
-from videosavi.doctor.check import Check, fail, ok, skipped
 from videosavi.errors import ConfigError
 from videosavi.schemas import Critique, CritiqueIssue
 from videosavi.training.lora_targets import find_lora_targets
+from videosavi.workflows.doctor.check import Check, fail, ok, skipped
 
 STAGES = ("question", "answer", "critique", "refine")
 NATIVE_SIZE_STAND_IN = (448, 448)  # frames.resize: null keeps each video's size; check a typical one

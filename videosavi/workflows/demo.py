@@ -76,12 +76,12 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     from videosavi.commands.build import print_summary
     from videosavi.curation.humaneval import export_humaneval
     from videosavi.curation.stats import pairs_frame
-    from videosavi.export import ExportOptions, export_revision
     from videosavi.hub.publish import publish_run
     from videosavi.hub.serve import HubServer
     from videosavi.training.args import TrainArgs
     from videosavi.training.train import train_dpo
     from videosavi.training.video_roots import roots_from_config
+    from videosavi.workflows.export import ExportOptions, export_revision
 
     console = Console()
     workdir = Path(workdir).resolve()
