@@ -36,9 +36,9 @@ def export(
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.humaneval import export_humaneval
     from videosavi.curation.humaneval.sampling import parse_per_type
-    from videosavi.curation.load import load_revision_frame
     from videosavi.curation.stats import pairs_frame
     from videosavi.errors import ConfigError
+    from videosavi.hub.revision_frame import load_revision_frame
 
     if bool(run_dir) == bool(dataset):
         raise ConfigError("give either --run-dir DIR or --dataset REPO --revision REV")

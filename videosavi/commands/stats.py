@@ -112,9 +112,9 @@ def stats(
     length ratio and the critic's severity mix move across them. (The paper's Table 2, an external
     judge's errors on fixed questions, is `savi eval judge`.)
     """
-    from videosavi.curation.load import load_revision_frame
     from videosavi.curation.stats import compare, pairs_frame, summarize
     from videosavi.errors import ConfigError
+    from videosavi.hub.revision_frame import load_revision_frame
 
     if dataset and not revision:
         raise ConfigError("--dataset needs --revision (e.g. --revision iter1)")
