@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from videosavi import __version__
 from videosavi._faults import failpoint
 from videosavi.builders import shards
 from videosavi.builders.batching import windows
@@ -48,6 +47,7 @@ from videosavi.schemas import (
     VideoRef,
     VideoSkip,
 )
+from videosavi.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from videosavi import __version__
 from videosavi.errors import ConfigError
 from videosavi.training.args import TrainArgs, TrainResult
 from videosavi.training.lora_targets import LoraTargets, check_spec, find_lora_targets
 from videosavi.training.losses import RRPO, TRL_LOSSES, check_loss, loss_title
 from videosavi.training.metrics import all_finite, final_metrics, metric_names, metrics_history
+from videosavi.version import __version__
 
 log = logging.getLogger(__name__)
 

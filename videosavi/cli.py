@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from videosavi import __version__
+from videosavi.version import __version__
 
 app = typer.Typer(
     name="savi",

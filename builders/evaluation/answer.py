@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from videosavi import __version__
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.evaluation.eval_dir import AnswersDir, EvalSetDir, check_spec
@@ -26,6 +25,7 @@ from videosavi.builders.stages.answer import answer_messages, parse_answer
 from videosavi.config import ModelConfig
 from videosavi.errors import ConfigError
 from videosavi.schemas.evaluation import AnswersInfo, EvalAnswer
+from videosavi.version import __version__
 
 MAX_ATTEMPTS = 3
 

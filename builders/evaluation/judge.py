@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from videosavi import __version__
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.evaluation.answer import question_slot
@@ -39,6 +38,7 @@ from videosavi.schemas.evaluation import (
     JudgeInfo,
     JudgementRecord,
 )
+from videosavi.version import __version__
 
 MAX_ATTEMPTS = 3
 DEFAULT_MAX_NEW_TOKENS = 1024

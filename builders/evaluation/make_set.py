@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from videosavi import __version__
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.decode_pool import FrameDecoderPool
@@ -36,6 +35,7 @@ from videosavi.errors import ConfigError, RunDirMismatchError
 from videosavi.hashing import stable_hash
 from videosavi.schemas import QUESTION_TYPES, ModelInfo, VideoRef, VideoSkip
 from videosavi.schemas.evaluation import EvalQuestion, EvalSetInfo
+from videosavi.version import __version__
 
 DEFAULT_N = 200
 EVAL_ITERATION = 0  # the seed space of eval calls, apart from every build iteration's

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videosavi import __version__
 from videosavi.errors import ExportError
+from videosavi.version import __version__
 from videosavi.workflows.export.formats import FORMATS
 from videosavi.workflows.export.frame_files import IMAGE_FORMATS, frame_name
 from videosavi.workflows.export.media import CLIP_MODES, MediaJob, RowMedia, distinct_jobs, plan_row_media
