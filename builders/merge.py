@@ -115,7 +115,7 @@ def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None,
     target.write_skipped(s for r in runs for s in r.read_skipped())
     counts = merge_counts(infos)
     counts.sources = selection.fills
-    add_pair_counts(counts, shards.read_table(target.path))
+    add_pair_counts(counts, target.read_pairs_table())
     timings = {k: round(max(i.timings.get(k, 0.0) for i in infos), 3) for k in first.timings}
     merged = first.model_copy(update={"counts": counts, "shards": names, "shard_index": None, "num_shards": None,
                                       "timings": timings, "retrospective": merge_retrospective(infos)})

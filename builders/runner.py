@@ -388,7 +388,7 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
     pending = counts.videos_sampled - counts.videos_done - counts.videos_skipped
     if pending:
         counts.skip_reasons["pending_call_error"] = pending
-    add_pair_counts(counts, shards.read_table(run.path))
+    add_pair_counts(counts, run.read_pairs_table())
     _backfill_video_meta(run, finished)
     counts.stages = {k: v for k, v in sorted(stage_counts.items())}
     run.write_quarantine(QuarantineRecord.model_validate(r) for r in cache.quarantined())

@@ -18,6 +18,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from videosavi.errors import DatasetError
+from videosavi.run_dir import RunDir
 from videosavi.schemas import ERROR_TYPES, QUESTION_TYPES, SEVERITIES, PreferencePair
 
 # Record fields the statistics read; checked against the schema so a renamed field fails here loudly.
@@ -129,16 +130,15 @@ def _to_frame(source: Any) -> pl.DataFrame:
 
 
 def _read_path(path: Path) -> pl.DataFrame:
-    from videosavi.builders import shards
-
     if not path.exists():
         raise DatasetError(f"{path} does not exist")
     if path.is_file():
         if path.suffix != ".parquet":
             raise DatasetError(f"{path} is not a parquet file")
         return pl.read_parquet(path)
-    if shards.shard_paths(path):
-        return pl.from_arrow(shards.read_table(path))  # type: ignore[return-value]
+    run = RunDir(path)
+    if run.shard_paths():
+        return pl.from_arrow(run.read_pairs_table())  # type: ignore[return-value]
     files = sorted(path.glob("*.parquet"))
     if files:
         return pl.concat([pl.read_parquet(f) for f in files], how="vertical")

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.build_helpers import rows
-from videosavi.builders import shards
+from tests.factories import read_pairs
 from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.curation import reasons
@@ -34,9 +34,9 @@ def reference_build(demo_root: Path, tmp_path_factory: pytest.TempPathFactory, v
 def test_build_writes_valid_shards_and_consistent_counts(reference_build: RunDir) -> None:
     run = reference_build
     info = run.read_build_info()
-    pairs = shards.read_pairs(run.path)  # validates every row against the pydantic model
+    pairs = read_pairs(run.path)  # validates every row against the pydantic model
     assert pairs and all(isinstance(p, PreferencePair) for p in pairs)
-    assert [p.name for p in shards.shard_paths(run.path)] == [Path(s).name for s in info.shards]
+    assert [p.name for p in run.shard_paths()] == [Path(s).name for s in info.shards]
     n = len(info.shards)
     assert all(Path(s).name.endswith(f"-of-{n:05d}.parquet") for s in info.shards)
     c = info.counts
@@ -67,13 +67,13 @@ def test_three_spatial_three_temporal_questions_per_video(reference_build: RunDi
     dupes = sum(v for k, v in info.counts.filtered.items() if k in QUESTION_LEVEL)
     assert info.counts.questions + dupes == 6 * info.counts.videos_done
     per_video: dict[str, Counter] = {}
-    for p in shards.read_pairs(reference_build.path):
+    for p in read_pairs(reference_build.path):
         per_video.setdefault(p.video_uid, Counter())[p.question_type] += 1
         assert p.iteration == 1 and p.model == "tiny-qwen2-vl"
         assert len(p.frame_indices) == 8 and p.video_sha256 == next(
             v.sha256 for v in reference_build.read_videos() if v.video_uid == p.video_uid)
     assert per_video and all(c["spatial"] <= 3 and c["temporal"] <= 3 for c in per_video.values())
-    questions = [p.question for p in shards.read_pairs(reference_build.path)]
+    questions = [p.question for p in read_pairs(reference_build.path)]
     assert len(questions) == len(set(questions))
 
 
@@ -98,7 +98,7 @@ def test_other_setup_is_refused_unless_forced(reference_build: RunDir, demo_root
 def test_second_architecture_internvl(demo_root: Path, tmp_path: Path) -> None:
     result = run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=tmp_path / "ivl",
                                     model="tiny-internvl", limit_videos=2, progress=False))
-    pairs = shards.read_pairs(result.run_dir)
+    pairs = read_pairs(result.run_dir)
     assert result.info.model.architecture == "internvl"
     assert pairs and {p.model for p in pairs} == {"tiny-internvl"}
     assert result.info.counts.questions + sum(

@@ -25,8 +25,8 @@ import huggingface_hub.constants
 import pytest
 from typer.testing import CliRunner
 
+from tests.factories import read_pairs
 from tests.test_export import check_swift_row
-from videosavi.builders import shards
 from videosavi.builders.frame_indices import clip_frame_range
 from videosavi.builders.models.tiny import ensure_tiny_model
 from videosavi.builders.prompts import PromptSet
@@ -97,7 +97,7 @@ print(json.dumps({
 def published(small_reference: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     store = tmp_path_factory.mktemp("consumers") / "store"
     publish_run(small_reference, REPO, store=store, progress=False)
-    return {"store": store, "run": small_reference, "pairs": shards.read_pairs(small_reference)}
+    return {"store": store, "run": small_reference, "pairs": read_pairs(small_reference)}
 
 
 @pytest.fixture(scope="module")

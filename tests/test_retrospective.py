@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 
 from tests.build_helpers import rows_by_pair_id, small_options, write_small_config
 from tests.factories import make_pairs, write_run_dir
-from videosavi.builders import shards
 from videosavi.builders.call_keys import call_key, call_seed
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.retrospective import previous_from_run_dir, resolve_previous
@@ -79,7 +78,7 @@ def _keys(run_dir: Path, cfg: BuildConfig, iteration: int, stage: str, row: dict
 
 def _by_video(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for row in shards.read_table(run_dir).to_pylist():
+    for row in RunDir(run_dir).read_pairs_table().to_pylist():
         out.setdefault(row["video_uid"], []).append(row)
     return out
 

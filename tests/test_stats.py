@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.factories import make_issue, make_pair, make_pairs, write_run_dir
-from videosavi.builders import shards
 from videosavi.cli import app
 from videosavi.curation import DatasetStats, compare, pairs_frame, summarize
 from videosavi.errors import DatasetError
@@ -108,7 +107,7 @@ def test_every_input_kind_gives_the_same_frame(tmp_path: Path) -> None:
     run = write_run_dir(tmp_path / "run", pairs, pairs_per_shard=10)
     table = to_table(pairs, PreferencePair)
     expected = summarize(pairs_frame(pairs))
-    shard_files = shards.shard_paths(run.path)
+    shard_files = run.shard_paths()
     assert len(shard_files) == 3
     sources = [
         run.path, str(run.path), table, pl.from_arrow(table), run.path / "data",
