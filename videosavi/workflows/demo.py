@@ -73,7 +73,6 @@ def load_in_fresh_process(repo: str, revision: str, endpoint: str, hf_home: Path
 def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> dict[str, object]:
     from videosavi.builders.demo_data import write_demo_data
     from videosavi.builders.runner import BuildOptions, run_build
-    from videosavi.commands.build import print_summary
     from videosavi.curation.humaneval import export_humaneval
     from videosavi.curation.stats import pairs_frame
     from videosavi.hub.publish import publish_run
@@ -81,6 +80,7 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     from videosavi.training.args import TrainArgs
     from videosavi.training.train import train_dpo
     from videosavi.training.video_roots import roots_from_config
+    from videosavi.workflows.build_summary import print_summary
     from videosavi.workflows.export import ExportOptions, export_revision
 
     console = Console()
