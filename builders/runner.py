@@ -226,7 +226,7 @@ def _run_build(opts: BuildOptions) -> BuildResult:
 def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root: Path, run: RunDir,
                   previous: Any, t_start: float) -> BuildResult:
     from videosavi.builders.decode_pool import FrameDecoderPool
-    from videosavi.builders.models.base import load_backend
+    from videosavi.builders.models.loader import load_backend
     from videosavi.builders.source_decode import decode_sampled_video
 
     timings: Counter = Counter()

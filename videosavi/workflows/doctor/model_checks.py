@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from videosavi.builders.call_keys import call_seed
-from videosavi.builders.models.base import GenerationRequest, ModelBackend, load_backend
+from videosavi.builders.models.base import GenerationRequest, ModelBackend
+from videosavi.builders.models.loader import load_backend
 from videosavi.builders.models.tiny import TINY_BUILDERS
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.stages.answer import answer_messages, parse_answer
