@@ -34,7 +34,7 @@ from videosavi.builders.version import BUILDER_VERSION
 from videosavi.builders.video_pipeline import DecodedVideo, PipelineContext, VideoPipeline, VideoResult
 from videosavi.config import BuildConfig, load_config, resolve_data_root
 from videosavi.errors import ConfigError, RunDirMismatchError
-from videosavi.hashing import canonical_json, stable_hash
+from videosavi.hashing import canonical_json
 from videosavi.locking import exclusive
 from videosavi.run_dir import RunDir
 from videosavi.schemas import (
@@ -469,7 +469,3 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             self._progress.stop()
-
-
-def config_fingerprint(cfg: BuildConfig) -> str:
-    return stable_hash(cfg.data_dump())

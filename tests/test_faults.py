@@ -39,7 +39,7 @@ from tests.build_helpers import (
 )
 from tests.fake_openai import FakeServer, completion, model_reply, video_digest
 from tests.videos import BAD_FILES, make_bad_files, make_video
-from videosavi._faults import reset_failpoints
+from videosavi import _faults
 from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.runner import load_or_sample, run_build
 from videosavi.config import load_config
@@ -49,9 +49,10 @@ from videosavi.run_dir import RunDir
 
 @pytest.fixture(autouse=True)
 def _fresh_failpoints() -> Iterator[None]:
-    reset_failpoints()
+    """Forget the failpoints' hit counts, so an in-process test can aim at the n-th hit of a fresh run."""
+    _faults._hits.clear()
     yield
-    reset_failpoints()
+    _faults._hits.clear()
 
 
 def calls_made(run: Path) -> int:

@@ -17,8 +17,9 @@ import torch
 from typer.testing import CliRunner
 
 from tests.factories import make_pair, make_pairs, write_run_dir
+from tests.videos import read_barcode
 from videosavi.builders.prompts import PromptSet
-from videosavi.builders.synthetic_video import read_barcode, write_video
+from videosavi.builders.synthetic_video import write_video
 from videosavi.cli import app
 from videosavi.compat import ensure_torchvision_importable
 from videosavi.errors import ConfigError, TrainingDataError
@@ -29,7 +30,7 @@ from videosavi.training.args import TrainArgs, TrainResult
 from videosavi.training.collator import VideoDPOCollator, check_batchable, pick_frames_mode
 from videosavi.training.data import ROW_COLUMNS, SHA_MISMATCH, prepare_training_data
 from videosavi.training.lora_targets import find_lora_targets
-from videosavi.training.model_io import load_policy, lora_b_norm, resolve_model_source
+from videosavi.training.model_io import load_policy, resolve_model_source
 from videosavi.training.prompt import training_prompt
 from videosavi.training.revision import open_revision
 from videosavi.training.video_frames import decode_row_frames
@@ -110,6 +111,11 @@ class Trained:
     batch: dict[str, Any]
     logits: torch.Tensor  # trained PEFT model, before merging
     lora_b: float
+
+
+def lora_b_norm(model: Any) -> float:
+    """Sum of |LoRA B|: zero at initialisation, so > 0 proves the adapter learned something."""
+    return float(sum(p.detach().abs().sum().item() for n, p in model.named_parameters() if "lora_B" in n))
 
 
 @pytest.fixture(scope="module")
