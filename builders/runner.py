@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -229,7 +229,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root
     from videosavi.builders.models.loader import load_backend
     from videosavi.builders.source_decode import decode_sampled_video
 
-    timings: Counter = Counter()
+    timings: defaultdict[str, float] = defaultdict(float)
     prompts = PromptSet.load(retrospective=cfg.retrospective)
 
     if not opts.progress and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars in logs
@@ -296,7 +296,8 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root
 
 
 def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, data_root: Path, cache: CallCache,
-             pipeline: VideoPipeline, pool: Any, bar: _Progress, window: int, timings: Counter) -> int:
+             pipeline: VideoPipeline, pool: Any, bar: _Progress, window: int,
+             timings: defaultdict[str, float]) -> int:
     """Decode and build `todo` a window at a time; returns how many videos were left pending."""
     by_key = dict(todo)
 

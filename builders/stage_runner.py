@@ -13,25 +13,28 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from videosavi._faults import failpoint
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.call_keys import call_key, call_seed, video_key
+from videosavi.builders.models.base import GenerationRequest, ModelBackend
 from videosavi.builders.stages.parsing import ParseError
 from videosavi.schemas import StageCounts
 
 # parse(text, finish_reason, last_attempt) -> parsed value; raises ParseError
 Parser = Callable[[str, str, bool], Any]
+# what a caller names its tasks by; `run` returns their outcomes under the same keys
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass
-class StageTask:
-    task_id: Hashable
+class StageTask(Generic[K]):
+    task_id: K
     stage: str
     video_uid: str
     video_sha256: str
@@ -73,7 +76,7 @@ class CallContext:
 
 @dataclass
 class StageRunner:
-    backend: Any
+    backend: ModelBackend
     cache: CallCache
     ctx: CallContext
     batch_size: int = 8
@@ -88,12 +91,10 @@ class StageRunner:
         """Persist this process's counts in the cache (they also travel with every stored batch)."""
         self.cache.save_counts(self.process_id, self.totals())
 
-    def run(self, tasks: list[StageTask]) -> dict[Hashable, StageOutcome]:
-        from videosavi.builders.models.base import GenerationRequest
-
-        outcomes: dict[Hashable, StageOutcome] = {t.task_id: StageOutcome() for t in tasks}
-        seed_attempt: dict[Hashable, int] = {t.task_id: 1 for t in tasks}  # advances on malformed replies only
-        call_errors: dict[Hashable, int] = {t.task_id: 0 for t in tasks}  # transport failures so far
+    def run(self, tasks: Sequence[StageTask[K]]) -> dict[K, StageOutcome]:
+        outcomes: dict[K, StageOutcome] = {t.task_id: StageOutcome() for t in tasks}
+        seed_attempt: dict[K, int] = {t.task_id: 1 for t in tasks}  # advances on malformed replies only
+        call_errors: dict[K, int] = {t.task_id: 0 for t in tasks}  # transport failures so far
         pending = list(tasks)
         round_no = 0
         while pending:

@@ -44,13 +44,18 @@ class Shape:
     vy: float
 
 
+def _rgb(values: np.ndarray) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in values)
+    return r, g, b
+
+
 def random_shapes(rng: np.random.Generator, width: int, height: int, count: int = 3) -> list[Shape]:
     shapes = []
     for i in range(count):
         size = int(rng.integers(max(4, min(width, height) // 8), max(6, min(width, height) // 3)))
         shapes.append(Shape(
             kind="disc" if i % 2 == 0 else "box",
-            colour=tuple(int(c) for c in _PALETTE[int(rng.integers(len(_PALETTE)))]),
+            colour=_rgb(_PALETTE[int(rng.integers(len(_PALETTE)))]),
             size=size,
             x0=float(rng.uniform(0, width - size)),
             y0=float(rng.uniform(BARCODE_CELL + 2, height - size)),
@@ -112,7 +117,7 @@ def write_video(path: str | Path, *, num_frames: int, fps: int | float = 30, wid
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     shapes = random_shapes(rng, width, height)
-    background = tuple(int(v) for v in rng.integers(20, 90, size=3))
+    background = _rgb(rng.integers(20, 90, size=3))
     rate = Fraction(fps).limit_denominator(1001)
     options = {"movflags": "+faststart"} if faststart and path.suffix.lower() in {".mp4", ".mov", ".m4v"} else {}
     with av.open(str(path), mode="w", options=options) as container:
@@ -133,7 +138,7 @@ def write_video(path: str | Path, *, num_frames: int, fps: int | float = 30, wid
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-        if audio is not None:
+        if audio is not None and audio_seconds:
             encode_silence(container, audio, float(audio_seconds))
     return path
 

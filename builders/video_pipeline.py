@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from videosavi.builders.prompts import PromptSet
-from videosavi.builders.stage_runner import StageOutcome, StageRunner, StageTask
+from videosavi.builders.stage_runner import K, Parser, StageOutcome, StageRunner, StageTask
 from videosavi.builders.stages.answer import answer_messages, parse_answer
 from videosavi.builders.stages.critique import critique_messages, critique_schema, parse_critique
 from videosavi.builders.stages.describe import describe_messages, parse_description
@@ -135,7 +135,7 @@ class VideoPipeline:
         """The retrospective stage: describe each video (revising last iteration's description where one
         exists); returns the videos that have a description now."""
         previous = self.ctx.previous_descriptions
-        d_out = self.runner.run([self._task(it, "describe", 0, describe_messages(
+        d_out = self.runner.run([self._task(it.seq, it, "describe", 0, describe_messages(
             self.ctx.prompts, self._n(it), previous.get(it.video.video_uid)), None, self._parse_description)
             for it in items])
         described = []
@@ -152,7 +152,7 @@ class VideoPipeline:
         by_seq = {it.seq: it for it in items}
         asked = self._describe(items, results) if self.retrospective else items
 
-        q_out = self.runner.run([self._task(it, "question", 0, question_messages(
+        q_out = self.runner.run([self._task(it.seq, it, "question", 0, question_messages(
             self.ctx.prompts, self._n(it), self.n_spatial, self.n_temporal), self._q_schema, self._parse_questions)
             for it in asked])
         questions: dict[int, list[Question]] = {}
@@ -169,14 +169,14 @@ class VideoPipeline:
         # The messages a0 is generated from are kept: each pair stores them as its DPO prompt.
         a_messages = {(seq, i): answer_messages(self.ctx.prompts, q.question, self._n(by_seq[seq]))
                       for seq, qs in questions.items() for i, q in enumerate(qs)}
-        a_tasks = [self._task(by_seq[seq], "answer", i, messages, None, self._parse_answer)
+        a_tasks = [self._task((seq, i), by_seq[seq], "answer", i, messages, None, self._parse_answer)
                    for (seq, i), messages in a_messages.items()]
         a_out = self.runner.run(a_tasks)
         answers = {tid: out for tid, out in a_out.items()
                    if self._accept(results[tid[0]], out, "answer", questions[tid[0]][tid[1]].question)}
 
         c_tasks = [
-            self._task(by_seq[seq], "critique", i, critique_messages(
+            self._task((seq, i), by_seq[seq], "critique", i, critique_messages(
                 self.ctx.prompts, questions[seq][i].question, answers[(seq, i)].value, self._n(by_seq[seq]),
                 description=results[seq].description), self._c_schema, self._parse_critique)
             for (seq, i) in answers
@@ -191,7 +191,7 @@ class VideoPipeline:
                 critiques[tid] = out
 
         r_tasks = [
-            self._task(by_seq[seq], "refine", i, refine_messages(
+            self._task((seq, i), by_seq[seq], "refine", i, refine_messages(
                 self.ctx.prompts, questions[seq][i].question, answers[(seq, i)].value, critiques[(seq, i)].value,
                 self._n(by_seq[seq])), None, self._parse_refined)
             for (seq, i) in critiques
@@ -237,10 +237,10 @@ class VideoPipeline:
     def _n(self, it: DecodedVideo) -> int:
         return len(it.decoded.sample.frame_indices)
 
-    def _task(self, it: DecodedVideo, stage: str, slot: int, messages: list[dict], schema: dict | None,
-              parse: Any) -> StageTask:
+    def _task(self, task_id: K, it: DecodedVideo, stage: str, slot: int, messages: list[dict],
+              schema: dict | None, parse: Parser) -> StageTask[K]:
         return StageTask(
-            task_id=it.seq if stage in ("question", "describe") else (it.seq, slot),
+            task_id=task_id,
             stage=stage, video_uid=it.video.video_uid, video_sha256=it.sha256 or "",
             frame_indices=list(it.decoded.sample.frame_indices), frames=it.decoded.frames,
             messages=messages, params=self._params[stage], json_schema=schema, slot=slot, parse=parse,

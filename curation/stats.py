@@ -159,6 +159,15 @@ def _counts(df: pl.DataFrame, column: str, order: Sequence[str] = ()) -> dict[st
     return out
 
 
+def _number(value: object) -> float | None:
+    """A polars aggregate of a numeric column as a float (None when it has no value)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
 def _distribution(series: pl.Series) -> Distribution:
     s = series.drop_nulls().cast(pl.Float64)
     if s.is_empty():
@@ -201,7 +210,7 @@ def summarize(df: pl.DataFrame) -> DatasetStats:
         error_type_by_severity=cross,
         n_issues=issues.height,
         issues_per_pair=IssuesPerPair(
-            mean=n_issues["k"].mean() if df.height else None,
+            mean=_number(n_issues["k"].mean()) if df.height else None,
             counts={str(k): v for k, v in sorted(_counts(n_issues, "k").items(), key=lambda kv: int(kv[0]))},
         ),
         pairs_per_video={
@@ -213,7 +222,7 @@ def summarize(df: pl.DataFrame) -> DatasetStats:
             mean=ratio.mean() if ratio.len() else None,
             median=ratio.median() if ratio.len() else None,
             ratio_of_means=int(chosen.sum()) / total_rejected if total_rejected else None,
-            share_chosen_longer=(chosen > rejected).mean() if df.height else None,
+            share_chosen_longer=_number((chosen > rejected).mean()) if df.height else None,
             n_undefined=df.height - defined.height,
         ),
     )

@@ -70,7 +70,7 @@ def answer_eval_set(set_dir: Path, model_cfg: ModelConfig, out: Path, *, data_ro
         stream = decoded_questions(questions, info, Path(data_root), workers=workers,
                                    prefetch=model_cfg.batch_size * 2)
         for window in windows(stream, model_cfg.batch_size):
-            tasks = []
+            tasks: list[StageTask[str]] = []
             for q, frames in window:
                 if isinstance(frames, Exception):
                     answers[q.question_id] = EvalAnswer(question_id=q.question_id, answer=None, finish_reason="",

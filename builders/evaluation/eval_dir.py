@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -59,7 +60,7 @@ def check_spec(cache: CallCache, spec: dict, where: Path, force: bool) -> None:
     cache.set_meta("spec", canonical_json(spec))
 
 
-def write_rows(path: Path, rows: list[BaseModel], model: type[BaseModel]) -> None:
+def write_rows(path: Path, rows: Sequence[BaseModel], model: type[BaseModel]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(to_table(rows, model), tmp)

@@ -126,7 +126,7 @@ def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path
             batch_size=judge_cfg.batch_size)
         stream = decoded_questions(questions, set_info, Path(data_root), workers=workers, prefetch=judge_cfg.batch_size)
         for window in windows(stream, judge_cfg.batch_size):
-            tasks: list[StageTask] = []
+            tasks: list[StageTask[tuple[str, str]]] = []
             by_task: dict[Hashable, tuple[str, EvalQuestion]] = {}
             for q, frames in window:
                 for a in loaded:

@@ -8,11 +8,14 @@ local folder run in-process by transformers.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, cast
 
 from videosavi.builders.models.base import ModelBackend
 from videosavi.builders.models.loader import load_backend
 from videosavi.config import ModelConfig
 from videosavi.errors import ConfigError
+
+EvalBackend = Literal["tiny", "transformers", "openai"]  # what `eval_model_config` accepts (checked there)
 
 
 def eval_model_config(name: str, *, backend: str | None = None, base_url: str | None = None,
@@ -31,7 +34,7 @@ def eval_model_config(name: str, *, backend: str | None = None, base_url: str | 
                           "or http://127.0.0.1:8000/v1 for a vLLM server)")
     if backend not in ("tiny", "transformers", "openai"):
         raise ConfigError(f"--backend must be tiny, transformers or openai, got {backend!r}")
-    return ModelConfig(backend=backend, name_or_path=name, base_url=base_url, batch_size=batch_size,
+    return ModelConfig(backend=cast(EvalBackend, backend), name_or_path=name, base_url=base_url, batch_size=batch_size,
                        api_key_env=api_key_env, constrained=constrained)
 
 

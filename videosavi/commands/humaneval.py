@@ -45,7 +45,11 @@ def export(
     if dataset and not revision:
         raise ConfigError("--dataset needs --revision (e.g. --revision iter3)")
     quotas = parse_per_type(per_type)
-    frame = pairs_frame(run_dir) if run_dir else load_revision_frame(dataset, revision, store=store, endpoint=endpoint)
+    if run_dir:
+        frame = pairs_frame(run_dir)
+    else:
+        assert dataset is not None and revision is not None  # checked above
+        frame = load_revision_frame(dataset, revision, store=store, endpoint=endpoint)
     res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=quotas, allow_fewer=allow_fewer, bom=bom)
     for note in res.notes:
         typer.secho(f"note: {note}", fg="yellow", err=True)

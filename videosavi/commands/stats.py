@@ -128,6 +128,7 @@ def stats(
         label = name if names.count(name) == 1 else str(run_dir)
         results[label] = summarize(pairs_frame(run_dir))
     for rev in [revision, *(compare_with or [])] if dataset else []:
+        assert dataset is not None and rev is not None  # --dataset needs --revision (checked above)
         label = rev if rev not in results else f"{dataset}@{rev}"
         results[label] = summarize(load_revision_frame(dataset, rev, store=store, endpoint=endpoint))
 
