@@ -38,7 +38,7 @@ def write_small_config(path: Path, extra: dict[str, Any] | None = None) -> Path:
 
 def small_options(config: Path, data_root: Path, out: Path, limit: int | None = SMALL_LIMIT) -> BuildOptions:
     """The options of a small build (what `savi build --limit-videos 4 --no-progress` runs)."""
-    return BuildOptions(config=config, data_root=data_root, out=out, limit_videos=limit, progress=False)
+    return BuildOptions(config=config, data_root=data_root, out=out, limit_videos=limit)
 
 
 def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ QUESTION_LEVEL = {reasons.DUPLICATE_QUESTION, reasons.NEAR_DUPLICATE_QUESTION}
 @pytest.fixture(scope="session")
 def reference_build(demo_root: Path, tmp_path_factory: pytest.TempPathFactory, videosavi_cache: str) -> RunDir:
     out = tmp_path_factory.mktemp("ref") / "iter1"
-    run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=out, limit_videos=4, progress=False))
+    run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=out, limit_videos=4))
     return RunDir(out)
 
 
@@ -81,7 +81,7 @@ def test_rerun_resumes_without_model_calls(reference_build: RunDir, demo_root: P
     before = rows(reference_build.path)
     counts = reference_build.read_build_info().counts.stages
     result = run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=reference_build.path,
-                                    limit_videos=4, progress=False))
+                                    limit_videos=4))
     assert rows(reference_build.path) == before
     # build.json counts every process's calls: the re-run added none (and no cache hit: no video was redone)
     assert result.info.counts.stages == counts
@@ -97,7 +97,7 @@ def test_other_setup_is_refused_unless_forced(reference_build: RunDir, demo_root
 
 def test_second_architecture_internvl(demo_root: Path, tmp_path: Path) -> None:
     result = run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=tmp_path / "ivl",
-                                    model="tiny-internvl", limit_videos=2, progress=False))
+                                    model="tiny-internvl", limit_videos=2))
     pairs = read_pairs(result.run_dir)
     assert result.info.model.architecture == "internvl"
     assert pairs and {p.model for p in pairs} == {"tiny-internvl"}
@@ -109,7 +109,7 @@ def test_malformed_output_is_quarantined_with_raw_text(demo_root: Path, tmp_path
     # Without grammar constraints the random-weight model writes text that is not JSON: every question
     # call fails to parse, is retried, and ends in quarantine with its raw text; no pair is invented.
     result = run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=tmp_path / "raw",
-                                    limit_videos=2, progress=False, overrides={"model": {"constrained": False}}))
+                                    limit_videos=2, overrides={"model": {"constrained": False}}))
     run = RunDir(result.run_dir)
     quarantined = run.read_quarantine()
     assert len(quarantined) == 2 and {q.stage for q in quarantined} == {"question"}

@@ -96,7 +96,7 @@ print(json.dumps({
 @pytest.fixture(scope="module")
 def published(small_reference: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     store = tmp_path_factory.mktemp("consumers") / "store"
-    publish_run(small_reference, REPO, store=store, progress=False)
+    publish_run(small_reference, REPO, store=store)
     return {"store": store, "run": small_reference, "pairs": read_pairs(small_reference)}
 
 

@@ -60,7 +60,7 @@ def test_layout_matches_the_demo_config_and_lists_missing_files(demo: Path) -> N
 
 def test_the_demo_config_samples_its_quotas_without_shortfall(demo: Path) -> None:
     cfg = load_config("demo")
-    res = sample_videos(cfg, demo, progress=False)
+    res = sample_videos(cfg, demo)
     assert res.shortfalls == {}
     assert [(s.source, s.sampled) for s in res.sources] == [(n, s.quota) for n, s in cfg.sources.items()]
     assert all(v.sha256 for v in res.available)

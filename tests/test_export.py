@@ -66,7 +66,7 @@ def _publish(base: Path) -> Published:
         pairs.append(make_pair(**fields))
     run = write_run_dir(base / "run", pairs)
     store = base / "store"
-    publish_run(run.path, REPO, store=store, progress=False)
+    publish_run(run.path, REPO, store=store)
     return Published(base=base, roots=roots, store=store, pairs=pairs)
 
 
@@ -77,7 +77,7 @@ def published(tmp_path_factory: pytest.TempPathFactory, videosavi_cache: str) ->
 
 def _export(pub: Published, out: Path, fmt: str = "swift", **over: Any) -> Any:
     fields: dict[str, Any] = dict(dataset=REPO, revision="iter1", format=fmt, out=out, store=pub.store,
-                                  video_roots=[f"{s}={d}" for s, d in pub.roots.items()], progress=False)
+                                  video_roots=[f"{s}={d}" for s, d in pub.roots.items()])
     fields.update(over)
     return export_revision(ExportOptions(**fields))
 

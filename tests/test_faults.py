@@ -165,7 +165,7 @@ def test_bad_videos_and_a_deleted_one_are_recorded_skips_and_lose_no_pair(tmp_pa
     n = len(GOOD) + len(bad)
     config = replace_sources(tmp_path / "folder.yaml", quota=n)
     out = tmp_path / "run"
-    sampled = {v.video_path: v for v in load_or_sample(RunDir(out), load_config(config), root, progress=False)}
+    sampled = {v.video_path: v for v in load_or_sample(RunDir(out), load_config(config), root)}
     assert len(sampled) == n
     # A zero-byte file is caught by sampling already: kept in videos.parquet as unavailable, with why.
     assert not sampled["empty.mp4"].available and sampled["empty.mp4"].unavailable_reason

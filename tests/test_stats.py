@@ -220,7 +220,7 @@ def test_cli_stats_on_published_revisions(tmp_path: Path) -> None:
         "iter2": write_run_dir(tmp_path / "r2", make_pairs(n_videos=2, iteration=2), iteration=2),
     }
     for run in runs.values():
-        publish_run(run.path, "org/curated", backend="store", store=store, progress=False)
+        publish_run(run.path, "org/curated", backend="store", store=store)
     runner = CliRunner()
     res = runner.invoke(app, ["stats", "--dataset", "org/curated", "--revision", "iter1", "--compare", "iter2",
                               "--store", str(store), "--json"])

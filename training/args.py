@@ -57,7 +57,6 @@ class TrainArgs:
     overwrite: bool = False
     dataloader_workers: int = 2
     merge: bool = True
-    progress: bool = True
     cache_dir: Path | None = None
     follow_symlinks: tuple[str, ...] = ()  # sources whose links may leave their root (build config's option)
 

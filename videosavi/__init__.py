@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from videosavi.progress import disable_progress_bars, enable_progress_bars
 from videosavi.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,4 +24,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["__version__", "load_revision"]
+__all__ = ["__version__", "disable_progress_bars", "enable_progress_bars", "load_revision"]

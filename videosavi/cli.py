@@ -3,11 +3,14 @@ registers itself here; this module only wires them and turns our errors into one
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
+from typing import Any
 
 import typer
 
+from videosavi.logs import LEVEL_ENV, LEVELS, configure_logging
 from videosavi.version import __version__
 
 app = typer.Typer(
@@ -29,9 +32,23 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _log_level(value: str) -> str:
+    from videosavi.errors import ConfigError
+
+    try:
+        configure_logging(value)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    log_level: str = typer.Option(
+        "warning", "--log-level", envvar=LEVEL_ENV, callback=_log_level,
+        help=f"Console log level: {', '.join(LEVELS)}. A build's RUN/build.log records info and up regardless.",
+    ),
 ) -> None:
     """videosavi command line."""
 
@@ -45,7 +62,17 @@ build_app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-build_app.command()(importlib.import_module("videosavi.commands.build").build)
+_build_command = importlib.import_module("videosavi.commands.build").build
+
+
+@functools.wraps(_build_command)
+def _savi_build(*args: Any, **kwargs: Any) -> Any:
+    """`savi-build` has no group options: its console log level comes from $VIDEOSAVI_LOG_LEVEL."""
+    configure_logging()
+    return _build_command(*args, **kwargs)
+
+
+build_app.command()(_savi_build)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m videosavi`

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import typer
 
 from videosavi.errors import VideosaviError
+from videosavi.progress import disable_progress_bars
 
 F = TypeVar("F", bound=Callable[..., Any])
 INTERRUPTED = "interrupted; run the same command to resume"
@@ -43,6 +44,13 @@ def describe_os_error(exc: OSError) -> str:
         return str(exc) or type(exc).__name__
     meaning = _HINTS.get(exc.errno or -1) or (exc.strerror or type(exc).__name__).lower()
     return f"{' -> '.join(paths)}: {meaning}"
+
+
+def progress_switch(enabled: bool) -> None:
+    """`--progress/--no-progress`: the command line's front end of the one progress switch
+    (`videosavi.progress`); `--progress`, the default, leaves it to `VIDEOSAVI_NO_PROGRESS`."""
+    if not enabled:
+        disable_progress_bars()
 
 
 def friendly_errors(fn: F) -> F:

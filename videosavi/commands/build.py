@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.workflows.build_summary import print_summary
 
 
@@ -49,9 +49,10 @@ def build(
     """Build one iteration: sample videos, ask/answer/critique/refine, validate, curate, write shards."""
     from videosavi.builders.runner import BuildOptions, run_build
 
+    progress_switch(progress)
     opts = BuildOptions(
         iteration=iteration, config=config, data_root=data_root, out=out, model=model,
-        limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force, progress=progress,
+        limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force,
         **_previous(previous, store, endpoint),
     )
     if executor == "ray":

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 
 
 @friendly_errors
@@ -47,18 +47,19 @@ def sample(
     from videosavi.errors import ConfigError
     from videosavi.run_dir import RunDir
 
+    progress_switch(progress)
     cfg = load_config(config)
     root = resolve_data_root(data_root)
     run = RunDir(out)
     if run.videos.exists() and not force:
         raise ConfigError(f"{run.videos} already exists: pass --force to replace it, or choose another --out")
-    result = sample_videos(cfg, root, hash_files=hash_files, progress=progress)
+    result = sample_videos(cfg, root, hash_files=hash_files)
     run.write_videos(result.videos, sample_key(cfg))
     report = None
     if decode:
         from videosavi.builders.decode_check import decode_sample
 
-        report = decode_sample(result.videos, cfg, root, progress=progress)
+        report = decode_sample(result.videos, cfg, root)
     _print_summary(result, report, run.videos)
 
 

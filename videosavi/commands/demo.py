@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 
 
 @friendly_errors
@@ -18,7 +18,8 @@ def demo(
     """Demo videos + tiny model: build iter1, publish, serve, load, train, build iter2, export for raters."""
     from videosavi.workflows.demo import run_demo
 
-    run_demo(workdir, train_steps=train_steps, progress=progress)
+    progress_switch(progress)
+    run_demo(workdir, train_steps=train_steps)
 
 
 def register(app: typer.Typer) -> None:

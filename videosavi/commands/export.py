@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 
 
 @friendly_errors
@@ -39,10 +39,11 @@ def export(
     """Write OUT/train.jsonl (absolute video paths, clip spans cut), OUT/skipped.jsonl and OUT/export.json."""
     from videosavi.workflows.export import ExportOptions, export_revision
 
+    progress_switch(progress)
     result = export_revision(ExportOptions(
         dataset=dataset, revision=revision, format=format, out=out, video_roots=video_root, config=config,
         data_root=data_root, store=store, endpoint=endpoint, clips=clips, image_format=image_format, name=name,
-        max_missing_share=max_missing_share, overwrite=overwrite, workers=workers, progress=progress,
+        max_missing_share=max_missing_share, overwrite=overwrite, workers=workers,
     ))
     skipped = sum(result.skipped.values())
     typer.echo(f"{dataset}@{revision} ({result.sha[:12]}) -> {result.data_file}: {result.rows} of "

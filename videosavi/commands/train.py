@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 
 FRAMES_AS = ("auto", "video", "images")
 DEVICES = ("auto", "cpu", "cuda")
@@ -94,6 +94,7 @@ def train(
     from videosavi.training.train import train_dpo
     from videosavi.training.video_roots import resolve_roots, symlink_sources
 
+    progress_switch(progress)
     objective = _objective(loss, alpha, label_smoothing)
     roots = resolve_roots(video_root, config, data_root)
     args = TrainArgs(
@@ -107,7 +108,7 @@ def train(
         frames_as=_choice(frames_as, FRAMES_AS, "--frames-as"), resize=_resize(resize),  # type: ignore[arg-type]
         device=_choice(device, DEVICES, "--device"), bf16=bf16,  # type: ignore[arg-type]
         gradient_checkpointing=gradient_checkpointing, dataloader_workers=workers, logging_steps=logging_steps,
-        save_steps=save_steps, resume=resume, overwrite=overwrite, merge=merge, progress=progress,
+        save_steps=save_steps, resume=resume, overwrite=overwrite, merge=merge,
     )
     result = train_dpo(args)
     _print_result(result)
@@ -177,6 +178,7 @@ def loop(
     from videosavi.training.video_roots import roots_from_config, symlink_sources
     from videosavi.workflows.loop import default_build, default_publish, default_train, run_loop
 
+    progress_switch(progress)
     if hub and store is not None:
         raise ConfigError("--store and --hub exclude each other")
     check_spec(lora_targets)  # a bad regex must not wait for the first build to finish
@@ -189,7 +191,7 @@ def loop(
         store=read_store, epochs=epochs, max_steps=max_steps, beta=beta, **objective, lora_r=lora_r,
         lora_alpha=lora_alpha,
         lora_targets=lora_targets, lr=lr,
-        batch_size=batch_size, grad_accum=grad_accum, max_missing_share=max_missing_share, progress=progress,
+        batch_size=batch_size, grad_accum=grad_accum, max_missing_share=max_missing_share,
     )
 
     def report(step: Any) -> None:
@@ -197,8 +199,8 @@ def loop(
         typer.echo(f"iteration {step.iteration}: {state}; trained model -> {step.trained_model}")
 
     run_loop(iterations, model, workdir, start=start, on_step=report,
-             build=default_build(config, data_root, limit_videos=limit_videos, progress=progress),
-             publish=default_publish(repo, hub=hub, store=store, progress=progress),
+             build=default_build(config, data_root, limit_videos=limit_videos),
+             publish=default_publish(repo, hub=hub, store=store),
              train=default_train(template))
 
 

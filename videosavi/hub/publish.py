@@ -23,6 +23,7 @@ from videosavi.hub.names import check_tag, iteration_tag, split_repo_id
 from videosavi.hub.revision_files import assemble_revision
 from videosavi.hub.validate import ValidatedRun, validate_run_dir
 from videosavi.locking import exclusive
+from videosavi.progress import status_console
 from videosavi.tmp_dirs import owned_tmpdir
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def check_no_gap(backend: Any, repo: str, iteration: int, tag: str, allow_gap: b
 
 def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | Any = "store",
                 store: str | Path | None = None, tag: str | None = None, force: bool = False,
-                token: str | None = None, progress: bool = True, allow_gap: bool = False) -> PublishResult:
+                token: str | None = None, allow_gap: bool = False) -> PublishResult:
     """Validate `run_dir`, render its card and plots, and publish it as one commit tagged `tag`
     (default `iterN` from build.json). Raises `PublishError` (nothing changed) on bad input or refusal.
 
@@ -124,16 +125,14 @@ def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hu
         raise PublishError(f"{run_dir} is not a run directory (no such folder)")
     with exclusive(run_dir, "savi publish", read_only_ok=True):
         return _publish_locked(run_dir, repo, backend=backend, store=store, tag=tag, force=force, token=token,
-                               progress=progress, allow_gap=allow_gap)
+                               allow_gap=allow_gap)
 
 
 def _publish_locked(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | Any,
-                    store: str | Path | None, tag: str | None, force: bool, token: str | None, progress: bool,
+                    store: str | Path | None, tag: str | None, force: bool, token: str | None,
                     allow_gap: bool) -> PublishResult:
-    from rich.console import Console
-
-    console = Console(stderr=True, quiet=not progress)
-    run = validate_run_dir(run_dir, progress=progress)
+    console = status_console()
+    run = validate_run_dir(run_dir)
     tag = check_tag(tag or iteration_tag(run.info.iteration))
     be = make_backend(backend, store=store, token=token)
     check_no_gap(be, repo, run.info.iteration, tag, allow_gap)

@@ -70,7 +70,7 @@ def load_in_fresh_process(repo: str, revision: str, endpoint: str, hf_home: Path
     return StockLoad(**json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> dict[str, object]:
+def run_demo(workdir: Path, *, train_steps: int = 2) -> dict[str, object]:
     from videosavi.builders.demo_data import write_demo_data
     from videosavi.builders.runner import BuildOptions, run_build
     from videosavi.curation.humaneval import export_humaneval
@@ -115,15 +115,14 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
     t = _step(console, "2/9 build iteration 1 with the tiny Qwen2-VL (sample, decode, 4 stages, curate)")
-    it1 = run_build(BuildOptions(iteration=1, config="demo", data_root=data_root, out=workdir / "iter1",
-                                 progress=progress))
+    it1 = run_build(BuildOptions(iteration=1, config="demo", data_root=data_root, out=workdir / "iter1"))
     _print_sample(console, it1.run_dir)
     print_summary(it1.run_dir)
     summary["iter1_pairs"] = it1.info.counts.pairs
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
     t = _step(console, f"3/9 publish iteration 1 to the local store ({store})")
-    pub1 = publish_run(it1.run_dir, DEMO_REPO, backend="store", store=store, progress=progress)
+    pub1 = publish_run(it1.run_dir, DEMO_REPO, backend="store", store=store)
     console.print(f"{DEMO_REPO}@{pub1.tag} -> commit {pub1.commit_sha[:12]}{' (unchanged)' if pub1.noop else ''}")
 
     t = _step(console, "4/9 serve the store (savi hub serve) and load it back with datasets.load_dataset")
@@ -142,7 +141,7 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     t = _step(console, "5/9 export iter1 for ms-swift (savi export --format swift: absolute paths, clips cut)")
     exported = export_revision(ExportOptions(
         dataset=DEMO_REPO, revision="iter1", format="swift", out=workdir / "export-swift", store=store,
-        config="demo", data_root=data_root, overwrite=True, progress=progress,
+        config="demo", data_root=data_root, overwrite=True,
     ))
     console.print(f"{exported.data_file}: {exported.rows} rows, {exported.clips_cut} STAR clips cut"
                   + (f", left out: {exported.skipped}" if exported.skipped else ""))
@@ -153,7 +152,7 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     trained = train_dpo(TrainArgs(
         dataset=DEMO_REPO, revision="iter1", model="tiny-qwen2-vl", output=workdir / "iter1-model",
         video_roots=roots_from_config("demo", data_root), store=store, max_steps=train_steps, batch_size=2,
-        grad_accum=1, lr=1e-3, warmup_ratio=0.0, overwrite=True, progress=progress,
+        grad_accum=1, lr=1e-3, warmup_ratio=0.0, overwrite=True,
     ))
     console.print(f"merged model for iteration 2: {trained.merged_dir}")
     console.print(f"final metrics: {trained.final_metrics}")
@@ -161,13 +160,13 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
 
     t = _step(console, "7/9 build iteration 2 with the trained model")
     it2 = run_build(BuildOptions(iteration=2, config="demo", data_root=data_root, out=workdir / "iter2",
-                                 model=str(trained.merged_dir), progress=progress))
+                                 model=str(trained.merged_dir)))
     print_summary(it2.run_dir)
     summary["iter2_pairs"] = it2.info.counts.pairs
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
     t = _step(console, "8/9 publish iteration 2")
-    pub2 = publish_run(it2.run_dir, DEMO_REPO, backend="store", store=store, progress=progress)
+    pub2 = publish_run(it2.run_dir, DEMO_REPO, backend="store", store=store)
     console.print(f"{DEMO_REPO}@{pub2.tag} -> commit {pub2.commit_sha[:12]}")
 
     t = _step(console, "9/9 human-evaluation export of iteration 2")

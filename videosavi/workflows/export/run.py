@@ -60,7 +60,6 @@ class ExportOptions:
     max_missing_share: float = DEFAULT_MAX_MISSING_SHARE
     overwrite: bool = False
     workers: int = 2
-    progress: bool = True
 
 
 @dataclass
@@ -143,7 +142,7 @@ def export_revision(opts: ExportOptions) -> ExportResult:
                           "is it a videosavi dataset?")
     rows: list[dict[str, Any]] = table.select(list(ROW_COLUMNS)).to_pylist()
     check_roots_exist(roots, {r["source"] for r in rows})
-    checked = check_rows(rows, roots, workers=opts.workers, progress=opts.progress)
+    checked = check_rows(rows, roots, workers=opts.workers)
     reasons = list(checked.reasons)
     _raise_if_too_many(rows, checked.files, reasons, opts.max_missing_share)
     prompts = prompt_texts(table, rev.answer_template)
@@ -156,8 +155,7 @@ def export_revision(opts: ExportOptions) -> ExportResult:
             for r, f, reason in zip(rows, checked.files, reasons, strict=True)
         ]
         jobs = distinct_jobs(media)
-        failed = _run_jobs(jobs, tmp, resize=rev.resize, image_format=opts.image_format, workers=opts.workers,
-                           progress=opts.progress)
+        failed = _run_jobs(jobs, tmp, resize=rev.resize, image_format=opts.image_format, workers=opts.workers)
         for i, m in enumerate(media):
             if m is not None and m.job is not None and m.job.rel in failed:
                 reasons[i], media[i] = failed[m.job.rel], None
@@ -203,8 +201,8 @@ def _raise_if_too_many(rows: list[dict[str, Any]], files: list[Path | None], rea
         raise error
 
 
-def _run_jobs(jobs: list[MediaJob], tmp: Path, *, resize: tuple[int, int] | None, image_format: str, workers: int,
-              progress: bool) -> dict[str, str]:
+def _run_jobs(jobs: list[MediaJob], tmp: Path, *, resize: tuple[int, int] | None, image_format: str,
+              workers: int) -> dict[str, str]:
     """Cut every clip / write every frame folder into `tmp`; returns {rel: decoder reason} of those that failed."""
     from videosavi.builders.decode_errors import DecodeError
     from videosavi.training.data import parallel_map
@@ -222,7 +220,7 @@ def _run_jobs(jobs: list[MediaJob], tmp: Path, *, resize: tuple[int, int] | None
         return None
 
     label = "cutting clips" if jobs and jobs[0].kind == "clip" else "writing frames"
-    verdicts = parallel_map(run, jobs, workers=workers, label=label, progress=progress)
+    verdicts = parallel_map(run, jobs, workers=workers, label=label)
     return {job.rel: reason for job, reason in zip(jobs, verdicts, strict=True) if reason is not None}
 
 
