@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videosavi._faults import failpoint
 from videosavi.builders import shards
@@ -51,6 +51,10 @@ from videosavi.schemas import (
     VideoSkip,
 )
 from videosavi.version import __version__
+
+if TYPE_CHECKING:
+    from videosavi.builders.decode_pool import FrameDecoderPool
+    from videosavi.curation import CurationConfig
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +234,8 @@ def _run_build(opts: BuildOptions) -> BuildResult:
             return _build_locked(opts, cfg, curation, data_root, run, previous, t_start)
 
 
-def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root: Path, run: RunDir,
-                  previous: Any, t_start: float) -> BuildResult:
+def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig, data_root: Path, run: RunDir,
+                  previous: PreviousContext | None, t_start: float) -> BuildResult:
     from videosavi.builders.decode_pool import FrameDecoderPool
     from videosavi.builders.models.loader import load_backend
     from videosavi.builders.source_decode import decode_sampled_video
@@ -316,7 +320,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root
 
 
 def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, data_root: Path, cache: CallCache,
-             pipeline: VideoPipeline, pool: Any, bar: _Progress, window: int,
+             pipeline: VideoPipeline, pool: FrameDecoderPool, bar: _Progress, window: int,
              timings: defaultdict[str, float]) -> int:
     """Decode and build `todo` a window at a time; returns how many videos were left pending."""
     by_key = dict(todo)

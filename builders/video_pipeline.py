@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -30,20 +30,24 @@ from videosavi.builders.stages.questions import parse_questions, question_messag
 from videosavi.builders.stages.refine import parse_refined, refine_messages
 from videosavi.config import BuildConfig
 from videosavi.curation import critique_has_issue, curate_video, dedupe_questions, is_truncated, reasons, same_answer
-from videosavi.schemas import PreferencePair, QuarantineRecord, Question, VideoRef
+from videosavi.schemas import Critique, PreferencePair, QuarantineRecord, Question, VideoRef
+
+if TYPE_CHECKING:
+    from videosavi.builders.frames import DecodedFrames
+    from videosavi.curation import CurationConfig
 
 
 @dataclass
 class DecodedVideo:
     seq: int
     video: VideoRef
-    decoded: Any  # videosavi.builders.frames.DecodedFrames
+    decoded: DecodedFrames
 
     @property
     def sha256(self) -> str | None:
         """The hash of the bytes the frames were decoded from (`source_decode`); rows and call keys use
         it, never a hash taken earlier from a file that may have been replaced since."""
-        return getattr(self.decoded, "sha256", None) or self.video.sha256
+        return self.decoded.sha256 or self.video.sha256
 
 
 @dataclass
@@ -73,7 +77,7 @@ class VideoResult:
         return out
 
 
-def decoded_meta(decoded: Any) -> dict[str, Any]:
+def decoded_meta(decoded: DecodedFrames) -> dict[str, Any]:
     """The `VideoRef` fields only decoding learns (sampling reads no video headers: a hostile file must
     meet FFmpeg in a decoder worker, never in the build process)."""
     return {"duration": round(float(decoded.duration), 6), "fps": round(float(decoded.fps), 6),
@@ -83,7 +87,7 @@ def decoded_meta(decoded: Any) -> dict[str, Any]:
 @dataclass
 class PipelineContext:
     cfg: BuildConfig
-    curation: Any  # videosavi.curation CurationConfig
+    curation: CurationConfig
     prompts: PromptSet
     iteration: int
     model_name: str
@@ -123,7 +127,7 @@ class VideoPipeline:
         return parse_description(text)
 
     @staticmethod
-    def _parse_critique(text: str, finish: str, last: bool) -> Any:
+    def _parse_critique(text: str, finish: str, last: bool) -> Critique:
         return parse_critique(text)
 
     @staticmethod
@@ -226,7 +230,7 @@ class VideoPipeline:
         return [results[it.seq] for it in items]
 
     # --- helpers ----------------------------------------------------------------------------
-    def _names_issue(self, critique: Any) -> bool:
+    def _names_issue(self, critique: Critique) -> bool:
         """A pair needs at least one issue (the record requires it, and refining needs something to fix);
         placeholder issues ("none") count as none only when the curation says so."""
         if not critique.issues:
@@ -261,7 +265,7 @@ class VideoPipeline:
         ))
         return False
 
-    def _make_pair(self, it: DecodedVideo, q: Question, prompt: list[dict], a0: str, critique: Any, a1: str,
+    def _make_pair(self, it: DecodedVideo, q: Question, prompt: list[dict], a0: str, critique: Critique, a1: str,
                    res: VideoResult) -> PreferencePair | None:
         v, sample = it.video, it.decoded.sample
         try:

@@ -106,19 +106,26 @@ def _describe(source: Any) -> str:
     return str(source) if isinstance(source, str | Path) else f"the {type(source).__name__}"
 
 
+def _arrow_frame(table: Any) -> pl.DataFrame:
+    """An Arrow table as a polars frame (`from_arrow` gives a Series only for an array)."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 def _to_frame(source: Any) -> pl.DataFrame:
     import pyarrow as pa
 
     if isinstance(source, pl.DataFrame):
         return source
     if isinstance(source, pa.Table):
-        return pl.from_arrow(source)  # type: ignore[return-value]
+        return _arrow_frame(source)
     if isinstance(source, str | Path):
         return _read_path(Path(source))
     if isinstance(source, Sequence) and all(isinstance(p, PreferencePair) for p in source):
         from videosavi.schemas.arrow import to_table
 
-        return pl.from_arrow(to_table(list(source), PreferencePair))  # type: ignore[return-value]
+        return _arrow_frame(to_table(list(source), PreferencePair))
     if type(source).__module__.split(".")[0] == "datasets":
         if hasattr(source, "to_polars"):
             return source.to_polars()
@@ -138,7 +145,7 @@ def _read_path(path: Path) -> pl.DataFrame:
         return pl.read_parquet(path)
     run = RunDir(path)
     if run.shard_paths():
-        return pl.from_arrow(run.read_pairs_table())  # type: ignore[return-value]
+        return _arrow_frame(run.read_pairs_table())
     files = sorted(path.glob("*.parquet"))
     if files:
         return pl.concat([pl.read_parquet(f) for f in files], how="vertical")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 
@@ -70,4 +70,4 @@ def friendly_errors(fn: F) -> F:
             typer.secho(f"error: {describe_os_error(exc)}", fg="red", err=True)
             raise typer.Exit(code=2) from exc
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps the signature Typer reads

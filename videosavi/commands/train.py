@@ -105,8 +105,10 @@ def train(
         warmup_ratio=warmup_ratio,
         batch_size=batch_size, grad_accum=grad_accum, seed=seed, max_missing_share=max_missing_share,
         allow_sha_mismatch=allow_sha_mismatch, verify_decode=verify_decode, max_pairs=max_pairs,
-        frames_as=_choice(frames_as, FRAMES_AS, "--frames-as"), resize=_resize(resize),  # type: ignore[arg-type]
-        device=_choice(device, DEVICES, "--device"), bf16=bf16,  # type: ignore[arg-type]
+        frames_as=_choice(frames_as, FRAMES_AS, "--frames-as"),  # type: ignore[arg-type]  # a FRAMES_AS value
+        resize=_resize(resize),
+        device=_choice(device, DEVICES, "--device"),  # type: ignore[arg-type]  # a DEVICES value (_choice checks)
+        bf16=bf16,
         gradient_checkpointing=gradient_checkpointing, dataloader_workers=workers, logging_steps=logging_steps,
         save_steps=save_steps, resume=resume, overwrite=overwrite, merge=merge,
     )

@@ -56,7 +56,7 @@ def synthetic_frames(num_frames: int, size: tuple[int, int], seed: int = 0) -> n
 
 
 def frame_size(cfg: BuildConfig) -> tuple[int, int]:
-    return tuple(cfg.frames.resize) if cfg.frames.resize else NATIVE_SIZE_STAND_IN  # type: ignore[return-value]
+    return cfg.frames.resize if cfg.frames.resize else NATIVE_SIZE_STAND_IN
 
 
 def _first_line(exc: BaseException) -> str:

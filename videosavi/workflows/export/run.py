@@ -25,13 +25,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from videosavi.errors import ExportError
 from videosavi.version import __version__
 from videosavi.workflows.export.formats import FORMATS
 from videosavi.workflows.export.frame_files import IMAGE_FORMATS, frame_name
-from videosavi.workflows.export.media import CLIP_MODES, MediaJob, RowMedia, distinct_jobs, plan_row_media
+from videosavi.workflows.export.media import CLIP_MODES, ClipMode, MediaJob, RowMedia, distinct_jobs, plan_row_media
 from videosavi.workflows.export.out_dir import check_out, commit, staged
 from videosavi.workflows.export.rows import ExportRow
 
@@ -148,9 +148,10 @@ def export_revision(opts: ExportOptions) -> ExportResult:
     prompts = prompt_texts(table, rev.answer_template)
     name = opts.name or dataset_name(opts.dataset, opts.revision)
 
+    clips = cast(ClipMode, opts.clips)  # one of CLIP_MODES: checked with the other options
     with staged(out) as tmp:
         media: list[RowMedia | None] = [
-            plan_row_media(r, f, opts.clips, resize=rev.resize, image_format=opts.image_format)  # type: ignore[arg-type]
+            plan_row_media(r, f, clips, resize=rev.resize, image_format=opts.image_format)
             if reason is None and f is not None else None
             for r, f, reason in zip(rows, checked.files, reasons, strict=True)
         ]
