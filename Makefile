@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 
 install: $(STAMP)
 
-test: $(STAMP) lint importlint
+test: $(STAMP) lint importlint typecheck
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
