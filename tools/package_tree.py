@@ -34,9 +34,10 @@ def package_dirs(pyproject: Path) -> dict[str, Path]:
 
 
 def build_tree(out: Path, mapping: dict[str, Path]) -> Path:
-    """OUT/<top>/ with every entry of each mapped folder linked in, mapped subpackages at their names."""
-    if out.exists():
-        shutil.rmtree(out)
+    """OUT/<top>/ with every entry of each mapped folder linked in, mapped subpackages at their names.
+    Only the package folders are rebuilt: the tools' caches beside them (.mypy_cache, ...) stay."""
+    for top in {name.split(".")[0] for name in mapping}:
+        shutil.rmtree(out / top, ignore_errors=True)
     for name in sorted(mapping, key=lambda n: n.count(".")):
         target = out.joinpath(*name.split("."))
         if target.is_symlink() or target.exists():
