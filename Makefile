@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make demo   build -> publish -> serve -> load -> train -> build iter2 -> export, on the embedded defaults
-#   make test   the test suite
+#   make test   the checks (ruff, import contracts, mypy) and the test suite
 # Both create .venv on first use: torch==2.13.0 (the CPU wheel) first, then everything else pinned
 # by constraints-cpu.txt so nothing pulls a CUDA torch.
 
@@ -11,8 +11,11 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints-cpu.txt | sha1sum | cut -c1-12)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
+# import-linter and mypy find modules by walking folders; this tree shows them the package as installed
+PKG_TREE := build/package-tree
+VENV_BIN := $(abspath $(VENV))/bin
 
-.PHONY: install test demo lint bench clean
+.PHONY: install test demo lint importlint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +25,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) lint importlint typecheck
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -30,6 +33,16 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# The layers and independence contracts in pyproject.toml ([tool.importlinter]).
+importlint: $(STAMP)
+	$(PY) tools/package_tree.py $(PKG_TREE)
+	cd $(PKG_TREE) && $(VENV_BIN)/lint-imports $(CURDIR)/pyproject.toml
+
+# mypy over the package ([tool.mypy]); paths it prints are the installed ones (videosavi/builders/x.py = builders/x.py).
+typecheck: $(STAMP)
+	$(PY) tools/package_tree.py $(PKG_TREE)
+	cd $(PKG_TREE) && $(VENV_BIN)/mypy --config-file $(CURDIR)/pyproject.toml
 
 # One table: decode, build (pairs/s, time outside model calls, peak RSS at 50 and 200 videos), publish +
 # load of 24,000 pairs. BENCH_ARGS=--quick for a one-minute smoke run.

@@ -208,7 +208,7 @@ def run_child(data_root: Path, out: Path, videos: int, num_frames: int, result: 
 
     from videosavi.builders.runner import BuildOptions, run_build
 
-    res = run_build(BuildOptions(data_root=data_root, out=out, force=True, progress=False,
+    res = run_build(BuildOptions(data_root=data_root, out=out, force=True,
                                  overrides=build_overrides(videos, num_frames, prefix_cache_mb)))
     c = res.info.counts
     figures = {

@@ -84,13 +84,13 @@ def main() -> None:
         store = work / "store"
         for it in (1, 2):
             run = write_run_dir(work / f"iter{it}", make_pairs(n_videos=3, iteration=it, seed=it), iteration=it)
-            publish_run(run.path, REPO, store=store, progress=False)
+            publish_run(run.path, REPO, store=store)
         rng = random.Random(0)
         n_videos = max(1, round(args.shard_mb * 1e6 / 6 / 40_000))
         pairs = [p.model_copy(update={"critique": base64.b64encode(rng.randbytes(30_000)).decode()})
                  for p in make_pairs(n_videos=n_videos, seed=5)]
         big = write_run_dir(work / "big", pairs)
-        publish_run(big.path, BIG, store=store, progress=False)
+        publish_run(big.path, BIG, store=store)
         (shard,) = sorted((big.path / "data").glob("*.parquet"))
         size = shard.stat().st_size
         t0 = time.perf_counter()

@@ -42,13 +42,13 @@ def _timed(fn: Any, times: dict[str, float], name: str) -> Any:
 
 def run_variant(name: str, workdir: Path, data_root: Path, config: Path, loss: str, steps: int) -> dict[str, Any]:
     from videosavi.training.args import TrainArgs
-    from videosavi.training.loop import default_build, default_publish, default_train, run_loop
     from videosavi.training.video_roots import roots_from_config
+    from videosavi.workflows.loop import default_build, default_publish, default_train, run_loop
 
     store = workdir / "store"
     template = TrainArgs(dataset=f"bench/{name}", revision="", model="tiny-qwen2-vl", output=workdir,
                          video_roots=roots_from_config(str(config), data_root), store=store, max_steps=steps,
-                         batch_size=2, grad_accum=1, lr=1e-3, warmup_ratio=0.0, loss=loss, progress=False,
+                         batch_size=2, grad_accum=1, lr=1e-3, warmup_ratio=0.0, loss=loss,
                          dataloader_workers=0)
     times: dict[str, float] = {}
     losses: dict[int, list[float]] = {}
@@ -62,8 +62,8 @@ def run_variant(name: str, workdir: Path, data_root: Path, config: Path, loss: s
 
     t0 = time.perf_counter()
     run_loop(2, "tiny-qwen2-vl", workdir / "loop",
-             build=_timed(default_build(config, data_root, progress=False), times, "build"),
-             publish=_timed(default_publish(f"bench/{name}", store=store, progress=False), times, "publish"),
+             build=_timed(default_build(config, data_root), times, "build"),
+             publish=_timed(default_publish(f"bench/{name}", store=store), times, "publish"),
              train=_timed(train_and_record, times, "train"))
     times["total"] = time.perf_counter() - t0
     return {"times": times, "losses": losses}

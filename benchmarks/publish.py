@@ -89,9 +89,8 @@ def measure_publish(pairs: int = 24_000, pairs_per_shard: int = 5_000, workdir: 
         timed("assemble (swift, card, plots)", lambda: assemble_revision(validated, staging, repo="bench/vs",
                                                                          tag="iter1"))
         store = work / "store"
-        timed(FIRST_PUBLISH, lambda: publish_run(run.path, "bench/vs", store=store, progress=False))
-        res = timed("publish_run, identical again (no-op)", lambda: publish_run(run.path, "bench/vs", store=store,
-                                                                                progress=False))
+        timed(FIRST_PUBLISH, lambda: publish_run(run.path, "bench/vs", store=store))
+        res = timed("publish_run, identical again (no-op)", lambda: publish_run(run.path, "bench/vs", store=store))
         if not res.noop:
             raise RuntimeError("re-publishing identical files was not a no-op")
         timed("load_revision from the store path", lambda: load_revision("bench/vs", "iter1", store=store,

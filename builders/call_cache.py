@@ -125,9 +125,6 @@ class CallCache:
                 [(*r, now) for r in rows],
             )
 
-    def count_calls(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
-
     # --- videos -----------------------------------------------------------------------------
     def mark_video(self, seq: int, video_uid: str, status: str, summary: dict[str, Any],
                    quarantine: list[dict[str, Any]]) -> None:

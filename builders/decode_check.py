@@ -15,6 +15,7 @@ from typing import Any
 from videosavi.builders.decode_pool import FrameDecoderPool
 from videosavi.builders.frames import DecodedFrames
 from videosavi.config import BuildConfig
+from videosavi.progress import progress_bar
 from videosavi.schemas import VideoRef
 
 _EXAMPLES = 10
@@ -40,9 +41,9 @@ class DecodeReport:
         return self.attempted / self.wall_s if self.wall_s else 0.0
 
 
-def decode_sample(videos: list[VideoRef], cfg: BuildConfig, data_root: Path, *, progress: bool = True) -> DecodeReport:
+def decode_sample(videos: list[VideoRef], cfg: BuildConfig, data_root: Path) -> DecodeReport:
     """Decode every available video with the config's frame settings; the frames are dropped."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     todo = [v for v in videos if v.available]
     report = DecodeReport(attempted=len(todo))
@@ -50,8 +51,8 @@ def decode_sample(videos: list[VideoRef], cfg: BuildConfig, data_root: Path, *, 
     tasks = ((i, Path(data_root) / cfg.sources[v.source].root / v.video_path, f.num_frames, v.clip_start,
               v.clip_end, f.resize) for i, v in enumerate(todo))
     t0 = time.perf_counter()
-    with Progress(TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
-                  disable=not progress) as bar, FrameDecoderPool(
+    with progress_bar(TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=True) as bar, FrameDecoderPool(
         workers=f.workers, timeout_s=f.timeout_s, max_tasks_per_worker=f.max_tasks_per_worker
     ) as pool:
         task = bar.add_task("decode", total=len(todo))

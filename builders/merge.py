@@ -6,6 +6,7 @@ unsharded build; counts are re-derived from the shards' build.json files and the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,12 +14,15 @@ from pathlib import Path
 from videosavi.builders import shards
 from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.reserve import reserve_request, select_pairs
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
 from videosavi.config import BuildConfig, resolve_data_root
 from videosavi.errors import DatasetError, ReserveNeededError, VideosaviError
 from videosavi.locking import exclusive
+from videosavi.logs import event, run_log
+from videosavi.run_dir import RunDir
 from videosavi.schemas import BuildCounts, BuildInfo, RetrospectiveInfo, StageCounts, VideoRef
+
+log = logging.getLogger(__name__)
 
 
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
@@ -70,6 +74,7 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path], data_root: Path | None =
     with ExitStack() as held:
         for d in [out, *shard_dirs]:
             held.enter_context(exclusive(d, "savi merge-shards"))
+        held.enter_context(run_log(out))
         return _merge_locked(out, shard_dirs, data_root, top_up)
 
 
@@ -100,6 +105,7 @@ def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None,
             if request else []
         if any(v.available for v in more):
             wanted = ", ".join(f"{k}: {v}" for k, v in sorted(request.items()))
+            log.warning(event("merge_needs_reserve", videos=sum(v.available for v in more), by_source=request))
             raise ReserveNeededError(
                 f"the shards are short of pairs; {sum(v.available for v in more)} reserve video(s) ({wanted}) "
                 "were added to every shard's videos.parquet. Run the same shard builds again (they resume), "
@@ -115,11 +121,13 @@ def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None,
     target.write_skipped(s for r in runs for s in r.read_skipped())
     counts = merge_counts(infos)
     counts.sources = selection.fills
-    add_pair_counts(counts, shards.read_table(target.path))
+    add_pair_counts(counts, target.read_pairs_table())
     timings = {k: round(max(i.timings.get(k, 0.0) for i in infos), 3) for k in first.timings}
     merged = first.model_copy(update={"counts": counts, "shards": names, "shard_index": None, "num_shards": None,
                                       "timings": timings, "retrospective": merge_retrospective(infos)})
     target.write_build_info(merged)
+    log.info(event("merged", run=str(target.path), shards=len(runs), pairs=counts.pairs,
+                   videos_done=counts.videos_done, videos_skipped=counts.videos_skipped))
     return merged
 
 

@@ -26,7 +26,7 @@ from videosavi.builders.stages.refine import parse_refined, refine_messages
 from videosavi.curation import critique_has_issue, dedupe_questions, is_truncated, reasons, same_answer
 
 if TYPE_CHECKING:
-    from videosavi.builders.video_pipeline import PipelineContext
+    from videosavi.builders.pipeline_items import PipelineContext
 
 
 def pair_stages(ctx: PipelineContext) -> list[Stage]:

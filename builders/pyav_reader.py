@@ -110,9 +110,11 @@ class PyAVReader:
             raise CorruptVideoError("the video stream holds no frames", self.path)
         self.num_frames = len(pts)
         # Presentation order is pts order; without usable pts (raw streams) fall back to counting.
-        self._pts_mode = None not in pts and len(set(pts)) == len(pts)
+        known = [p for p in pts if p is not None]
+        self._pts_mode = len(known) == len(pts) and len(set(known)) == len(known)
+        self._sorted_pts: list[int] = []
         if self._pts_mode:
-            self._sorted_pts = sorted(pts)  # type: ignore[type-var]
+            self._sorted_pts = sorted(known)
             self._index_of = {p: i for i, p in enumerate(self._sorted_pts)}
             self._keyframes = sorted(self._index_of[p] for p in keyframe_pts if p in self._index_of)
         self.fps = self._frame_rate(pts)

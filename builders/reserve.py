@@ -60,10 +60,6 @@ class Selection:
     keep: dict[int, list[bool]] = field(default_factory=dict)
     fills: dict[str, SourceFill] = field(default_factory=dict)
 
-    @property
-    def surplus(self) -> int:
-        return sum(f.surplus_pairs for f in self.fills.values())
-
 
 def select_pairs(outcomes: Sequence[VideoOutcome], targets: Targets) -> Selection:
     """Walk each source's videos in sample order, keeping pairs while their type is short.

@@ -45,13 +45,12 @@ def descriptions_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 
 def previous_from_run_dir(path: str | Path) -> PreviousContext:
     """The descriptions in a finished run directory's rows."""
-    from videosavi.builders import shards
-    from videosavi.builders.run_dir import RunDir
+    from videosavi.run_dir import RunDir
 
     run = RunDir(Path(path))
     if not run.build_json.exists():
         raise ConfigError(f"--previous {path}: not a finished run directory (no build.json)")
-    table = shards.read_table(run.path).select(["video_uid", "description"])
+    table = run.read_pairs_table().select(["video_uid", "description"])
     return PreviousContext(label=str(path), descriptions=descriptions_from_rows(table.to_pylist()))
 
 

@@ -11,33 +11,36 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from videosavi import __version__
+from videosavi._faults import failpoint
 from videosavi.builders import shards
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.disk_full import disk_full_error
-from videosavi.builders.faults import failpoint
+from videosavi.builders.pipeline_items import DecodedVideo, PipelineContext, VideoResult
 from videosavi.builders.prompts import STAGES, PromptSet
 from videosavi.builders.reserve import reserve_request, select_pairs
 from videosavi.builders.retrospective import PreviousContext, resolve_previous
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.stage_runner import CallContext, StageRunner
 from videosavi.builders.top_up import available_videos, extend_runs, outcomes, quota_targets
 from videosavi.builders.version import BUILDER_VERSION
-from videosavi.builders.video_pipeline import DecodedVideo, PipelineContext, VideoPipeline, VideoResult
+from videosavi.builders.video_pipeline import VideoPipeline
 from videosavi.config import BuildConfig, load_config, resolve_data_root
 from videosavi.errors import ConfigError, RunDirMismatchError
-from videosavi.hashing import canonical_json, stable_hash
+from videosavi.hashing import canonical_json
 from videosavi.locking import exclusive
+from videosavi.logs import event, run_log
+from videosavi.progress import progress_bar, progress_bars_enabled
+from videosavi.run_dir import RunDir
 from videosavi.schemas import (
     BuildCounts,
     BuildInfo,
@@ -48,6 +51,11 @@ from videosavi.schemas import (
     VideoRef,
     VideoSkip,
 )
+from videosavi.version import __version__
+
+if TYPE_CHECKING:
+    from videosavi.builders.decode_pool import FrameDecoderPool
+    from videosavi.curation import CurationConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +75,6 @@ class BuildOptions:
     num_shards: int = 1
     shard_index: int = 0
     force: bool = False
-    progress: bool = True
     window: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     # retrospective builds: the previous iteration's run directory, or the label of descriptions a caller
@@ -200,7 +207,7 @@ def select_videos(
     return [(seq, v) for seq, v in available_videos(videos, limit) if seq % num_shards == shard_index]
 
 
-def load_or_sample(run: RunDir, cfg: BuildConfig, data_root: Path, progress: bool) -> list[VideoRef]:
+def load_or_sample(run: RunDir, cfg: BuildConfig, data_root: Path) -> list[VideoRef]:
     """The run's persisted sample, or a fresh one written to it: a resumed (or sharded, or Ray) build
     must process exactly the videos the first attempt drew, even if files changed since."""
     from videosavi.builders.sampler import sample_key, sample_videos
@@ -213,9 +220,13 @@ def load_or_sample(run: RunDir, cfg: BuildConfig, data_root: Path, progress: boo
                 f"{run.videos} was sampled with other sources or seed than this config; use another --out, "
                 "or --force to resample"
             )
-        return run.read_videos()
-    videos = list(sample_videos(cfg, data_root, progress=progress).videos)
+        videos = run.read_videos()
+        log.info(event("sample_reused", videos=len(videos), available=sum(v.available for v in videos)))
+        return videos
+    videos = list(sample_videos(cfg, data_root).videos)
     run.write_videos(videos, key)
+    log.info(event("sampled", videos=len(videos), available=sum(v.available for v in videos),
+                   by_source=dict(Counter(v.source for v in videos if v.available))))
     return videos
 
 
@@ -250,31 +261,37 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     with exclusive(run.path, "savi-build"):
         if opts.force:
             _wipe(run)
-        return _build_locked(opts, cfg, curation, data_root, run, previous, t_start)
+        with run_log(run.path):
+            return _build_locked(opts, cfg, curation, data_root, run, previous, t_start)
 
 
-def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root: Path, run: RunDir,
-                  previous: Any, t_start: float) -> BuildResult:
+def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig, data_root: Path, run: RunDir,
+                  previous: PreviousContext | None, t_start: float) -> BuildResult:
     from videosavi.builders.decode_pool import FrameDecoderPool
-    from videosavi.builders.models.base import load_backend
+    from videosavi.builders.models.loader import load_backend
     from videosavi.builders.source_decode import decode_sampled_video
 
-    timings: Counter = Counter()
+    timings: defaultdict[str, float] = defaultdict(float)
     prompts = PromptSet.load(retrospective=cfg.retrospective)
 
-    if not opts.progress and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars in logs
+    if not progress_bars_enabled() and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+    log.info(event("build_start", run=str(run.path), iteration=opts.iteration, config=cfg.name, force=opts.force,
+                   shard=f"{opts.shard_index}/{opts.num_shards}", limit_videos=opts.limit_videos,
+                   builder=BUILDER_VERSION, videosavi=__version__, pid=os.getpid()))
     t0 = time.perf_counter()
     backend = load_backend(cfg.model)
     timings["model_load_s"] += time.perf_counter() - t0
     info = backend.info
+    log.info(event("model_loaded", model=info.name_or_path, revision=info.revision, backend=cfg.model.backend,
+                   seconds=round(timings["model_load_s"], 1)))
     cache = CallCache(run.cache_db)
     try:
         _check_spec(cache, _spec(cfg, info, prompts, opts, data_root, previous), run, opts.force)
         t0 = time.perf_counter()
-        sample_videos_list = load_or_sample(run, cfg, data_root, opts.progress)
+        sample_videos_list = load_or_sample(run, cfg, data_root)
         timings["sample_s"] += time.perf_counter() - t0
         run.write_prompts(prompts.templates)
 
@@ -291,7 +308,9 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root
         selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
         finished = cache.finished_videos()
         done_before = sum(1 for seq, _ in selected if seq in finished and shards.has_part(run.path, seq))
-        with _Progress(len(selected), done_before, opts.progress) as bar, FrameDecoderPool(
+        log.info(event("videos", selected=len(selected), done_before=done_before, todo=len(selected) - done_before,
+                       window=window))
+        with _Progress(len(selected), done_before) as bar, FrameDecoderPool(
             workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
             max_tasks_per_worker=cfg.frames.max_tasks_per_worker, task_fn=decode_sampled_video,
         ) as pool:
@@ -302,6 +321,8 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root
                 more = _top_up(run, cfg, data_root, sample_videos_list, opts) if not pending else []
                 if not any(v.available for v in more):
                     break
+                log.info(event("reserve_top_up", videos=sum(v.available for v in more),
+                               by_source=dict(Counter(v.source for v in more if v.available))))
                 sample_videos_list = [*sample_videos_list, *more]
                 selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
                 bar.add_total(sum(v.available for v in more))
@@ -318,7 +339,11 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root
         stats = getattr(backend, "stats", None)
         model_stats = stats.as_dict() if stats is not None else {}
         if model_stats:
-            log.info("model work: %s", model_stats)
+            log.info(event("model_work", **model_stats))
+        c = info_out.counts
+        log.info(event("build_done", pairs=c.pairs, videos_done=c.videos_done, videos_skipped=c.videos_skipped,
+                       pending=pending, quarantined=sum(s.quarantined for s in c.stages.values()),
+                       shards=len(info_out.shards), seconds=round(timings["total_s"], 1)))
         return BuildResult(run.path, info_out, pending, model_stats)
     finally:
         cache.close()
@@ -326,7 +351,8 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: Any, data_root
 
 
 def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, data_root: Path, cache: CallCache,
-             pipeline: VideoPipeline, pool: Any, bar: _Progress, window: int, timings: Counter) -> int:
+             pipeline: VideoPipeline, pool: FrameDecoderPool, bar: _Progress, window: int,
+             timings: defaultdict[str, float]) -> int:
     """Decode and build `todo` a window at a time; returns how many videos were left pending."""
     by_key = dict(todo)
 
@@ -349,6 +375,8 @@ def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, da
                 shards.write_video_part(run.path, seq, [])
                 cache.mark_video(seq, video.video_uid, "skipped",
                                  {"skip_reason": reason, "message": str(out)[:500]}, [])
+                log.warning(event("video_skipped", seq=seq, video=video.video_uid, reason=reason,
+                                  detail=str(out)[:300]))
                 bar.advance(0)
             else:
                 decoded.append(DecodedVideo(seq, video, out))
@@ -375,12 +403,18 @@ def _top_up(run: RunDir, cfg: BuildConfig, data_root: Path, videos: list[VideoRe
 
 def _persist(run: RunDir, cache: CallCache, res: VideoResult) -> int:
     """Part file first, then the done mark: a crash in between only redoes cached work."""
+    uid = res.video.video_uid
     if res.status != "done":
+        log.warning(event("video_pending", seq=res.seq, video=uid, reasons=dict(res.no_pair_reasons),
+                          note="model calls failed; the next run retries them"))
         return 1
     shards.write_video_part(run.path, res.seq, res.pairs)
     failpoint("part_written")
-    cache.mark_video(res.seq, res.video.video_uid, "done", res.summary(),
-                     [q.model_dump(mode="json") for q in res.quarantine])
+    cache.mark_video(res.seq, uid, "done", res.summary(), [q.model_dump(mode="json") for q in res.quarantine])
+    for q in res.quarantine:
+        log.warning(event("quarantined", seq=res.seq, video=uid, stage=q.stage, attempts=q.attempts, reason=q.reason))
+    log.info(event("video_done", seq=res.seq, video=uid, questions=res.questions, pairs=len(res.pairs),
+                   quarantined=len(res.quarantine), filtered=dict(res.filtered), no_pair=dict(res.no_pair_reasons)))
     return 0
 
 
@@ -418,7 +452,7 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
     pending = counts.videos_sampled - counts.videos_done - counts.videos_skipped
     if pending:
         counts.skip_reasons["pending_call_error"] = pending
-    add_pair_counts(counts, shards.read_table(run.path))
+    add_pair_counts(counts, run.read_pairs_table())
     _backfill_video_meta(run, finished)
     counts.stages = {k: v for k, v in sorted(stage_counts.items())}
     run.write_quarantine(QuarantineRecord.model_validate(r) for r in cache.quarantined())
@@ -465,41 +499,32 @@ def _backfill_video_meta(run: RunDir, finished: dict[int, tuple[str, str, dict]]
 
 
 class _Progress:
-    """Rich progress bar over videos, showing pairs, pairs/s and ETA; silent when disabled."""
+    """The bar over videos, showing pairs, pairs/s and ETA (drawn while the progress switch is on)."""
 
-    def __init__(self, total: int, done: int, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, total: int, done: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
         self.total, self.done, self.pairs = total, done, 0
         self._start = time.perf_counter()
+        self._bar = progress_bar(
+            TextColumn("[bold]building[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"),
+            TextColumn("{task.fields[pairs]} pairs, {task.fields[rate]} pairs/s"), TimeRemainingColumn(),
+        )
+        self._task = self._bar.add_task("build", total=total, completed=done, pairs=0, rate="-")
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._progress = Progress(
-                TextColumn("[bold]building[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"),
-                TextColumn("{task.fields[pairs]} pairs, {task.fields[rate]} pairs/s"), TimeRemainingColumn(),
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("build", total=self.total, completed=self.done, pairs=0, rate="-")
+        self._bar.start()
         return self
 
     def add_total(self, videos: int) -> None:
         """Reserve videos joined the build."""
         self.total += videos
-        if self.enabled:
-            self._progress.update(self._task, total=self.total)
+        self._bar.update(self._task, total=self.total)
 
     def advance(self, pairs: int) -> None:
         self.pairs += pairs
-        if self.enabled:
-            elapsed = max(time.perf_counter() - self._start, 1e-9)
-            self._progress.update(self._task, advance=1, pairs=self.pairs, rate=f"{self.pairs / elapsed:.2f}")
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        self._bar.update(self._task, advance=1, pairs=self.pairs, rate=f"{self.pairs / elapsed:.2f}")
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._progress.stop()
-
-
-def config_fingerprint(cfg: BuildConfig) -> str:
-    return stable_hash(cfg.data_dump())
+        self._bar.stop()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from pydantic import ValidationError
@@ -34,8 +34,13 @@ from videosavi.builders.source_files import hash_source, source_path
 from videosavi.builders.sources import PROBLEM, collect, read_source
 from videosavi.builders.version import SAMPLER_VERSION
 from videosavi.config import BuildConfig, EvalConfig, SourceConfig
+from videosavi.logs import event
+from videosavi.progress import progress_bar
 from videosavi.schemas import VideoRef
 from videosavi.schemas.video import make_video_uid
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 log = logging.getLogger(__name__)
 
@@ -256,27 +261,33 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid"))
 
 
-def sample_videos(cfg: BuildConfig, data_root: Path, *, hash_files: bool = True, progress: bool = True) -> SampleResult:
+def sample_videos(cfg: BuildConfig, data_root: Path, *, hash_files: bool = True) -> SampleResult:
     """Sample every configured source; see the module docstring for the guarantees."""
     data_root = Path(data_root)
     videos: list[VideoRef] = []
     summaries: list[SourceSample] = []
     rejected: list[RejectedRow] = []
-    with _progress(progress) as bar:
+    with _progress() as bar:
         for name, src in cfg.sources.items():
             task = bar.add_task(f"sampling {name}", total=src.quota if hash_files else None)
+
+            def hashed(n: int, task: TaskID = task) -> None:
+                bar.advance(task, n)
+
             vids, summary, bad = sample_source(name, src, data_root, cfg.seed, hash_files=hash_files,
-                                               on_hashed=lambda n, t=task: bar.advance(t, n), holdout=cfg.eval)
+                                               on_hashed=hashed, holdout=cfg.eval)
             bar.update(task, completed=summary.sampled, total=max(summary.sampled, 1))
             videos += vids
             summaries.append(summary)
             rejected += bad
+            log.info(event("source_sampled", source=name, quota=summary.quota, sampled=summary.sampled,
+                           unavailable=summary.unavailable, rejected_rows=summary.rejected))
             if summary.shortfall:
-                log.warning("source %s: %d of quota %d available (shortfall %d; %d listed videos unavailable)",
-                            name, summary.sampled, summary.quota, summary.shortfall, summary.unavailable)
+                log.warning(event("source_shortfall", source=name, quota=summary.quota, sampled=summary.sampled,
+                                  shortfall=summary.shortfall, unavailable=summary.unavailable))
             if summary.rejected:
-                log.warning("source %s: %d manifest rows cannot be used (e.g. %s)", name, summary.rejected,
-                            bad[0].problem if bad else "?")
+                log.warning(event("manifest_rows_rejected", source=name, rows=summary.rejected,
+                                  example=bad[0].problem if bad else "?"))
     return SampleResult(videos=videos, sources=summaries, rejected_examples=rejected, seed=cfg.seed)
 
 
@@ -294,13 +305,13 @@ def extend_sample(cfg: BuildConfig, data_root: Path, existing: list[VideoRef],
         videos, summary, _ = sample_source(name, src, Path(data_root), cfg.seed, want=n, skip=walked,
                                            holdout=cfg.eval)
         if summary.shortfall:
-            log.warning("source %s: the reserve ran out (%d of %d more videos found)", name, summary.sampled, n)
+            log.warning(event("reserve_ran_out", source=name, found=summary.sampled, wanted=n))
         out += videos
     return out
 
 
-def _progress(enabled: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    transient=True, disable=not enabled)
+    return progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        transient=True)

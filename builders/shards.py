@@ -15,17 +15,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from videosavi.builders.faults import failpoint
+from videosavi._faults import failpoint
+from videosavi.run_dir import DATA_DIR, SPLIT, shard_name
 from videosavi.schemas import PreferencePair
-from videosavi.schemas.arrow import arrow_schema, from_table, to_table
+from videosavi.schemas.arrow import arrow_schema, to_table
 
-DATA_DIR = "data"
 PARTS_DIR = "parts"
-SPLIT = "train"
-
-
-def shard_name(index: int, total: int, split: str = SPLIT) -> str:
-    return f"{DATA_DIR}/{split}-{index:05d}-of-{total:05d}.parquet"
 
 
 def part_path(run_dir: Path, seq: int) -> Path:
@@ -123,18 +118,3 @@ def finalize(run_dir: Path, pairs_per_shard: int, part_dirs: Iterable[Path] | No
     chunks_dir.rmdir()
     return names
 
-
-def shard_paths(run_dir: Path) -> list[Path]:
-    return sorted((Path(run_dir) / DATA_DIR).glob(f"{SPLIT}-*-of-*.parquet"))
-
-
-def read_table(run_dir: Path) -> pa.Table:
-    """All finalised rows of a run directory as one Arrow table (derived schema)."""
-    schema = arrow_schema(PreferencePair)
-    tables = [pq.read_table(p, schema=schema) for p in shard_paths(run_dir)]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
-
-
-def read_pairs(run_dir: Path) -> list[PreferencePair]:
-    """Finalised rows, validated back into models (raises on any invalid row)."""
-    return from_table(read_table(run_dir), PreferencePair)

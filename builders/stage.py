@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from videosavi.builders.stage_runner import Parser, StageOutcome
 
 if TYPE_CHECKING:
-    from videosavi.builders.video_pipeline import DecodedVideo, VideoResult
+    from videosavi.builders.pipeline_items import DecodedVideo, VideoResult
     from videosavi.schemas import Question
 
 FanOut = Literal["video", "question"]

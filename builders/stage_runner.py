@@ -11,27 +11,34 @@ marked `transient` and the caller leaves the video for the next run instead of r
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from videosavi._faults import failpoint
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.call_keys import call_key, call_seed, video_key
-from videosavi.builders.faults import failpoint
+from videosavi.builders.models.base import GenerationRequest, ModelBackend
 from videosavi.builders.stages.parsing import ParseError
+from videosavi.logs import event
 from videosavi.schemas import StageCounts
+
+log = logging.getLogger(__name__)
 
 # parse(text, finish_reason, last_attempt) -> parsed value; raises ParseError
 Parser = Callable[[str, str, bool], Any]
+# what a caller names its tasks by; `run` returns their outcomes under the same keys
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass
-class StageTask:
-    task_id: Hashable
+class StageTask(Generic[K]):
+    task_id: K
     stage: str
     video_uid: str
     video_sha256: str
@@ -73,7 +80,7 @@ class CallContext:
 
 @dataclass
 class StageRunner:
-    backend: Any
+    backend: ModelBackend
     cache: CallCache
     ctx: CallContext
     batch_size: int = 8
@@ -88,12 +95,12 @@ class StageRunner:
         """Persist this process's counts in the cache (they also travel with every stored batch)."""
         self.cache.save_counts(self.process_id, self.totals())
 
-    def run(self, tasks: list[StageTask]) -> dict[Hashable, StageOutcome]:
-        from videosavi.builders.models.base import GenerationRequest
-
-        outcomes: dict[Hashable, StageOutcome] = {t.task_id: StageOutcome() for t in tasks}
-        seed_attempt: dict[Hashable, int] = {t.task_id: 1 for t in tasks}  # advances on malformed replies only
-        call_errors: dict[Hashable, int] = {t.task_id: 0 for t in tasks}  # transport failures so far
+    def run(self, tasks: Sequence[StageTask[K]]) -> dict[K, StageOutcome]:
+        before = {s: self._stage_counts(s).model_copy() for s in {t.stage for t in tasks}}
+        seconds_before = self.model_seconds
+        outcomes: dict[K, StageOutcome] = {t.task_id: StageOutcome() for t in tasks}
+        seed_attempt: dict[K, int] = {t.task_id: 1 for t in tasks}  # advances on malformed replies only
+        call_errors: dict[K, int] = {t.task_id: 0 for t in tasks}  # transport failures so far
         pending = list(tasks)
         round_no = 0
         while pending:
@@ -152,7 +159,10 @@ class StageRunner:
                 else:
                     out.reason, out.detail, out.transient = "call_error", errors.get(k, ""), True
                     call_errors[t.task_id] += 1
-                    if call_errors[t.task_id] < self.ctx.max_attempts:
+                    again = call_errors[t.task_id] < self.ctx.max_attempts
+                    log.warning(event("call_error", stage=t.stage, video=t.video_uid, slot=t.slot,
+                                      failures=call_errors[t.task_id], retry=again, error=out.detail[:300]))
+                    if again:
                         next_pending.append(t)
                     continue
                 last = seed_attempt[t.task_id] >= self.ctx.max_attempts
@@ -165,12 +175,20 @@ class StageRunner:
                     if not last:
                         seed_attempt[t.task_id] += 1
                         next_pending.append(t)
+                        log.info(event("retry", stage=t.stage, video=t.video_uid, slot=t.slot,
+                                       attempt=seed_attempt[t.task_id], reason=exc.reason))
             pending = next_pending
         for t in tasks:
             out = outcomes[t.task_id]
             if not out.ok and not out.transient:
                 self._stage_counts(t.stage).quarantined += 1
         self.save_counts()
+        for stage, was in before.items():
+            now = self._stage_counts(stage)
+            log.info(event("stage", stage=stage, tasks=sum(t.stage == stage for t in tasks),
+                           calls=now.calls - was.calls, cached=now.cached - was.cached,
+                           retries=now.retries - was.retries, quarantined=now.quarantined - was.quarantined,
+                           model_seconds=round(self.model_seconds - seconds_before, 2)))
         return outcomes
 
     def _stage_counts(self, stage: str) -> StageCounts:

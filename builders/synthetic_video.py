@@ -2,8 +2,9 @@
 files without any download.
 
 Every frame carries a barcode of its own index in the top-left corner, so a test can tell *which*
-frame a decoder returned without trusting any reference decoder. Content is a pure function of the
-seed (numpy's PCG64), and x264 runs single-threaded so the same call writes the same bytes again.
+frame a decoder returned without trusting any reference decoder (`tests/videos.py` reads it back).
+Content is a pure function of the seed (numpy's PCG64), and x264 runs single-threaded so the same
+call writes the same bytes again.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from av.audio.stream import AudioStream
+    from av.container import OutputContainer
 
 BARCODE_BITS = 10  # up to 1023 frames
 BARCODE_CELL = 8  # pixels per bit: 8x8 cells survive h264 at the default quality
@@ -38,13 +44,18 @@ class Shape:
     vy: float
 
 
+def _rgb(values: np.ndarray) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in values)
+    return r, g, b
+
+
 def random_shapes(rng: np.random.Generator, width: int, height: int, count: int = 3) -> list[Shape]:
     shapes = []
     for i in range(count):
         size = int(rng.integers(max(4, min(width, height) // 8), max(6, min(width, height) // 3)))
         shapes.append(Shape(
             kind="disc" if i % 2 == 0 else "box",
-            colour=tuple(int(c) for c in _PALETTE[int(rng.integers(len(_PALETTE)))]),
+            colour=_rgb(_PALETTE[int(rng.integers(len(_PALETTE)))]),
             size=size,
             x0=float(rng.uniform(0, width - size)),
             y0=float(rng.uniform(BARCODE_CELL + 2, height - size)),
@@ -91,16 +102,6 @@ def draw_barcode(frame: np.ndarray, index: int) -> None:
         frame[:BARCODE_CELL, bit * BARCODE_CELL:(bit + 1) * BARCODE_CELL] = 255 if on else 0
 
 
-def read_barcode(frame: np.ndarray) -> int:
-    """The frame index drawn by `draw_barcode` (reads the centre of each cell, robust to h264 noise)."""
-    c = BARCODE_CELL // 2
-    value = 0
-    for bit in range(BARCODE_BITS):
-        cell = frame[c - 2:c + 2, bit * BARCODE_CELL + c - 2:bit * BARCODE_CELL + c + 2]
-        value = (value << 1) | int(cell.mean() > 127)
-    return value
-
-
 def write_video(path: str | Path, *, num_frames: int, fps: int | float = 30, width: int = 160, height: int = 120,
                 seed: int = 0, barcode: bool = True, codec: str = "libx264", gop: int | None = None,
                 faststart: bool = True, audio_seconds: float | None = None, preset: str = "ultrafast") -> Path:
@@ -116,7 +117,7 @@ def write_video(path: str | Path, *, num_frames: int, fps: int | float = 30, wid
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     shapes = random_shapes(rng, width, height)
-    background = tuple(int(v) for v in rng.integers(20, 90, size=3))
+    background = _rgb(rng.integers(20, 90, size=3))
     rate = Fraction(fps).limit_denominator(1001)
     options = {"movflags": "+faststart"} if faststart and path.suffix.lower() in {".mp4", ".mov", ".m4v"} else {}
     with av.open(str(path), mode="w", options=options) as container:
@@ -137,12 +138,13 @@ def write_video(path: str | Path, *, num_frames: int, fps: int | float = 30, wid
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-        if audio is not None:
-            _write_silence(container, audio, float(audio_seconds))
+        if audio is not None and audio_seconds:
+            encode_silence(container, audio, float(audio_seconds))
     return path
 
 
-def _write_silence(container, stream, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def encode_silence(container: OutputContainer, stream: AudioStream, seconds: float) -> None:
+    """Mux `seconds` of mono silence into `stream` (an AAC track of `container`), then flush it."""
     import av
 
     samples_left = int(seconds * stream.rate)
@@ -157,19 +159,6 @@ def _write_silence(container, stream, seconds: float) -> None:  # type: ignore[n
         samples_left -= n
     for packet in stream.encode():
         container.mux(packet)
-
-
-def write_audio_only(path: str | Path, seconds: float = 2.0) -> Path:
-    """An .mp4 with one AAC track and no video stream."""
-    import av
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        stream.layout = "mono"
-        _write_silence(container, stream, seconds)
-    return path
 
 
 # --- rotation metadata ------------------------------------------------------------------------------

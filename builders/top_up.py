@@ -14,9 +14,9 @@ from pathlib import Path
 
 from videosavi.builders import shards
 from videosavi.builders.reserve import Targets, VideoOutcome
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.sampler import extend_sample
 from videosavi.config import BuildConfig
+from videosavi.run_dir import RunDir
 from videosavi.schemas import VideoRef
 
 

@@ -11,7 +11,7 @@ video models.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel
 
@@ -62,7 +62,13 @@ def license_of(info: BuildInfo) -> str:
     return str(value) if value else str(BuildConfig.model_fields["license"].default)
 
 
-def license_fields(info: BuildInfo) -> dict[str, str]:
+class LicenseFields(TypedDict, total=False):
+    license: str
+    license_name: str
+    license_link: str
+
+
+def license_fields(info: BuildInfo) -> LicenseFields:
     """`license`, plus `license_name` and `license_link` for a custom (`other`) license, as the Hub
     requires; `PublishError` when build.json's config lacks them (a run made before they existed)."""
     license = license_of(info)
@@ -71,7 +77,10 @@ def license_fields(info: BuildInfo) -> dict[str, str]:
     if problem:
         raise PublishError(f"build.json config: {problem}; add them to the config's `config` section "
                            "in build.json (or to the YAML config and rebuild)")
-    return {"license": license, **({"license_name": name, "license_link": link} if license == "other" else {})}
+    fields: LicenseFields = {"license": license}
+    if license == "other":  # both present: `license_problem` refuses an `other` license without them
+        fields["license_name"], fields["license_link"] = str(name), str(link)
+    return fields
 
 
 def configs_yaml(configs: list[ConfigSpec]) -> list[dict[str, Any]]:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videosavi.cards.stats import CardStats, fmt
 from videosavi.curation.stats import compare
 from videosavi.schemas.enums import SEVERITIES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PLOTS_DIR = "plots"
 _PNG_METADATA = {"Software": None}
@@ -20,8 +23,9 @@ _COLORS = {"critical": "#c0392b", "minor": "#f0a35e", "previous": "#9aa5b1", "ch
            "rejected": "#c0392b"}
 
 
-def new_figure(width: float, height: float, ncols: int = 1, nrows: int = 1):  # type: ignore[no-untyped-def]
-    """(figure, axes) on the Agg backend: no display needed, same pixels on every machine."""
+def new_figure(width: float, height: float, ncols: int = 1, nrows: int = 1) -> tuple[Figure, Any]:
+    """(figure, axes) on the Agg backend: no display needed, same pixels on every machine. The axes are
+    one `Axes`, or an array of them for a grid, as `plt.subplots` gives them."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -30,7 +34,7 @@ def new_figure(width: float, height: float, ncols: int = 1, nrows: int = 1):  # 
     return plt.subplots(nrows, ncols, figsize=(width, height), dpi=100)
 
 
-def save_figure(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def save_figure(fig: Figure, path: Path) -> Path:
     """Write `fig` as a PNG without time or version metadata (re-renders are byte-identical)."""
     import matplotlib.pyplot as plt
 

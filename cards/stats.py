@@ -65,7 +65,7 @@ def error_table(current: CardStats, current_label: str, previous: CardStats | No
             crit, minor = by_sev.get(kind, {}).get("critical", 0), by_sev.get(kind, {}).get("minor", 0)
             label = kind.replace("_", " ")
         cells = [label, str(crit), str(minor), str(row[current_label])]
-        if len(labels) == 2:
+        if previous_label is not None and len(labels) == 2:
             cells += [str(row[previous_label]), change(row[previous_label], row[current_label])]
         rows.append(cells)
     return header, rows

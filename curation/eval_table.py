@@ -25,7 +25,7 @@ class Cell(BaseModel):
     critical: int = 0
     minor: int = 0
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorators over @property
     @property
     def all(self) -> int:
         return self.critical + self.minor
@@ -47,7 +47,7 @@ class ColumnSummary(BaseModel):
     answers_with_errors: int
     errors_by_question_type: dict[str, int]
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorators over @property
     @property
     def errors_per_answer(self) -> float | None:
         return None if not self.judged else sum(self.errors_by_question_type.values()) / self.judged

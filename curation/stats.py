@@ -18,6 +18,7 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from videosavi.errors import DatasetError
+from videosavi.run_dir import RunDir
 from videosavi.schemas import ERROR_TYPES, QUESTION_TYPES, SEVERITIES, PreferencePair
 
 # Record fields the statistics read; checked against the schema so a renamed field fails here loudly.
@@ -105,19 +106,26 @@ def _describe(source: Any) -> str:
     return str(source) if isinstance(source, str | Path) else f"the {type(source).__name__}"
 
 
+def _arrow_frame(table: Any) -> pl.DataFrame:
+    """An Arrow table as a polars frame (`from_arrow` gives a Series only for an array)."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 def _to_frame(source: Any) -> pl.DataFrame:
     import pyarrow as pa
 
     if isinstance(source, pl.DataFrame):
         return source
     if isinstance(source, pa.Table):
-        return pl.from_arrow(source)  # type: ignore[return-value]
+        return _arrow_frame(source)
     if isinstance(source, str | Path):
         return _read_path(Path(source))
     if isinstance(source, Sequence) and all(isinstance(p, PreferencePair) for p in source):
         from videosavi.schemas.arrow import to_table
 
-        return pl.from_arrow(to_table(list(source), PreferencePair))  # type: ignore[return-value]
+        return _arrow_frame(to_table(list(source), PreferencePair))
     if type(source).__module__.split(".")[0] == "datasets":
         if hasattr(source, "to_polars"):
             return source.to_polars()
@@ -129,16 +137,15 @@ def _to_frame(source: Any) -> pl.DataFrame:
 
 
 def _read_path(path: Path) -> pl.DataFrame:
-    from videosavi.builders import shards
-
     if not path.exists():
         raise DatasetError(f"{path} does not exist")
     if path.is_file():
         if path.suffix != ".parquet":
             raise DatasetError(f"{path} is not a parquet file")
         return pl.read_parquet(path)
-    if shards.shard_paths(path):
-        return pl.from_arrow(shards.read_table(path))  # type: ignore[return-value]
+    run = RunDir(path)
+    if run.shard_paths():
+        return _arrow_frame(run.read_pairs_table())
     files = sorted(path.glob("*.parquet"))
     if files:
         return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
@@ -157,6 +164,15 @@ def _counts(df: pl.DataFrame, column: str, order: Sequence[str] = ()) -> dict[st
     out = {k: found.pop(k, 0) for k in order}
     out.update(dict(sorted(found.items())))
     return out
+
+
+def _number(value: object) -> float | None:
+    """A polars aggregate of a numeric column as a float (None when it has no value)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
 def _distribution(series: pl.Series) -> Distribution:
@@ -201,7 +217,7 @@ def summarize(df: pl.DataFrame) -> DatasetStats:
         error_type_by_severity=cross,
         n_issues=issues.height,
         issues_per_pair=IssuesPerPair(
-            mean=n_issues["k"].mean() if df.height else None,
+            mean=_number(n_issues["k"].mean()) if df.height else None,
             counts={str(k): v for k, v in sorted(_counts(n_issues, "k").items(), key=lambda kv: int(kv[0]))},
         ),
         pairs_per_video={
@@ -213,7 +229,7 @@ def summarize(df: pl.DataFrame) -> DatasetStats:
             mean=ratio.mean() if ratio.len() else None,
             median=ratio.median() if ratio.len() else None,
             ratio_of_means=int(chosen.sum()) / total_rejected if total_rejected else None,
-            share_chosen_longer=(chosen > rejected).mean() if df.height else None,
+            share_chosen_longer=_number((chosen > rejected).mean()) if df.height else None,
             n_undefined=df.height - defined.height,
         ),
     )

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal, Union, get_args, get_origin
+from collections.abc import Sequence
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import pyarrow as pa
 from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
 
 _SCALARS: dict[type, pa.DataType] = {
     str: pa.string(),
@@ -64,9 +67,9 @@ def _model_members(model: type[BaseModel]) -> list[tuple[str, Any, bool]]:
     for name, info in model.model_fields.items():
         _, nullable = _strip(info.annotation)
         members.append((name, info.annotation, nullable))
-    for name, info in model.model_computed_fields.items():
-        _, nullable = _strip(info.return_type)
-        members.append((name, info.return_type, nullable))
+    for name, computed in model.model_computed_fields.items():
+        _, nullable = _strip(computed.return_type)
+        members.append((name, computed.return_type, nullable))
     return members
 
 
@@ -93,17 +96,17 @@ def features(model: type[BaseModel]) -> Any:
     return Features.from_arrow_schema(arrow_schema(model))
 
 
-def to_table(rows: list[BaseModel], model: type[BaseModel]) -> pa.Table:
+def to_table(rows: Sequence[BaseModel], model: type[BaseModel]) -> pa.Table:
     """Rows to an Arrow table with exactly the derived schema."""
     schema = arrow_schema(model)
     data = [r.model_dump(mode="json") for r in rows]
     return pa.Table.from_pylist(data, schema=schema)
 
 
-def from_table(table: pa.Table, model: type[BaseModel]) -> list[Any]:
+def from_table(table: pa.Table, model: type[M]) -> list[M]:
     """Arrow rows back to validated models (computed fields are dropped; they are re-derived)."""
     computed = set(model.model_computed_fields)
-    out = []
+    out: list[M] = []
     for row in table.to_pylist():
         for name in computed:
             row.pop(name, None)

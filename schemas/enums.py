@@ -20,4 +20,3 @@ SourceKind = Literal["star", "vidal", "webvid", "folder"]
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 ERROR_TYPES: tuple[str, ...] = get_args(ErrorType)
-SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)

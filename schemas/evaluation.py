@@ -49,7 +49,7 @@ class EvalQuestion(BaseModel):
         check_frame_indices(self.frame_indices, self.frame_timestamps, self.video_num_frames)
         return self
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorators over @property
     @property
     def video_uid(self) -> str:
         return make_video_uid(self.source, self.video_id, self.clip_start, self.clip_end)

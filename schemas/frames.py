@@ -29,8 +29,8 @@ def check_frame_indices(indices: list[int], timestamps: list[float], num_frames:
             raise ValueError(f"frame indices must be strictly increasing, got {a} then {b}")
     if indices and (indices[0] < 0 or indices[-1] >= num_frames):
         raise ValueError(f"frame indices must lie in [0, {num_frames}), got {indices[0]}..{indices[-1]}")
-    for a, b in pairwise(timestamps):
-        if b < a:
-            raise ValueError(f"frame timestamps must not decrease, got {a} then {b}")
+    for t0, t1 in pairwise(timestamps):
+        if t1 < t0:
+            raise ValueError(f"frame timestamps must not decrease, got {t0} then {t1}")
     if timestamps and timestamps[0] < 0:
         raise ValueError("frame timestamps must be >= 0")

@@ -22,7 +22,16 @@ class Question(BaseModel):
     question: NonEmptyStr
 
 
-def question_set_model(n_spatial: int = 3, n_temporal: int = 3) -> type[BaseModel]:
+class QuestionSet(BaseModel):
+    """What every question-stage model holds; `question_set_model` fixes the list sizes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spatial: list[QuestionText]
+    temporal: list[QuestionText]
+
+
+def question_set_model(n_spatial: int = 3, n_temporal: int = 3) -> type[QuestionSet]:
     """The question stage's output model, with the per-type counts the config asks for.
 
     Built with `create_model` so the list sizes in the derived JSON Schema follow the config
@@ -30,7 +39,7 @@ def question_set_model(n_spatial: int = 3, n_temporal: int = 3) -> type[BaseMode
     """
     return create_model(
         f"QuestionSet_{n_spatial}s{n_temporal}t",
-        __config__=ConfigDict(extra="forbid"),
+        __base__=QuestionSet,
         spatial=(list[QuestionText], Field(min_length=n_spatial, max_length=n_spatial)),
         temporal=(list[QuestionText], Field(min_length=n_temporal, max_length=n_temporal)),
     )

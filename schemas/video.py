@@ -47,7 +47,7 @@ class VideoRef(BaseModel):
             raise ValueError("an unavailable video needs an unavailable_reason")
         return self
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorators over @property
     @property
     def video_uid(self) -> str:
         return make_video_uid(self.source, self.video_id, self.clip_start, self.clip_end)

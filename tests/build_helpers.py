@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from videosavi.builders import shards
 from videosavi.builders.runner import BuildOptions
 from videosavi.config import load_config
+from videosavi.run_dir import RunDir
 
 SMALL_LIMIT = 4  # videos per small build: 2 shards of 2 on the 2-CPU Ray cluster
 
@@ -38,7 +38,7 @@ def write_small_config(path: Path, extra: dict[str, Any] | None = None) -> Path:
 
 def small_options(config: Path, data_root: Path, out: Path, limit: int | None = SMALL_LIMIT) -> BuildOptions:
     """The options of a small build (what `savi build --limit-videos 4 --no-progress` runs)."""
-    return BuildOptions(config=config, data_root=data_root, out=out, limit_videos=limit, progress=False)
+    return BuildOptions(config=config, data_root=data_root, out=out, limit_videos=limit)
 
 
 def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def rows(run_dir: Path) -> list[dict]:
     """Finalised rows without the wall-clock field, in file order."""
-    return [{k: v for k, v in r.items() if k != "created_at"} for r in shards.read_table(Path(run_dir)).to_pylist()]
+    return [{k: v for k, v in r.items() if k != "created_at"} for r in RunDir(run_dir).read_pairs_table().to_pylist()]
 
 
 def rows_by_pair_id(run_dir: Path) -> dict[str, dict]:

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from videosavi import progress
+
 # Never reach the network from tests, and keep caches inside the test session.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No progress bars in test output (videosavi.progress); a test that wants them calls enable_progress_bars().
+os.environ.setdefault("VIDEOSAVI_NO_PROGRESS", "1")
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +28,8 @@ def videosavi_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(autouse=True)
 def _isolated_cache(videosavi_cache: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDEOSAVI_CACHE", videosavi_cache)
+    # a command's --no-progress (or a test's enable_progress_bars()) switches this process: reset it after
+    monkeypatch.setattr(progress, "_override", None)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +80,7 @@ def lossy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lossy-data")
     write_demo_data(root, videos_per_source=6)
     cfg = load_config("demo")
-    drawn = [v for v in sample_videos(cfg, root, hash_files=False, progress=False).videos if v.available]
+    drawn = [v for v in sample_videos(cfg, root, hash_files=False).videos if v.available]
     for source in ("star", "vidal"):
         first = next(v for v in drawn if v.source == source)
         _truncate(root / cfg.sources[source].root / first.video_path)
@@ -96,11 +102,11 @@ def lossy_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lossy_reference(lossy_config: Path, lossy_root: Path, tmp_path_factory: pytest.TempPathFactory,
                     videosavi_cache: str) -> Path:
-    from videosavi.builders.run_dir import RunDir
     from videosavi.builders.runner import BuildOptions, run_build
+    from videosavi.run_dir import RunDir
 
     out = tmp_path_factory.mktemp("lossy-ref") / "run"
-    run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=out, progress=False))
+    run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=out))
     info = RunDir(out).read_build_info()
     assert info.counts.pairs == 8, info.counts  # 2 x 2 + 1 x 2 + 1 x 2
     assert sum(f.reserve_videos_used for f in info.counts.sources.values()) >= 2

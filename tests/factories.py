@@ -10,13 +10,12 @@ import random
 from pathlib import Path
 from typing import Any
 
-from videosavi import __version__
 from videosavi.builders import shards
 from videosavi.builders.prompts import PromptSet
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.stages.answer import answer_messages
 from videosavi.builders.version import BUILDER_VERSION
 from videosavi.hashing import stable_hash
+from videosavi.run_dir import RunDir
 from videosavi.schemas import (
     ERROR_TYPES,
     BuildCounts,
@@ -25,6 +24,8 @@ from videosavi.schemas import (
     PreferencePair,
     VideoRef,
 )
+from videosavi.schemas.arrow import from_table
+from videosavi.version import __version__
 
 WORDS = (
     "person cup table red door walks sits opens picks left right before after lamp dog ball"
@@ -154,3 +155,8 @@ def write_run_dir(path: Path, pairs: list[PreferencePair], iteration: int = 1, p
     run.write_prompts(PromptSet.load().templates)  # the bundled templates: training and the swift rows render them
     run.write_build_info(make_build_info(pairs, iteration=iteration, shards=names, **build_overrides))
     return run
+
+
+def read_pairs(run_dir: Path) -> list[PreferencePair]:
+    """A run directory's finalised rows, validated back into models (raises on any invalid row)."""
+    return from_table(RunDir(run_dir).read_pairs_table(), PreferencePair)

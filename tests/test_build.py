@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.build_helpers import rows
-from videosavi.builders import shards
-from videosavi.builders.run_dir import RunDir
+from tests.factories import read_pairs
 from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.curation import reasons
+from videosavi.run_dir import RunDir
 from videosavi.schemas import PreferencePair
 
 QUESTION_LEVEL = {reasons.DUPLICATE_QUESTION, reasons.NEAR_DUPLICATE_QUESTION}
@@ -27,16 +27,16 @@ QUESTION_LEVEL = {reasons.DUPLICATE_QUESTION, reasons.NEAR_DUPLICATE_QUESTION}
 @pytest.fixture(scope="session")
 def reference_build(demo_root: Path, tmp_path_factory: pytest.TempPathFactory, videosavi_cache: str) -> RunDir:
     out = tmp_path_factory.mktemp("ref") / "iter1"
-    run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=out, limit_videos=4, progress=False))
+    run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=out, limit_videos=4))
     return RunDir(out)
 
 
 def test_build_writes_valid_shards_and_consistent_counts(reference_build: RunDir) -> None:
     run = reference_build
     info = run.read_build_info()
-    pairs = shards.read_pairs(run.path)  # validates every row against the pydantic model
+    pairs = read_pairs(run.path)  # validates every row against the pydantic model
     assert pairs and all(isinstance(p, PreferencePair) for p in pairs)
-    assert [p.name for p in shards.shard_paths(run.path)] == [Path(s).name for s in info.shards]
+    assert [p.name for p in run.shard_paths()] == [Path(s).name for s in info.shards]
     n = len(info.shards)
     assert all(Path(s).name.endswith(f"-of-{n:05d}.parquet") for s in info.shards)
     c = info.counts
@@ -67,13 +67,13 @@ def test_three_spatial_three_temporal_questions_per_video(reference_build: RunDi
     dupes = sum(v for k, v in info.counts.filtered.items() if k in QUESTION_LEVEL)
     assert info.counts.questions + dupes == 6 * info.counts.videos_done
     per_video: dict[str, Counter] = {}
-    for p in shards.read_pairs(reference_build.path):
+    for p in read_pairs(reference_build.path):
         per_video.setdefault(p.video_uid, Counter())[p.question_type] += 1
         assert p.iteration == 1 and p.model == "tiny-qwen2-vl"
         assert len(p.frame_indices) == 8 and p.video_sha256 == next(
             v.sha256 for v in reference_build.read_videos() if v.video_uid == p.video_uid)
     assert per_video and all(c["spatial"] <= 3 and c["temporal"] <= 3 for c in per_video.values())
-    questions = [p.question for p in shards.read_pairs(reference_build.path)]
+    questions = [p.question for p in read_pairs(reference_build.path)]
     assert len(questions) == len(set(questions))
 
 
@@ -81,7 +81,7 @@ def test_rerun_resumes_without_model_calls(reference_build: RunDir, demo_root: P
     before = rows(reference_build.path)
     counts = reference_build.read_build_info().counts.stages
     result = run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=reference_build.path,
-                                    limit_videos=4, progress=False))
+                                    limit_videos=4))
     assert rows(reference_build.path) == before
     # build.json counts every process's calls: the re-run added none (and no cache hit: no video was redone)
     assert result.info.counts.stages == counts
@@ -97,8 +97,8 @@ def test_other_setup_is_refused_unless_forced(reference_build: RunDir, demo_root
 
 def test_second_architecture_internvl(demo_root: Path, tmp_path: Path) -> None:
     result = run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=tmp_path / "ivl",
-                                    model="tiny-internvl", limit_videos=2, progress=False))
-    pairs = shards.read_pairs(result.run_dir)
+                                    model="tiny-internvl", limit_videos=2))
+    pairs = read_pairs(result.run_dir)
     assert result.info.model.architecture == "internvl"
     assert pairs and {p.model for p in pairs} == {"tiny-internvl"}
     assert result.info.counts.questions + sum(
@@ -109,7 +109,7 @@ def test_malformed_output_is_quarantined_with_raw_text(demo_root: Path, tmp_path
     # Without grammar constraints the random-weight model writes text that is not JSON: every question
     # call fails to parse, is retried, and ends in quarantine with its raw text; no pair is invented.
     result = run_build(BuildOptions(iteration=1, config="demo", data_root=demo_root, out=tmp_path / "raw",
-                                    limit_videos=2, progress=False, overrides={"model": {"constrained": False}}))
+                                    limit_videos=2, overrides={"model": {"constrained": False}}))
     run = RunDir(result.run_dir)
     quarantined = run.read_quarantine()
     assert len(quarantined) == 2 and {q.stage for q in quarantined} == {"question"}

@@ -21,16 +21,16 @@ from videosavi.builders.call_keys import call_key, call_seed
 from videosavi.builders.executors.base import Executor, get_executor, register_executor
 from videosavi.builders.executors.local import LocalExecutor
 from videosavi.builders.pair_stages import pair_stages
+from videosavi.builders.pipeline_items import DecodedVideo, PipelineContext, VideoResult
 from videosavi.builders.prompts import PromptSet
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import BuildOptions, BuildResult, check_random_weights, generation_json
 from videosavi.builders.stage import WorkItem
 from videosavi.builders.stage_runner import StageOutcome
-from videosavi.builders.video_pipeline import DecodedVideo, PipelineContext, VideoResult
 from videosavi.cli import app
 from videosavi.config import BuildConfig, load_config
 from videosavi.curation import load_curation_config
 from videosavi.errors import ConfigError
+from videosavi.run_dir import RunDir
 
 
 def _calls(run_dir: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str, str]]]:

@@ -19,9 +19,9 @@ from videosavi.cards.metadata import size_category
 from videosavi.cards.stats import card_stats
 from videosavi.config import BuildConfig, load_config
 from videosavi.errors import PublishError
+from videosavi.formats.swift_rows import SwiftDpoRow
+from videosavi.formats.trl_rows import TrlDpoRow
 from videosavi.hub.revision_files import EXAMPLE_CHARS, assemble_revision, side_records_summary
-from videosavi.hub.swift_format import SwiftDpoRow
-from videosavi.hub.trl_format import TrlDpoRow
 from videosavi.hub.validate import validate_run_dir
 from videosavi.schemas import ERROR_TYPES, PreferencePair, QuarantineRecord, VideoSkip
 from videosavi.schemas.arrow import arrow_schema, features

@@ -25,18 +25,18 @@ import huggingface_hub.constants
 import pytest
 from typer.testing import CliRunner
 
+from tests.factories import read_pairs
 from tests.test_export import check_swift_row
-from videosavi.builders import shards
 from videosavi.builders.frame_indices import clip_frame_range
 from videosavi.builders.models.tiny import ensure_tiny_model
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.pyav_reader import PyAVReader
 from videosavi.builders.stages.answer import answer_messages
 from videosavi.cli import app
-from videosavi.demo import load_in_fresh_process
 from videosavi.hub.publish import publish_run
 from videosavi.hub.serve import HubServer
 from videosavi.training.video_roots import roots_from_config
+from videosavi.workflows.demo import load_in_fresh_process
 
 REPO = "org/videosavi-consumers"
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,8 +96,8 @@ print(json.dumps({
 @pytest.fixture(scope="module")
 def published(small_reference: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     store = tmp_path_factory.mktemp("consumers") / "store"
-    publish_run(small_reference, REPO, store=store, progress=False)
-    return {"store": store, "run": small_reference, "pairs": shards.read_pairs(small_reference)}
+    publish_run(small_reference, REPO, store=store)
+    return {"store": store, "run": small_reference, "pairs": read_pairs(small_reference)}
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from videosavi.demo import run_demo
+from videosavi.workflows.demo import run_demo
 
 
 def test_demo_runs_every_step_and_each_gives_what_the_readme_shows(tmp_path: Path, videosavi_cache: str) -> None:
     work = tmp_path / "demo"
-    summary = run_demo(work, progress=False)
+    summary = run_demo(work)
     assert summary["iter1_pairs"] == summary["iter2_pairs"] == 48  # exactly quota x 6 per source
     assert summary["iter1_loaded_rows"] == summary["iter1_streamed_rows"] == 48
     assert "iter9" in str(summary["wrong_revision_error"])

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from videosavi.builders.demo_data import write_demo_data
 from videosavi.builders.frames import decode_frames
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.sampler import sample_videos
 from videosavi.cli import app
 from videosavi.config import load_config
+from videosavi.run_dir import RunDir
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_layout_matches_the_demo_config_and_lists_missing_files(demo: Path) -> N
 
 def test_the_demo_config_samples_its_quotas_without_shortfall(demo: Path) -> None:
     cfg = load_config("demo")
-    res = sample_videos(cfg, demo, progress=False)
+    res = sample_videos(cfg, demo)
     assert res.shortfalls == {}
     assert [(s.source, s.sampled) for s in res.sources] == [(n, s.quota) for n, s in cfg.sources.items()]
     assert all(v.sha256 for v in res.available)

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from videosavi.cli import app
 from videosavi.config import bundled_config, load_config
-from videosavi.doctor import DoctorOptions, run_doctor
 from videosavi.hub.serve import free_port
 from videosavi.training.lora_targets import find_lora_targets
 from videosavi.training.model_io import load_policy, resolve_model_source
+from videosavi.workflows.doctor import DoctorOptions, run_doctor
 
 CHECKS = ["config", "data root", "source star", "source vidal", "source webvid", "model", "frames",
           "stage question", "stage answer", "stage critique", "stage refine", "LoRA targets", "store"]
@@ -109,7 +109,7 @@ def test_a_lora_regex_that_matches_nothing_fails_the_lora_row(demo_root: Path, t
 
 
 def test_publishing_targets(demo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from videosavi.doctor.store_checks import check_endpoint, check_hub, check_local_store
+    from videosavi.workflows.doctor.store_checks import check_endpoint, check_hub, check_local_store
 
     silent = f"http://127.0.0.1:{free_port()}"
     row = check_endpoint(silent)

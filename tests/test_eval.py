@@ -21,13 +21,13 @@ from videosavi.builders.evaluation.judge import judge_answers
 from videosavi.builders.evaluation.judge_stage import JudgePrompt, parse_judgement
 from videosavi.builders.evaluation.models import eval_model_config
 from videosavi.builders.holdout import holdout_key, is_held_out
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import run_build
 from videosavi.builders.sampler import sample_videos
 from videosavi.cli import app
 from videosavi.config import EvalConfig, load_config
 from videosavi.curation.eval_table import TOTAL, error_table
 from videosavi.hashing import text_hash
+from videosavi.run_dir import RunDir
 from videosavi.schemas import ERROR_TYPES, SEVERITIES
 from videosavi.schemas.evaluation import JudgementRecord
 
@@ -88,8 +88,8 @@ def test_eval_videos_never_enter_a_build_of_the_config(eval_run: EvalRun, demo_r
     cfg = load_config(eval_run.config)
     # without the holdout, the same seed would have drawn eval videos into the build: the test can fail
     bare = load_config(eval_run.config, {"eval": None})
-    assert eval_uids & {v.video_uid for v in sample_videos(bare, demo_root, progress=False).videos}
-    sample = sample_videos(cfg, demo_root, progress=False)
+    assert eval_uids & {v.video_uid for v in sample_videos(bare, demo_root).videos}
+    sample = sample_videos(cfg, demo_root)
     assert not eval_uids & {v.video_uid for v in sample.videos}
     assert sum(s.held_out for s in sample.sources) == 2
     run_build(small_options(eval_run.config, demo_root, tmp_path / "build"))
@@ -129,8 +129,7 @@ def test_questions_from_a_file_must_be_held_out(eval_run: EvalRun, demo_root: Pa
     assert "wrote 1 questions" in out
     info = EvalSetDir(tmp_path / "given").read_info()
     assert info.questions_from == "file" and info.question_model is None
-    built_uid = next(v.video_uid for v in sample_videos(load_config(eval_run.config), demo_root,
-                                                         progress=False).available)
+    built_uid = next(v.video_uid for v in sample_videos(load_config(eval_run.config), demo_root).available)
     bad = write_csv(tmp_path / "bad.csv", [built_uid, "spatial", "Where is the square?"])
     res = CliRunner().invoke(app, ["eval", "make-set", "--config", str(eval_run.config), "--data-root",
                                    str(demo_root), "--questions", str(bad), "--out", str(tmp_path / "bad")])

@@ -21,15 +21,16 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.factories import make_pair, make_pairs, write_run_dir
+from tests.videos import read_barcode
 from videosavi.builders.pyav_reader import PyAVReader
-from videosavi.builders.synthetic_video import read_barcode, write_video
+from videosavi.builders.synthetic_video import write_video
 from videosavi.cli import app
 from videosavi.errors import ExportError, TrainingDataError
-from videosavi.export import ExportOptions, export_revision
-from videosavi.export.media import clip_rel, safe_name
-from videosavi.export.rows import IMAGE_TAG, VIDEO_TAG, tag_count
 from videosavi.hashing import sha256_file
 from videosavi.hub.publish import publish_run
+from videosavi.workflows.export import ExportOptions, export_revision
+from videosavi.workflows.export.media import clip_rel, safe_name
+from videosavi.workflows.export.rows import IMAGE_TAG, VIDEO_TAG, tag_count
 
 REPO = "org/videosavi-export"
 SOURCES = ("star", "vidal", "webvid")
@@ -65,7 +66,7 @@ def _publish(base: Path) -> Published:
         pairs.append(make_pair(**fields))
     run = write_run_dir(base / "run", pairs)
     store = base / "store"
-    publish_run(run.path, REPO, store=store, progress=False)
+    publish_run(run.path, REPO, store=store)
     return Published(base=base, roots=roots, store=store, pairs=pairs)
 
 
@@ -76,7 +77,7 @@ def published(tmp_path_factory: pytest.TempPathFactory, videosavi_cache: str) ->
 
 def _export(pub: Published, out: Path, fmt: str = "swift", **over: Any) -> Any:
     fields: dict[str, Any] = dict(dataset=REPO, revision="iter1", format=fmt, out=out, store=pub.store,
-                                  video_roots=[f"{s}={d}" for s, d in pub.roots.items()], progress=False)
+                                  video_roots=[f"{s}={d}" for s, d in pub.roots.items()])
     fields.update(over)
     return export_revision(ExportOptions(**fields))
 

@@ -39,19 +39,20 @@ from tests.build_helpers import (
 )
 from tests.fake_openai import FakeServer, completion, model_reply, video_digest
 from tests.videos import BAD_FILES, make_bad_files, make_video
+from videosavi import _faults
 from videosavi.builders.disk_full import disk_full_error
-from videosavi.builders.faults import reset_failpoints
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import load_or_sample, run_build
 from videosavi.config import load_config
 from videosavi.errors import DiskFullError
+from videosavi.run_dir import RunDir
 
 
 @pytest.fixture(autouse=True)
 def _fresh_failpoints() -> Iterator[None]:
-    reset_failpoints()
+    """Forget the failpoints' hit counts, so an in-process test can aim at the n-th hit of a fresh run."""
+    _faults._hits.clear()
     yield
-    reset_failpoints()
+    _faults._hits.clear()
 
 
 def calls_made(run: Path) -> int:
@@ -164,7 +165,7 @@ def test_bad_videos_and_a_deleted_one_are_recorded_skips_and_lose_no_pair(tmp_pa
     n = len(GOOD) + len(bad)
     config = replace_sources(tmp_path / "folder.yaml", quota=n)
     out = tmp_path / "run"
-    sampled = {v.video_path: v for v in load_or_sample(RunDir(out), load_config(config), root, progress=False)}
+    sampled = {v.video_path: v for v in load_or_sample(RunDir(out), load_config(config), root)}
     assert len(sampled) == n
     # A zero-byte file is caught by sampling already: kept in videos.parquet as unavailable, with why.
     assert not sampled["empty.mp4"].available and sampled["empty.mp4"].unavailable_reason

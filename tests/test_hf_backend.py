@@ -21,6 +21,7 @@ from tests.factories import make_pairs, write_run_dir
 from videosavi.errors import PublishError
 from videosavi.hub.hf_backend import HubBackend
 from videosavi.hub.publish import publish_run
+from videosavi.progress import enable_progress_bars
 
 REPO = "org/videosavi"
 SENTINEL = "hf_SENTINEL_do_not_publish_4242"
@@ -145,7 +146,7 @@ def runs(tmp_path: Path) -> dict[str, Path]:
 
 
 def publish(run: Path, hub: FakeHub, **kwargs: Any) -> Any:
-    return publish_run(run, REPO, backend=HubBackend(api=hub), progress=False, **kwargs)
+    return publish_run(run, REPO, backend=HubBackend(api=hub), **kwargs)
 
 
 def test_first_publish_is_one_commit_with_every_file_then_a_tag_on_its_id(runs: dict[str, Path]) -> None:
@@ -254,10 +255,11 @@ def test_token_is_passed_to_hfapi_and_never_published_or_printed(runs: dict[str,
     assert backend.api.token == SENTINEL  # a real HfApi, holding the token for its requests only
     hub = FakeHub()
     hub.fail["create_tag"] = RuntimeError("401 Unauthorized")
+    enable_progress_bars()  # the spinners print too, and must not show the token either
     with pytest.raises(PublishError) as err:
-        publish_run(runs["iter1"], REPO, backend=HubBackend(api=hub), token=SENTINEL, progress=True)
+        publish_run(runs["iter1"], REPO, backend=HubBackend(api=hub), token=SENTINEL)
     assert SENTINEL not in str(err.value)
-    publish_run(runs["iter1"], REPO, backend=HubBackend(api=hub), token=SENTINEL, progress=True)
+    publish_run(runs["iter1"], REPO, backend=HubBackend(api=hub), token=SENTINEL)
     for files in hub.commits.values():
         for path, data in files.items():
             assert SENTINEL.encode() not in data, path

@@ -77,10 +77,10 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     for it, n_videos in ((1, 3), (2, 4)):
         run = write_run_dir(base / f"iter{it}", make_pairs(n_videos=n_videos, iteration=it, seed=it), iteration=it,
                             pairs_per_shard=10).path
-        publish_run(run, REPO, store=store, progress=False)
+        publish_run(run, REPO, store=store)
         expected[f"iter{it}"] = pq.read_table(run / "data").column("pair_id").to_pylist()
     big = write_run_dir(base / "big", _bulky(make_pairs(n_videos=34, seed=5), 30_000, seed=5)).path
-    publish_run(big, BIG, store=store, progress=False)
+    publish_run(big, BIG, store=store)
     (shard,) = sorted((big / "data").glob("*.parquet"))
     expected["big"] = pq.read_table(shard).column("pair_id").to_pylist()
     odd = {"tiny.bin": TINY_BINARY, "empty.txt": b"", "README.md": b"# odd files\n"}

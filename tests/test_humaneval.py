@@ -495,7 +495,7 @@ def test_cli_export_from_a_published_revision(tmp_path: Path) -> None:
 
     store = tmp_path / "store"
     run = write_run_dir(tmp_path / "run", make_pairs(n_videos=5))
-    publish_run(run.path, "org/eval", backend="store", store=store, progress=False)
+    publish_run(run.path, "org/eval", backend="store", store=store)
     out, key = tmp_path / "eval.csv", tmp_path / "key.csv"
     res = CliRunner().invoke(app, ["humaneval", "export", "--dataset", "org/eval", "--revision", "iter1",
                                    "--store", str(store), "--n", "4", "--out", str(out), "--key", str(key)])

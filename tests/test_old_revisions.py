@@ -20,13 +20,13 @@ from videosavi.builders.prompts import PromptSet
 from videosavi.builders.stages.answer import answer_messages
 from videosavi.builders.synthetic_video import write_video
 from videosavi.curation.stats import pairs_frame, summarize
-from videosavi.export import ExportOptions, export_revision
 from videosavi.hashing import sha256_file
 from videosavi.hub.load import load_revision
 from videosavi.hub.publish import publish_run
 from videosavi.hub.store import GitStore
 from videosavi.hub.validate import missing_columns, validate_run_dir
 from videosavi.training.data import prepare_training_data
+from videosavi.workflows.export import ExportOptions, export_revision
 
 REPO = "org/videosavi-old"
 SOURCES = ("star", "vidal", "webvid")
@@ -59,7 +59,7 @@ def test_an_old_run_directory_validates_publishes_and_renders_its_prompt(old_run
     run, _roots, pairs = old_run
     assert validate_run_dir(run).table.column("prompt").null_count == len(pairs)
     store = tmp_path / "store"
-    publish_run(run, REPO, store=store, progress=False)
+    publish_run(run, REPO, store=store)
     default = load_revision(REPO, "iter1", store=store, cache_dir=tmp_path / "cache")
     assert list(default["pair_id"]) == [p.pair_id for p in pairs] and list(default["prompt"]) == [None] * len(pairs)
     trl = load_revision(REPO, "iter1", store=store, config_name="trl", cache_dir=tmp_path / "cache")
@@ -85,13 +85,13 @@ def test_a_revision_published_without_the_column_is_read_by_training_export_and_
     ds = load_revision(REPO, "iter1", store=store, cache_dir=tmp_path / "cache")
     assert "prompt" not in ds.column_names
 
-    data = prepare_training_data(ds, roots, progress=False)
+    data = prepare_training_data(ds, roots)
     assert data.counts.kept_rows == len(pairs) and all("prompt" not in r for r in data.rows)
     assert summarize(pairs_frame(ds)).n_pairs == len(pairs)
 
     out = tmp_path / "export"
     result = export_revision(ExportOptions(dataset=REPO, revision="iter1", format="swift", out=out, store=store,
-                                           video_roots=[f"{s}={d}" for s, d in roots.items()], progress=False))
+                                           video_roots=[f"{s}={d}" for s, d in roots.items()]))
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     assert result.rows == len(pairs)
     assert [r["messages"][0]["content"] for r in rows] == ["<video>" + p.question for p in pairs]

@@ -23,7 +23,8 @@ import pytest
 import requests
 
 from tests.fake_openai import Behaviour, FakeServer, completion
-from videosavi.builders.models.base import GenerationRequest, load_backend
+from videosavi.builders.models.base import GenerationRequest
+from videosavi.builders.models.loader import load_backend
 from videosavi.builders.models.openai_backend import OpenAIBackend
 from videosavi.builders.models.tiny import ensure_tiny_model
 from videosavi.config import AnyModelConfig, model_config

@@ -20,7 +20,8 @@ from tests.build_helpers import rows, small_options
 from tests.fake_openai import FakeServer, completion, video_digest
 from videosavi.builders.call_keys import video_key
 from videosavi.builders.models import openai_backend
-from videosavi.builders.models.base import GenerationRequest, load_backend
+from videosavi.builders.models.base import GenerationRequest
+from videosavi.builders.models.loader import load_backend
 from videosavi.builders.models.prefix_cache import Prefix, PrefixCache
 from videosavi.builders.models.stats import BackendStats
 from videosavi.builders.models.transformers_backend import TransformersBackend, _Prompt

@@ -19,7 +19,7 @@ from videosavi.builders.stages.critique import critique_messages
 from videosavi.builders.stages.describe import describe_messages
 from videosavi.builders.stages.questions import question_messages
 from videosavi.builders.stages.refine import refine_messages
-from videosavi.hub.swift_format import VIDEO_TAG, swift_rows
+from videosavi.formats.swift_rows import VIDEO_TAG, swift_rows
 from videosavi.schemas import Critique, CritiqueIssue, PreferencePair
 from videosavi.schemas.arrow import to_table
 from videosavi.schemas.enums import ERROR_TYPES

@@ -15,13 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.factories import make_pairs, write_run_dir
-from videosavi.builders import faults
+from videosavi import _faults as faults
 from videosavi.cli import app
 from videosavi.errors import HubError, PublishError, RevisionNotFoundError
 from videosavi.hub.load import load_revision, resolve_revision
 from videosavi.hub.plan import PublishPlan, RepoState, plan_publish
 from videosavi.hub.publish import publish_run
 from videosavi.hub.store import GitStore
+from videosavi.progress import enable_progress_bars
 
 REPO = "org/videosavi"
 SENTINEL = "hf_SENTINEL_do_not_publish_4242"
@@ -54,8 +55,8 @@ def runs(tmp_path: Path) -> dict[str, Path]:
 
 def test_two_iterations_become_two_tagged_commits_on_main(runs: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
-    r1 = publish_run(runs["iter1"], REPO, store=store, progress=False)
-    r2 = publish_run(runs["iter2"], REPO, store=store, progress=False)
+    r1 = publish_run(runs["iter1"], REPO, store=store)
+    r2 = publish_run(runs["iter2"], REPO, store=store)
     assert (r1.tag, r2.tag) == ("iter1", "iter2")
     assert not r1.noop and not r2.noop and r1.commit_sha != r2.commit_sha
     assert Path(r1.url_or_path) == store / "datasets" / "org" / "videosavi"
@@ -86,7 +87,7 @@ def test_card_follows_length_ratio_and_severity_over_every_earlier_iteration(run
     store = tmp_path / "store"
     r3 = write_run_dir(tmp_path / "iter3", make_pairs(n_videos=2, iteration=3, seed=3), iteration=3).path
     for run in (runs["iter1"], runs["iter2"], r3):
-        publish_run(run, REPO, store=store, progress=False)
+        publish_run(run, REPO, store=store)
     readme = git(store, "show", "iter3:README.md")
     section = readme[readme.index("## Length ratio and severity mix across iterations"):]
     header, _, *rows = [line for line in section.splitlines()[1:] if line.startswith("|")][:9]
@@ -100,19 +101,19 @@ def test_card_follows_length_ratio_and_severity_over_every_earlier_iteration(run
 def test_republish_is_a_noop_and_changed_content_is_refused_without_force(runs: dict[str, Path],
                                                                           tmp_path: Path) -> None:
     store = tmp_path / "store"
-    first = publish_run(runs["iter1"], REPO, store=store, progress=False)
+    first = publish_run(runs["iter1"], REPO, store=store)
     before = refs(store)
-    again = publish_run(runs["iter1"], REPO, store=store, progress=False)
+    again = publish_run(runs["iter1"], REPO, store=store)
     assert again.noop and again.commit_sha == first.commit_sha
     assert refs(store) == before
 
     # a rebuilt iteration 1 with other rows: same tag, different content
     rebuilt = write_run_dir(tmp_path / "iter1b", make_pairs(n_videos=2, iteration=1, seed=9), iteration=1).path
     with pytest.raises(PublishError, match=r"already exists .* different content"):
-        publish_run(rebuilt, REPO, store=store, progress=False)
+        publish_run(rebuilt, REPO, store=store)
     assert refs(store) == before
 
-    forced = publish_run(rebuilt, REPO, store=store, force=True, progress=False)
+    forced = publish_run(rebuilt, REPO, store=store, force=True)
     assert not forced.noop and forced.commit_sha != first.commit_sha
     assert git(store, "rev-parse", "iter1^{commit}").strip() == forced.commit_sha
     assert git(store, "rev-list", "main").split() == [forced.commit_sha, first.commit_sha]
@@ -124,15 +125,15 @@ def test_republish_is_a_noop_and_changed_content_is_refused_without_force(runs: 
 def test_custom_tag_names_the_revision_in_its_card_and_bad_names_are_refused(runs: dict[str, Path],
                                                                              tmp_path: Path) -> None:
     store = tmp_path / "store"
-    publish_run(runs["iter1"], REPO, store=store, progress=False)
-    alias = publish_run(runs["iter1"], REPO, store=store, tag="iter1-final", progress=False)
+    publish_run(runs["iter1"], REPO, store=store)
+    alias = publish_run(runs["iter1"], REPO, store=store, tag="iter1-final")
     assert not alias.noop
     assert 'revision="iter1-final"' in git(store, "show", "iter1-final:README.md")
     assert git(store, "rev-list", "--count", "main").strip() == "2"
     with pytest.raises(HubError, match="invalid tag"):
-        publish_run(runs["iter1"], REPO, store=store, tag="--upload-pack=evil", progress=False)
+        publish_run(runs["iter1"], REPO, store=store, tag="--upload-pack=evil")
     with pytest.raises(HubError, match="invalid repository id"):
-        publish_run(runs["iter1"], "../escape", store=store, progress=False)
+        publish_run(runs["iter1"], "../escape", store=store)
 
 
 @pytest.mark.parametrize("state, force, expected", [
@@ -155,14 +156,14 @@ def test_publish_rules_refuse_changed_content_without_force() -> None:
 _PUBLISH_SCRIPT = """
 import sys
 from videosavi.hub.publish import publish_run
-publish_run(sys.argv[1], sys.argv[2], store=sys.argv[3], progress=False)
+publish_run(sys.argv[1], sys.argv[2], store=sys.argv[3])
 print("UNREACHED")
 """
 
 
 def test_crash_between_commit_and_tag_leaves_no_tag_and_no_commit(runs: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
-    r1 = publish_run(runs["iter1"], REPO, store=store, progress=False)
+    r1 = publish_run(runs["iter1"], REPO, store=store)
     before = refs(store)
     # a real process killed (SIGKILL) after the commit object exists and before the tag/push
     env = {**os.environ, "VIDEOSAVI_FAULT": "publish_committed:1:kill"}
@@ -174,30 +175,30 @@ def test_crash_between_commit_and_tag_leaves_no_tag_and_no_commit(runs: dict[str
     assert "refs/tags/iter2" not in refs(store)
     assert git(store, "rev-parse", "main").strip() == r1.commit_sha
     # the next attempt succeeds normally
-    assert publish_run(runs["iter2"], REPO, store=store, progress=False).tag == "iter2"
+    assert publish_run(runs["iter2"], REPO, store=store).tag == "iter2"
 
 
 def test_error_between_commit_and_tag_leaves_store_unchanged(runs: dict[str, Path], tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     store = tmp_path / "store"
-    publish_run(runs["iter1"], REPO, store=store, progress=False)
+    publish_run(runs["iter1"], REPO, store=store)
     before = refs(store)
     monkeypatch.setattr(faults, "_hits", {})
     monkeypatch.setenv("VIDEOSAVI_FAULT", "publish_committed:1:enospc")
     with pytest.raises(OSError, match="No space left"):
-        publish_run(runs["iter2"], REPO, store=store, progress=False)
+        publish_run(runs["iter2"], REPO, store=store)
     assert refs(store) == before
 
 
 def test_push_is_atomic_when_the_store_rejects_the_tag(runs: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
-    r1 = publish_run(runs["iter1"], REPO, store=store, progress=False)
+    r1 = publish_run(runs["iter1"], REPO, store=store)
     hook = store / "datasets" / "org" / "videosavi" / "hooks" / "update"
     # an `update` hook runs per ref: it accepts main and rejects the tag; --atomic must then move neither
     hook.write_text('#!/bin/sh\ncase "$1" in refs/tags/*) echo "tags are frozen" >&2; exit 1;; esac\nexit 0\n')
     hook.chmod(0o755)
     with pytest.raises(PublishError, match="nothing was changed"):
-        publish_run(runs["iter2"], REPO, store=store, progress=False)
+        publish_run(runs["iter2"], REPO, store=store)
     assert git(store, "rev-parse", "main").strip() == r1.commit_sha
     assert "refs/tags/iter2" not in refs(store)
 
@@ -236,7 +237,7 @@ def test_invalid_run_dirs_are_refused_before_anything_is_published(runs: dict[st
         (run / "build.json").unlink()
     store = tmp_path / "store"
     with pytest.raises(PublishError, match=message):
-        publish_run(run, REPO, store=store, progress=False)
+        publish_run(run, REPO, store=store)
     assert not (store / "datasets" / "org" / "videosavi").exists()
 
 
@@ -245,8 +246,9 @@ def test_no_token_in_published_files_messages_or_output(runs: dict[str, Path], t
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("HF_TOKEN", SENTINEL)
     store = tmp_path / "store"
-    publish_run(runs["iter1"], REPO, store=store, progress=True)
-    publish_run(runs["iter2"], REPO, store=store, progress=True, token=SENTINEL)
+    enable_progress_bars()  # the spinners print too, and must not show the token either
+    publish_run(runs["iter1"], REPO, store=store)
+    publish_run(runs["iter2"], REPO, store=store, token=SENTINEL)
     out = tmp_path / "export"
     gs = GitStore(store)
     for tag in ("iter1", "iter2"):
@@ -260,8 +262,8 @@ def test_no_token_in_published_files_messages_or_output(runs: dict[str, Path], t
 
 def test_load_revision_from_a_store_path(runs: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
-    r1 = publish_run(runs["iter1"], REPO, store=store, progress=False)
-    publish_run(runs["iter2"], REPO, store=store, progress=False)
+    r1 = publish_run(runs["iter1"], REPO, store=store)
+    publish_run(runs["iter2"], REPO, store=store)
     expected = {it: set(pq.read_table(runs[it] / "data").column("pair_id").to_pylist()) for it in runs}
     for it in ("iter1", "iter2"):
         ds = load_revision(REPO, it, store=store, cache_dir=tmp_path / "cache")
@@ -305,19 +307,19 @@ def test_a_gap_is_refused_unless_allowed_and_main_stays_on_the_highest_iteration
                                                                                  tmp_path: Path) -> None:
     store = tmp_path / "store"
     r3 = write_run_dir(tmp_path / "iter3", make_pairs(n_videos=2, iteration=3, seed=3), iteration=3).path
-    publish_run(runs["iter1"], REPO, store=store, progress=False)
+    publish_run(runs["iter1"], REPO, store=store)
     with pytest.raises(PublishError, match=r"no iter2 .* publish iter2 first, or pass --allow-gap"):
-        publish_run(r3, REPO, store=store, progress=False)
+        publish_run(r3, REPO, store=store)
     assert "refs/tags/iter3" not in refs(store)
-    p3 = publish_run(r3, REPO, store=store, progress=False, allow_gap=True)
+    p3 = publish_run(r3, REPO, store=store, allow_gap=True)
     # the gap filled later gets its commit and tag, and main stays on iter3
-    p2 = publish_run(runs["iter2"], REPO, store=store, progress=False)
+    p2 = publish_run(runs["iter2"], REPO, store=store)
     assert git(store, "rev-parse", "main").strip() == p3.commit_sha
     assert git(store, "rev-parse", "iter2^{commit}").strip() == p2.commit_sha != p3.commit_sha
     assert [p for p in tree_files(store, "iter2") if p.startswith("data/")] == ["data/train-00000-of-00001.parquet"]
     # as does a forced re-publish of an older iteration
     rebuilt = write_run_dir(tmp_path / "iter1b", make_pairs(n_videos=2, iteration=1, seed=9), iteration=1).path
-    forced = publish_run(rebuilt, REPO, store=store, force=True, progress=False)
+    forced = publish_run(rebuilt, REPO, store=store, force=True)
     assert git(store, "rev-parse", "iter1^{commit}").strip() == forced.commit_sha
     assert git(store, "rev-parse", "main").strip() == p3.commit_sha
     # the CLI says the same in one line
@@ -329,7 +331,7 @@ def test_a_gap_is_refused_unless_allowed_and_main_stays_on_the_highest_iteration
 _RACE_SCRIPT = """
 import sys
 from videosavi.hub.publish import publish_run
-print(publish_run(sys.argv[1], sys.argv[2], store=sys.argv[3], progress=False, allow_gap=True).commit_sha)
+print(publish_run(sys.argv[1], sys.argv[2], store=sys.argv[3], allow_gap=True).commit_sha)
 """
 
 
@@ -338,7 +340,7 @@ def test_racing_publishes_queue_and_main_ends_on_the_highest_iteration(runs: dic
     r3 = write_run_dir(tmp_path / "iter3", make_pairs(n_videos=2, iteration=3, seed=3), iteration=3).path
     for trial in range(3):
         store = tmp_path / f"store{trial}"
-        publish_run(runs["iter1"], REPO, store=store, progress=False)
+        publish_run(runs["iter1"], REPO, store=store)
         procs = [subprocess.Popen([sys.executable, "-c", _RACE_SCRIPT, str(run), REPO, str(store)], cwd=ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for run in (runs["iter2"], r3)]
@@ -350,12 +352,12 @@ def test_racing_publishes_queue_and_main_ends_on_the_highest_iteration(runs: dic
 
 def test_git_errors_are_one_line(runs: dict[str, Path], tmp_path: Path) -> None:
     store = tmp_path / "store"
-    publish_run(runs["iter1"], REPO, store=store, progress=False)
+    publish_run(runs["iter1"], REPO, store=store)
     hook = store / "datasets" / "org" / "videosavi" / "hooks" / "update"
     hook.write_text('#!/bin/sh\necho "first line" >&2\necho "second line" >&2\nexit 1\n')
     hook.chmod(0o755)
     with pytest.raises(PublishError) as err:
-        publish_run(runs["iter2"], REPO, store=store, progress=False)
+        publish_run(runs["iter2"], REPO, store=store)
     message = str(err.value)
     assert "\n" not in message and "first line; " in message and "second line" in message
 
@@ -366,7 +368,7 @@ def test_staging_folders_of_a_killed_publish_are_removed_by_the_next_one(runs: d
 
     store, tmp = tmp_path / "store", tmp_path / "tmp"
     tmp.mkdir()
-    publish_run(runs["iter1"], REPO, store=store, progress=False)
+    publish_run(runs["iter1"], REPO, store=store)
     env = {**os.environ, "VIDEOSAVI_FAULT": "publish_committed:1:kill", "TMPDIR": str(tmp)}
     proc = subprocess.run([sys.executable, "-c", _PUBLISH_SCRIPT, str(runs["iter2"]), REPO, str(store)],
                           env=env, capture_output=True, text=True, cwd=ROOT)
@@ -377,5 +379,5 @@ def test_staging_folders_of_a_killed_publish_are_removed_by_the_next_one(runs: d
     live = tmp / f"videosavi-stage-{os.getppid()}-keep"  # a live process's folder is never touched
     live.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    publish_run(runs["iter2"], REPO, store=store, progress=False)
+    publish_run(runs["iter2"], REPO, store=store)
     assert [p.name for p in tmp.iterdir()] == [live.name]

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from tests.build_helpers import rows, savi_command, subprocess_env, write_small_config
 from videosavi.builders.merge import merge_shards
 from videosavi.builders.reserve import Targets, VideoOutcome, reserve_request, select_pairs
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.errors import ReserveNeededError
+from videosavi.run_dir import RunDir
 
 S, T = "spatial", "temporal"
 
@@ -82,7 +82,7 @@ def test_reserve_requests_cover_each_type_and_the_shown_yield() -> None:
 
 def test_demo_config_gives_exactly_48_pairs_with_corrupt_videos(lossy_root: Path, tmp_path: Path,
                                                                 videosavi_cache: str) -> None:
-    result = run_build(BuildOptions(config="demo", data_root=lossy_root, out=tmp_path / "run", progress=False))
+    result = run_build(BuildOptions(config="demo", data_root=lossy_root, out=tmp_path / "run"))
     c = result.info.counts
     assert (c.pairs, c.pairs_by_source) == (48, {"star": 24, "vidal": 12, "webvid": 12})
     assert c.pairs_by_question_type == {S: 24, T: 24}
@@ -100,8 +100,7 @@ def test_sharded_build_with_reserve_round_equals_one_process(lossy_config: Path,
 
     def build_shards() -> None:
         for i, d in enumerate(shard_dirs):
-            run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=d, num_shards=2, shard_index=i,
-                                   progress=False))
+            run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=d, num_shards=2, shard_index=i))
 
     build_shards()
     with pytest.raises(ReserveNeededError, match="reserve video"):
@@ -124,8 +123,7 @@ def test_merge_shards_cli_says_to_build_the_shards_again(lossy_config: Path, los
                                                          tmp_path: Path) -> None:
     shard_dirs = [tmp_path / f"shard{i}" for i in range(2)]
     for i, d in enumerate(shard_dirs):
-        run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=d, num_shards=2, shard_index=i,
-                               progress=False))
+        run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=d, num_shards=2, shard_index=i))
     res = CliRunner().invoke(app, ["merge-shards", str(tmp_path / "m"), *map(str, shard_dirs),
                                    "--data-root", str(lossy_root)])
     assert res.exit_code == 2 and "Run the same shard builds again" in res.output
@@ -142,14 +140,14 @@ def test_killed_build_with_reserve_resumes_to_the_same_rows(lossy_config: Path, 
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert sum(v.available for v in RunDir(out).read_videos()) > first_draw  # killed inside a reserve round
-    run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=out, progress=False))
+    run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=out))
     assert rows(out) == rows(lossy_reference)
 
 
 def test_a_source_that_runs_out_reports_its_shortfall(tmp_path: Path, lossy_root: Path,
                                                       videosavi_cache: str) -> None:
     config = write_small_config(tmp_path / "big.yaml", {"sources": {"webvid": {"quota": 9}}})
-    result = run_build(BuildOptions(config=config, data_root=lossy_root, out=tmp_path / "run", progress=False))
+    result = run_build(BuildOptions(config=config, data_root=lossy_root, out=tmp_path / "run"))
     webvid = result.info.counts.sources["webvid"]
     assert webvid.requested_pairs == 18 and webvid.shortfall_pairs == 18 - webvid.delivered_pairs > 0
     assert result.info.counts.pairs_by_source["webvid"] == webvid.delivered_pairs

@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.build_helpers import SMALL_LIMIT, cached_calls, rows, small_options, subprocess_env
-from videosavi.builders.run_dir import RunDir
 from videosavi.errors import ExecutorError
+from videosavi.run_dir import RunDir
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -184,7 +184,7 @@ def test_ray_build_tops_up_from_the_reserve_like_a_local_build(address: str, los
     from videosavi.builders.runner import BuildOptions
 
     out = tmp_path / "ray"
-    result = run_build_ray(BuildOptions(config=lossy_config, data_root=lossy_root, out=out, progress=False),
+    result = run_build_ray(BuildOptions(config=lossy_config, data_root=lossy_root, out=out),
                            address=address)
     assert rows(out) == rows(lossy_reference)
     assert result.info.counts.sources == RunDir(lossy_reference).read_build_info().counts.sources

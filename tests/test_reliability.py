@@ -37,7 +37,6 @@ from tests.videos import make_video
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.decode_errors import ChangedSinceSamplingError, OutsideRootError
 from videosavi.builders.merge import merge_shards
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import load_or_sample, run_build
 from videosavi.builders.sampler import file_status, sample_videos
 from videosavi.builders.source_decode import decode_sampled_video
@@ -46,6 +45,7 @@ from videosavi.config import load_config
 from videosavi.errors import ConfigError, LockedError, ManifestError, ModelError
 from videosavi.hashing import sha256_file
 from videosavi.hub.publish import publish_run
+from videosavi.run_dir import RunDir
 
 HOLD_LOCK = """
 import sys, time
@@ -96,7 +96,7 @@ def test_a_live_run_directory_refuses_a_second_build_even_forced_and_a_dead_hold
         with pytest.raises(LockedError, match=f"pid {holder.pid}"):
             merge_shards(out, [small_reference])
         with pytest.raises(LockedError, match=f"pid {holder.pid}"):
-            publish_run(out, "org/locked", store=tmp_path / "store", progress=False)
+            publish_run(out, "org/locked", store=tmp_path / "store")
     finally:
         holder.kill()  # kill -9: no clean-up runs; the kernel drops the lock with the process
         holder.wait()
@@ -114,7 +114,7 @@ def test_a_video_replaced_after_sampling_is_skipped_and_no_row_keeps_its_old_has
         make_video(root / "clips" / f"v{i}.mp4", num_frames=30, width=96, height=64, seed=i)
     config = folder_config(tmp_path / "folder.yaml", quota=2)
     out = tmp_path / "run"
-    sample = load_or_sample(RunDir(out), load_config(config), root, progress=False)
+    sample = load_or_sample(RunDir(out), load_config(config), root)
     replaced = next(v for v in sample if v.available)
     old_hash = replaced.sha256
     make_video(root / "clips" / replaced.video_path, num_frames=30, width=96, height=64, seed=99)  # new bytes
@@ -141,8 +141,8 @@ def test_a_video_replaced_after_sampling_is_skipped_and_no_row_keeps_its_old_has
 
 
 def test_a_link_out_of_a_source_root_is_never_opened_unless_the_source_allows_it(tmp_path: Path) -> None:
-    from videosavi.doctor.data_checks import check_source
     from videosavi.training.data import OUTSIDE_ROOT, resolve_files
+    from videosavi.workflows.doctor.data_checks import check_source
 
     root, outside = tmp_path / "data", tmp_path / "elsewhere"
     clips = root / "clips"
@@ -156,7 +156,7 @@ def test_a_link_out_of_a_source_root_is_never_opened_unless_the_source_allows_it
     (clips / "sub" / "up.mp4").symlink_to(Path("..") / ".." / ".." / "elsewhere" / "secret.mp4")
     secret_hashes = {sha256_file(outside / "secret.mp4"), sha256_file(outside / "passwd")}
 
-    strict = sample_videos(load_config(folder_config(tmp_path / "strict.yaml", quota=5)), root, progress=False)
+    strict = sample_videos(load_config(folder_config(tmp_path / "strict.yaml", quota=5)), root)
     by_path = {v.video_path: v for v in strict.videos}
     assert {p: v.unavailable_reason for p, v in by_path.items() if not v.available} == {
         "escape.mp4": "outside_root", "passwd.mp4": "outside_root", "sub/up.mp4": "outside_root"}
@@ -180,7 +180,7 @@ def test_a_link_out_of_a_source_root_is_never_opened_unless_the_source_allows_it
     # `follow_symlinks: true` opts in (and the resolved files are hashed as they are)
     shutil.move(tmp_path / "good.mp4", clips / "good.mp4")
     allowed = load_config(folder_config(tmp_path / "follow.yaml", quota=5, follow_symlinks=True))
-    followed = {v.video_path: v for v in sample_videos(allowed, root, progress=False).videos}
+    followed = {v.video_path: v for v in sample_videos(allowed, root).videos}
     assert followed["escape.mp4"].available and followed["escape.mp4"].sha256 == sha256_file(outside / "secret.mp4")
     assert resolve_files(rows_, {"clips": clips}, follow_symlinks=("clips",))[1] == clips / "escape.mp4"
 
@@ -200,7 +200,7 @@ def test_a_video_name_that_is_not_utf8_is_skipped_and_the_rest_is_sampled(tmp_pa
     root = tmp_path / "data"
     make_video(root / "clips" / "good.mp4", num_frames=20, width=96, height=64)
     shutil.copyfile(root / "clips" / "good.mp4", os.fsencode(root / "clips") + b"/caf\xe9.mp4")
-    result = sample_videos(load_config(folder_config(tmp_path / "f.yaml", quota=2)), root, progress=False)
+    result = sample_videos(load_config(folder_config(tmp_path / "f.yaml", quota=2)), root)
     assert [v.video_path for v in result.available] == ["good.mp4"]
     assert result.sources[0].rejected == 1
     assert result.rejected_examples[0].problem.startswith("bad_filename")
@@ -319,7 +319,7 @@ def test_a_pattern_column_missing_from_the_manifest_is_refused_naming_the_column
             "kind": kind, "manifest": manifest, "root": "videos", "quota": 1, "pattern": "{clip_dir}/{video_id}.mp4",
         }}}), encoding="utf-8")
         with pytest.raises(ManifestError, match=r"uses 'clip_dir', which no (row|entry) has") as err:
-            sample_videos(load_config(path), tmp_path, progress=False)
+            sample_videos(load_config(path), tmp_path)
         assert shown in str(err.value)
 
 

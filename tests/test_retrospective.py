@@ -19,18 +19,17 @@ from typer.testing import CliRunner
 
 from tests.build_helpers import rows_by_pair_id, small_options, write_small_config
 from tests.factories import make_pairs, write_run_dir
-from videosavi.builders import shards
 from videosavi.builders.call_keys import call_key, call_seed
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.retrospective import previous_from_run_dir, resolve_previous
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.builders.stages.critique import critique_messages, critique_schema
 from videosavi.builders.stages.describe import describe_messages
 from videosavi.cli import app
 from videosavi.config import BuildConfig, load_config
 from videosavi.errors import ConfigError
-from videosavi.training.loop import default_build
+from videosavi.run_dir import RunDir
+from videosavi.workflows.loop import default_build
 
 RETRO = {"retrospective": True, "stages": {"describe": {"temperature": 0.9, "top_p": 0.95, "max_new_tokens": 48}}}
 
@@ -79,7 +78,7 @@ def _keys(run_dir: Path, cfg: BuildConfig, iteration: int, stage: str, row: dict
 
 def _by_video(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for row in shards.read_table(run_dir).to_pylist():
+    for row in RunDir(run_dir).read_pairs_table().to_pylist():
         out.setdefault(row["video_uid"], []).append(row)
     return out
 
@@ -162,7 +161,7 @@ def test_previous_from_a_published_revision_equals_the_run_directory(two_iterati
 
     it1, _ = two_iterations
     store = tmp_path / "store"
-    res = publish_run(it1, "org/retro", store=store, progress=False)
+    res = publish_run(it1, "org/retro", store=store)
     published = previous_from_revision(f"org/retro@{res.tag}", store=store)
     assert published.descriptions == previous_from_run_dir(it1).descriptions
     assert published.label == f"org/retro@{res.tag} ({res.commit_sha[:12]})"
@@ -174,7 +173,7 @@ def test_previous_from_a_published_revision_equals_the_run_directory(two_iterati
 
 def test_retrospective_iteration_2_without_previous_is_refused(retro_config: Path, demo_root: Path,
                                                                tmp_path: Path) -> None:
-    opts = BuildOptions(iteration=2, config=retro_config, data_root=demo_root, out=tmp_path / "x", progress=False)
+    opts = BuildOptions(iteration=2, config=retro_config, data_root=demo_root, out=tmp_path / "x")
     with pytest.raises(ConfigError, match="needs the previous iteration's data"):
         run_build(opts)
     assert not (tmp_path / "x").exists()
@@ -185,10 +184,10 @@ def test_previous_without_descriptions_or_without_retrospective_is_refused(small
     plain_run = write_run_dir(tmp_path / "plain", make_pairs(n_videos=2, per_video=2))
     with pytest.raises(ConfigError, match="holds no video descriptions"):
         run_build(BuildOptions(iteration=2, config=retro_config, data_root=demo_root, out=tmp_path / "a",
-                               previous=str(plain_run.path), progress=False))
+                               previous=str(plain_run.path)))
     with pytest.raises(ConfigError, match="read by retrospective builds only"):
         run_build(BuildOptions(iteration=2, config=small_config, data_root=demo_root, out=tmp_path / "b",
-                               previous=str(plain_run.path), progress=False))
+                               previous=str(plain_run.path)))
     with pytest.raises(ConfigError, match="no such run directory"):
         resolve_previous(retrospective=True, iteration=2, previous=str(tmp_path / "nowhere"), descriptions=None)
     assert resolve_previous(retrospective=True, iteration=1, previous=None, descriptions=None) is None
@@ -202,6 +201,6 @@ def test_cli_previous_must_be_a_run_dir_or_a_revision(retro_config: Path, demo_r
 
 def test_loop_builds_a_retrospective_iteration_from_the_previous_run_dir(retro_config: Path, demo_root: Path,
                                                                          tmp_path: Path) -> None:
-    build = default_build(retro_config, demo_root, limit_videos=1, progress=False)
+    build = default_build(retro_config, demo_root, limit_videos=1)
     with pytest.raises(ConfigError, match=f"{tmp_path / 'iter1'}: no such run directory"):
         build(2, "tiny-qwen2-vl", tmp_path / "iter2")

@@ -216,7 +216,7 @@ def test_hand_edited_spans_are_refused_at_load_with_the_row_named() -> None:
     rows[1]["diff_spans"][0]["start"] += 1  # hand-edited offsets
     dataset = Dataset.from_list(rows)
     with pytest.raises(TrainingDataError, match=f"pair {bad.pair_id}: diff span"):
-        prepare_training_data(dataset, {}, phrases=True, progress=False)
+        prepare_training_data(dataset, {}, phrases=True)
 
 
 # --- the objectives from TRL -------------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ def test_rrpo_without_phrases_is_trls_dpo_margin_and_kl_adds_on_top(published: P
     from videosavi.training.revision import open_revision
 
     rev = open_revision(REPO, "iter1", store=published.store)
-    rows = prepare_training_data(rev.dataset, published.roots, progress=False, phrases=True).rows[:2]
+    rows = prepare_training_data(rev.dataset, published.roots, phrases=True).rows[:2]
     whole = [{**r, "diff_spans": []} for r in rows]  # every pair falls back to the whole response
     dpo = _trainer("dpo", whole, tmp_path / "dpo")
     batch = dpo.data_collator(whole)

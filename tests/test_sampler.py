@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from videosavi.builders.run_dir import RunDir
 from videosavi.builders.sampler import rank_key, sample_videos
 from videosavi.config import BuildConfig
+from videosavi.run_dir import RunDir
 
 N_STAR, N_VIDAL, N_WEBVID = 40, 30, 30
 
@@ -76,7 +76,7 @@ def uids(videos: list) -> list[tuple[str, bool]]:
 
 
 def test_quotas_are_met_with_available_videos_in_config_order(root: Path) -> None:
-    res = sample_videos(config(), root, progress=False)
+    res = sample_videos(config(), root)
     assert [s.source for s in res.sources] == ["star", "vidal", "webvid"]
     assert [(s.source, s.sampled) for s in res.sources] == [("star", 8), ("vidal", 5), ("webvid", 5)]
     assert res.shortfalls == {}
@@ -91,7 +91,7 @@ def test_quotas_are_met_with_available_videos_in_config_order(root: Path) -> Non
 
 
 def test_sampling_order_is_the_rank_order_and_unavailable_videos_are_kept_with_a_reason(root: Path) -> None:
-    res = sample_videos(config(), root, progress=False)
+    res = sample_videos(config(), root)
     for s in ("star", "vidal", "webvid"):
         vids = [v for v in res.videos if v.source == s]
         keys = [rank_key(42, s, v.video_uid) for v in vids]
@@ -110,7 +110,7 @@ def test_sampling_order_is_the_rank_order_and_unavailable_videos_are_kept_with_a
 
 def test_shortfall_is_reported_and_logged_not_raised(root: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="videosavi.builders.sampler"):
-        res = sample_videos(config(vidal=1000), root, progress=False)
+        res = sample_videos(config(vidal=1000), root)
     vidal = next(s for s in res.sources if s.source == "vidal")
     available_files = sum(1 for p in (root / "vidal" / "videos").rglob("*.mp4") if p.stat().st_size)
     assert vidal.sampled == available_files and vidal.shortfall == 1000 - available_files
@@ -128,7 +128,7 @@ def test_holdout_removes_reserved_videos_and_leaves_other_configs_unchanged(root
 
     plain_cfg = config()
     held_cfg = plain_cfg.model_copy(update={"eval": EvalConfig(holdout=0.3)})
-    plain, held = sample_videos(plain_cfg, root, progress=False), sample_videos(held_cfg, root, progress=False)
+    plain, held = sample_videos(plain_cfg, root), sample_videos(held_cfg, root)
     assert not any(is_held_out(held_cfg.eval, v.source, v.video_uid) for v in held.videos)
     assert any(is_held_out(held_cfg.eval, v.source, v.video_uid) for v in plain.videos)  # the rule bites here
     assert all(s.held_out > 0 for s in held.sources) and all(s.held_out == 0 for s in plain.sources)
@@ -147,27 +147,27 @@ def test_holdout_removes_reserved_videos_and_leaves_other_configs_unchanged(root
 
 
 def test_a_zero_quota_samples_nothing_and_touches_no_file(root: Path) -> None:
-    res = sample_videos(config(star=0), root, progress=False)
+    res = sample_videos(config(star=0), root)
     assert not [v for v in res.videos if v.source == "star"]
     assert next(s for s in res.sources if s.source == "star").shortfall == 0
 
 
 def test_manifest_row_order_does_not_change_the_sample(root: Path, tmp_path: Path) -> None:
     build_root(tmp_path, shuffle_seed=99)
-    a = sample_videos(config(), root, progress=False)
-    b = sample_videos(config(), tmp_path, progress=False)
+    a = sample_videos(config(), root)
+    b = sample_videos(config(), tmp_path)
     assert uids(a.videos) == uids(b.videos)
     assert [v.sha256 for v in a.videos] == [v.sha256 for v in b.videos]
 
 
 def test_another_seed_draws_another_sample(root: Path) -> None:
-    a = sample_videos(config(seed=1), root, progress=False)
-    b = sample_videos(config(seed=2), root, progress=False)
+    a = sample_videos(config(seed=1), root)
+    b = sample_videos(config(seed=2), root)
     assert uids(a.videos) != uids(b.videos)
 
 
 def test_hashing_can_be_skipped(root: Path) -> None:
-    res = sample_videos(config(), root, hash_files=False, progress=False)
+    res = sample_videos(config(), root, hash_files=False)
     assert res.available and all(v.sha256 is None for v in res.videos)
 
 
@@ -175,9 +175,9 @@ _CHILD = """
 import json, sys
 from pathlib import Path
 from tests.test_sampler import config
-from videosavi.builders.run_dir import RunDir
+from videosavi.run_dir import RunDir
 from videosavi.builders.sampler import sample_videos
-res = sample_videos(config(), Path(sys.argv[1]), progress=False)
+res = sample_videos(config(), Path(sys.argv[1]))
 RunDir(Path(sys.argv[2])).write_videos(res.videos)
 print(json.dumps([v.video_uid for v in res.videos]))
 """
@@ -195,12 +195,12 @@ def test_the_same_sample_in_two_separate_processes(root: Path, tmp_path: Path) -
     (uids_a, videos_a), (uids_b, videos_b) = outs
     assert uids_a == uids_b and len(uids_a) > 18
     assert videos_a == videos_b  # videos.parquet rows equal field by field
-    here = sample_videos(config(), root, progress=False)
+    here = sample_videos(config(), root)
     assert [v.video_uid for v in here.videos] == uids_a
 
 
 def test_videos_parquet_round_trips_the_sample(root: Path, tmp_path: Path) -> None:
-    res = sample_videos(config(), root, progress=False)
+    res = sample_videos(config(), root)
     run = RunDir(tmp_path / "run")
     run.write_videos(res.videos)
     assert run.read_videos() == res.videos
@@ -211,5 +211,5 @@ def test_an_empty_manifest_is_a_shortfall_not_an_error(tmp_path: Path) -> None:
     (tmp_path / "star" / "STAR_train.json").write_text("[]")
     cfg = BuildConfig.model_validate({"seed": 1, "sources": {
         "star": {"kind": "star", "root": "star/videos", "manifest": "star/STAR_train.json", "quota": 2}}})
-    res = sample_videos(cfg, tmp_path, progress=False)
+    res = sample_videos(cfg, tmp_path)
     assert res.videos == [] and res.shortfalls == {"star": 2}

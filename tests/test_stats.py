@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.factories import make_issue, make_pair, make_pairs, write_run_dir
-from videosavi.builders import shards
 from videosavi.cli import app
 from videosavi.curation import DatasetStats, compare, pairs_frame, summarize
 from videosavi.errors import DatasetError
@@ -108,7 +107,7 @@ def test_every_input_kind_gives_the_same_frame(tmp_path: Path) -> None:
     run = write_run_dir(tmp_path / "run", pairs, pairs_per_shard=10)
     table = to_table(pairs, PreferencePair)
     expected = summarize(pairs_frame(pairs))
-    shard_files = shards.shard_paths(run.path)
+    shard_files = run.shard_paths()
     assert len(shard_files) == 3
     sources = [
         run.path, str(run.path), table, pl.from_arrow(table), run.path / "data",
@@ -221,7 +220,7 @@ def test_cli_stats_on_published_revisions(tmp_path: Path) -> None:
         "iter2": write_run_dir(tmp_path / "r2", make_pairs(n_videos=2, iteration=2), iteration=2),
     }
     for run in runs.values():
-        publish_run(run.path, "org/curated", backend="store", store=store, progress=False)
+        publish_run(run.path, "org/curated", backend="store", store=store)
     runner = CliRunner()
     res = runner.invoke(app, ["stats", "--dataset", "org/curated", "--revision", "iter1", "--compare", "iter2",
                               "--store", str(store), "--json"])

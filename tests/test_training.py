@@ -17,8 +17,9 @@ import torch
 from typer.testing import CliRunner
 
 from tests.factories import make_pair, make_pairs, write_run_dir
+from tests.videos import read_barcode
 from videosavi.builders.prompts import PromptSet
-from videosavi.builders.synthetic_video import read_barcode, write_video
+from videosavi.builders.synthetic_video import write_video
 from videosavi.cli import app
 from videosavi.compat import ensure_torchvision_importable
 from videosavi.errors import ConfigError, TrainingDataError
@@ -28,13 +29,13 @@ from videosavi.hub.publish import publish_run
 from videosavi.training.args import TrainArgs, TrainResult
 from videosavi.training.collator import VideoDPOCollator, check_batchable, pick_frames_mode
 from videosavi.training.data import ROW_COLUMNS, SHA_MISMATCH, prepare_training_data
-from videosavi.training.loop import LoopStep, run_loop
 from videosavi.training.lora_targets import find_lora_targets
-from videosavi.training.model_io import load_policy, lora_b_norm, resolve_model_source
+from videosavi.training.model_io import load_policy, resolve_model_source
 from videosavi.training.prompt import training_prompt
 from videosavi.training.revision import open_revision
 from videosavi.training.video_frames import decode_row_frames
 from videosavi.training.video_roots import parse_video_roots, resolve_roots, roots_from_config
+from videosavi.workflows.loop import LoopStep, run_loop
 
 ensure_torchvision_importable()
 
@@ -71,7 +72,7 @@ def _publish(base: Path, n_videos: int = 3, per_video: int = 2) -> Published:
         pairs.append(make_pair(**fields))
     run = write_run_dir(base / "run", pairs)
     store = base / "store"
-    res = publish_run(run.path, REPO, store=store, progress=False)
+    res = publish_run(run.path, REPO, store=store)
     return Published(root=base, roots=roots, store=store, sha=res.commit_sha, files=files)
 
 
@@ -79,7 +80,7 @@ def _args(pub: Published, output: Path, **over: Any) -> TrainArgs:
     fields: dict[str, Any] = dict(
         dataset=REPO, revision="iter1", model="tiny-qwen2-vl", output=output, video_roots=pub.roots,
         store=pub.store, max_steps=2, batch_size=2, grad_accum=1, lr=1e-3, warmup_ratio=0.0,
-        dataloader_workers=0, progress=False,
+        dataloader_workers=0,
     )
     fields.update(over)
     return TrainArgs(**fields)
@@ -100,7 +101,7 @@ def published(tmp_path_factory: pytest.TempPathFactory, videosavi_cache: str) ->
 @pytest.fixture(scope="module")
 def probe_rows(published: Published) -> list[dict[str, Any]]:
     rev = open_revision(REPO, "iter1", store=published.store)
-    return prepare_training_data(rev.dataset, published.roots, progress=False).rows[:2]
+    return prepare_training_data(rev.dataset, published.roots).rows[:2]
 
 
 @dataclass
@@ -110,6 +111,11 @@ class Trained:
     batch: dict[str, Any]
     logits: torch.Tensor  # trained PEFT model, before merging
     lora_b: float
+
+
+def lora_b_norm(model: Any) -> float:
+    """Sum of |LoRA B|: zero at initialisation, so > 0 proves the adapter learned something."""
+    return float(sum(p.detach().abs().sum().item() for n, p in model.named_parameters() if "lora_B" in n))
 
 
 @pytest.fixture(scope="module")
@@ -353,7 +359,7 @@ def test_missing_videos_above_threshold_stop_before_the_model_is_loaded(damaged:
 def test_missing_videos_below_threshold_are_skipped_and_counted(damaged: Published) -> None:
     damaged.files[0].unlink()
     rev = open_revision(REPO, "iter1", store=damaged.store)
-    data = prepare_training_data(rev.dataset, damaged.roots, max_missing_share=0.5, progress=False)
+    data = prepare_training_data(rev.dataset, damaged.roots, max_missing_share=0.5)
     c = data.counts
     assert (c.total_rows, c.kept_rows, c.skipped_rows) == (6, 4, {"missing_file": 2})
     assert (c.total_videos, c.kept_videos, c.skipped_videos) == (3, 2, {"missing_file": 1})
@@ -364,16 +370,15 @@ def test_missing_videos_below_threshold_are_skipped_and_counted(damaged: Publish
 def test_changed_video_is_a_hash_mismatch_unless_allowed(damaged: Published) -> None:
     write_video(damaged.files[1], num_frames=NUM_FRAMES, fps=FPS, width=W, height=H, seed=99)
     rev = open_revision(REPO, "iter1", store=damaged.store)
-    strict = prepare_training_data(rev.dataset, damaged.roots, max_missing_share=0.5, progress=False)
+    strict = prepare_training_data(rev.dataset, damaged.roots, max_missing_share=0.5)
     assert strict.counts.skipped_rows == {SHA_MISMATCH: 2}
     with pytest.raises(TrainingDataError, match="--allow-sha-mismatch"):
-        prepare_training_data(rev.dataset, damaged.roots, progress=False)
-    allowed = prepare_training_data(rev.dataset, damaged.roots, allow_sha_mismatch=True, progress=False)
+        prepare_training_data(rev.dataset, damaged.roots)
+    allowed = prepare_training_data(rev.dataset, damaged.roots, allow_sha_mismatch=True)
     assert allowed.counts.kept_rows == 6 and allowed.counts.sha_mismatch_used == 1
     # a shorter replacement cannot serve the stored indices: the trial decode catches it
     write_video(damaged.files[1], num_frames=6, fps=FPS, width=W, height=H, seed=99)
-    short = prepare_training_data(rev.dataset, damaged.roots, allow_sha_mismatch=True, max_missing_share=0.5,
-                                  progress=False)
+    short = prepare_training_data(rev.dataset, damaged.roots, allow_sha_mismatch=True, max_missing_share=0.5)
     assert short.counts.kept_rows == 4 and list(short.counts.skipped_rows.values()) == [2]
 
 
@@ -404,12 +409,12 @@ def test_source_without_a_root_is_named(published: Published) -> None:
     rev = open_revision(REPO, "iter1", store=published.store)
     roots = {k: v for k, v in published.roots.items() if k != "vidal"}
     with pytest.raises(TrainingDataError, match=r"vidal \(2 rows\).*--video-root"):
-        prepare_training_data(rev.dataset, roots, progress=False)
+        prepare_training_data(rev.dataset, roots)
 
 
 def test_empty_revision_is_a_clear_error(tmp_path: Path, videosavi_cache: str) -> None:
     run = write_run_dir(tmp_path / "run", [])
-    publish_run(run.path, "org/empty", store=tmp_path / "store", progress=False)
+    publish_run(run.path, "org/empty", store=tmp_path / "store")
     with pytest.raises(TrainingDataError, match="org/empty@iter1"):
         open_revision("org/empty", "iter1", store=tmp_path / "store")
 
@@ -518,7 +523,7 @@ def test_merged_model_drives_the_next_build(trained: Trained, tmp_path: Path) ->
     assert merged is not None
     write_demo_data(tmp_path / "data")
     res = run_build(BuildOptions(iteration=2, config="demo", data_root=tmp_path / "data", out=tmp_path / "iter2",
-                                 model=str(merged), limit_videos=1, progress=False))
+                                 model=str(merged), limit_videos=1))
     assert res.info.model.backend == "transformers"
     assert res.info.model.revision == local_revision(merged) != local_revision(resolve_model_source("tiny-qwen2-vl"))
     table = pq.read_table(res.run_dir / "data")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from videosavi.builders.models.base import GenerationRequest, ModelBackend, load_backend
+from videosavi.builders.models.base import GenerationRequest, ModelBackend
+from videosavi.builders.models.loader import load_backend
 from videosavi.builders.models.sampling import gumbel_noise, sample_scores, top_p_filter
 from videosavi.builders.models.tiny import ensure_tiny_model
 from videosavi.builders.models.weights import local_revision

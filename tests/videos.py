@@ -21,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from videosavi.builders.synthetic_video import read_barcode, set_mp4_rotation, write_audio_only, write_video
+from videosavi.builders.synthetic_video import (
+    BARCODE_BITS,
+    BARCODE_CELL,
+    encode_silence,
+    set_mp4_rotation,
+    write_video,
+)
 
 __all__ = [
     "BAD_FILES",
@@ -93,7 +99,25 @@ def make_random_bytes(path: str | Path, size: int = 20_000, seed: int = 0) -> Pa
 
 def make_audio_only(path: str | Path, seconds: float = 2.0) -> Path:
     """A valid .mp4 with one AAC track and no video stream."""
-    return write_audio_only(path, seconds)
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        encode_silence(container, stream, seconds)
+    return path
+
+
+def read_barcode(frame: np.ndarray) -> int:
+    """The frame index `synthetic_video.draw_barcode` drew (reads the centre of each cell, robust to h264 noise)."""
+    c = BARCODE_CELL // 2
+    value = 0
+    for bit in range(BARCODE_BITS):
+        cell = frame[c - 2:c + 2, bit * BARCODE_CELL + c - 2:bit * BARCODE_CELL + c + 2]
+        value = (value << 1) | int(cell.mean() > 127)
+    return value
 
 
 def make_truncated(path: str | Path, keep: float = 0.5, faststart: bool = True, num_frames: int = 90) -> Path:

@@ -5,7 +5,8 @@ commit sha and build-time frame/prompt settings), `data` (rows -> video files, c
 before any step), `video_frames` (re-decode the stored frame indices), `prompt` (the answer-stage user
 turn the pairs were made with), `collator` (frames decoded lazily, processor called with `videos=`),
 `model_io` (load, LoRA targets, merge, save), `metrics` (the paper's DPO curves), `args`
-(`TrainArgs`, `TrainResult`), `train` (`train_dpo`), `loop` (build -> publish -> train iterations).
+(`TrainArgs`, `TrainResult`), `train` (`train_dpo`). The build -> publish -> train loop is a workflow
+(`videosavi.workflows.loop`): it sits above training.
 Heavy libraries (torch, transformers, trl, peft, datasets) load inside the functions that need them.
 
 Public API for training with stock TRL on a published revision (docs/training.md):

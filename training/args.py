@@ -25,7 +25,6 @@ class TrainArgs(TrainingOptions):
     store: Path | None = None
     endpoint: str | None = None
     model_revision: str | None = None
-    progress: bool = True
     cache_dir: Path | None = None
     follow_symlinks: tuple[str, ...] = ()  # sources whose links may leave their root (build config's option)
 

@@ -49,9 +49,11 @@ def pick_frames_mode(processor: Any, requested: str = "auto") -> FramesMode:
         return "video" if has_video_support(processor) else "images"
     if requested == "video" and not has_video_support(processor):
         raise ModelError(f"{type(processor).__name__} has no video processor; use --frames-as images (or auto)")
-    if requested not in ("video", "images"):
-        raise ModelError(f"unknown frames mode {requested!r}; use auto, video or images")
-    return requested  # type: ignore[return-value]
+    if requested == "video":
+        return "video"
+    if requested == "images":
+        return "images"
+    raise ModelError(f"unknown frames mode {requested!r}; use auto, video or images")
 
 
 @dataclass

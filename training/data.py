@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from videosavi.builders.decode_errors import DecodeError
 from videosavi.builders.source_files import source_path
 from videosavi.errors import TrainingDataError
+from videosavi.progress import progress_bar
 from videosavi.schemas.paths import check_relative_posix_path
 from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 
@@ -111,14 +112,12 @@ def file_digest(path: Path) -> tuple[str | None, str | None]:
         return None, UNREADABLE
 
 
-def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, label: str, progress: bool) -> list[R]:
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int, label: str) -> list[R]:
     """`fn` over items on a thread pool (hashing and decoding release the GIL), with a progress bar."""
     todo = list(items)
     if not todo:
         return []
-    from rich.progress import Progress
-
-    with Progress(transient=True, disable=not progress) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
+    with progress_bar(transient=True) as bar, ThreadPoolExecutor(max(1, workers)) as pool:
         task = bar.add_task(label, total=len(todo))
         out = []
         for result in pool.map(fn, todo):
@@ -193,7 +192,7 @@ def hash_verdicts(rows: list[dict[str, Any]], files: list[Path | str],
 
 
 def _trial_decode(rows: list[dict[str, Any]], files: list[Path | str], reasons: list[str | None],
-                  to_decode: list[int], *, resize: tuple[int, int] | None, workers: int, progress: bool) -> None:
+                  to_decode: list[int], *, resize: tuple[int, int] | None, workers: int) -> None:
     """Decode each distinct (file, indices) of `to_decode` once; a failure becomes the rows' reason."""
     from videosavi.training.video_frames import decode_failure
 
@@ -202,7 +201,7 @@ def _trial_decode(rows: list[dict[str, Any]], files: list[Path | str], reasons: 
 
     keys = sorted({key(i) for i in to_decode})
     verdicts = parallel_map(lambda k: decode_failure(k[0], list(k[1]), resize), keys, workers=min(workers, 2),
-                            label="checking frames", progress=progress)
+                            label="checking frames")
     failures = dict(zip(keys, verdicts, strict=True))
     for i in to_decode:
         reasons[i] = failures[key(i)]
@@ -218,7 +217,6 @@ def prepare_training_data(
     resize: tuple[int, int] | None = None,
     max_pairs: int | None = None,
     workers: int = 4,
-    progress: bool = True,
     phrases: bool = False,
     follow_symlinks: Collection[str] = (),
 ) -> TrainingData:
@@ -245,7 +243,7 @@ def prepare_training_data(
         for row in rows:
             check_row_spans(row)
     checked = check_rows(rows, roots, allow_sha_mismatch=allow_sha_mismatch, verify_decode=verify_decode,
-                         resize=resize, workers=workers, progress=progress, follow_symlinks=follow_symlinks)
+                         resize=resize, workers=workers, follow_symlinks=follow_symlinks)
     enforce_share(checked.counts, max_missing_share)
     return TrainingData(rows=_kept_rows(rows, checked.files, checked.reasons, with_prompt="prompt" in optional),
                         counts=checked.counts)
@@ -263,18 +261,17 @@ class CheckedRows:
 
 def check_rows(rows: list[dict[str, Any]], roots: dict[str, Path], *, allow_sha_mismatch: bool = False,
                verify_decode: bool = False, resize: tuple[int, int] | None = None, workers: int = 4,
-               progress: bool = True, follow_symlinks: Collection[str] = ()) -> CheckedRows:
+               follow_symlinks: Collection[str] = ()) -> CheckedRows:
     """Every row's video resolved under the roots, each distinct file hashed once against the rows'
     `video_sha256` (and trial-decoded where nothing vouches for it); rows need `source`, `video_path`,
     `video_sha256`, `frame_indices`. Shared by training and `savi export`."""
     check_sources([r["source"] for r in rows], roots)
     files = resolve_files(rows, roots, follow_symlinks)
     unique = sorted({f for f in files if isinstance(f, Path)})
-    digests = dict(zip(unique, parallel_map(file_digest, unique, workers=workers, label="hashing videos",
-                                             progress=progress), strict=True))
+    digests = dict(zip(unique, parallel_map(file_digest, unique, workers=workers, label="hashing videos"), strict=True))
     reasons, to_decode, mismatch_files = hash_verdicts(rows, files, digests, allow_sha_mismatch=allow_sha_mismatch,
                                                        verify_decode=verify_decode)
-    _trial_decode(rows, files, reasons, to_decode, resize=resize, workers=workers, progress=progress)
+    _trial_decode(rows, files, reasons, to_decode, resize=resize, workers=workers)
     return CheckedRows(files=[f if isinstance(f, Path) else None for f in files], reasons=reasons,
                        counts=_count(rows, files, reasons, mismatch_files))
 

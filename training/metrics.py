@@ -37,7 +37,7 @@ def metric_names(rrpo: bool = False) -> tuple[str, ...]:
 
 def metrics_history(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
     """One entry per logged training step (`step` + the paper's metrics present at that step)."""
-    history = []
+    history: list[dict[str, float]] = []
     for entry in log_history:
         if "loss" not in entry or "train_runtime" in entry:
             continue

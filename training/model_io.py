@@ -81,11 +81,6 @@ def lora_config(r: int, alpha: int, dropout: float, targets: list[str]) -> Any:
                       task_type="CAUSAL_LM")
 
 
-def lora_b_norm(model: Any) -> float:
-    """Sum of |LoRA B|: zero at initialisation, so > 0 proves the adapter learned something."""
-    return float(sum(p.detach().abs().sum().item() for n, p in model.named_parameters() if "lora_B" in n))
-
-
 def save_merged(peft_model: Any, processor: Any, dest: Path) -> Path:
     """Fold the adapter into the base weights and save model + processor as a plain checkpoint.
 

@@ -25,7 +25,7 @@ end-of-turn text), shifted by where the answer sits in it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ class PhrasePair:
 
 
 def _span_fields(span: Any) -> tuple[str, int, int, str]:
-    get = span.get if isinstance(span, Mapping) else (lambda k: getattr(span, k))
+    get: Callable[[str], Any] = span.get if isinstance(span, Mapping) else (lambda k: getattr(span, k))
     return str(get("side")), int(get("start")), int(get("end")), str(get("text"))
 
 

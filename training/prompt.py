@@ -10,7 +10,7 @@ undoes what a parquet round trip does to them (content blocks become structs wit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 
 def _prompt_set(answer_template: str | None) -> Any:
@@ -49,7 +49,7 @@ def assistant_turn(text: str) -> list[dict]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
 
 
-def is_conversation(value: Any) -> bool:
+def is_conversation(value: Any) -> TypeGuard[list[Mapping[str, Any]]]:
     """A list of `{"role": ..., "content": ...}` messages (TRL's conversational format)."""
     return (isinstance(value, list) and bool(value)
             and all(isinstance(m, Mapping) and "role" in m and "content" in m for m in value))

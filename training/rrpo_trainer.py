@@ -20,7 +20,7 @@ that fell back to the whole-response margin).
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from accelerate.utils import is_peft_model
@@ -29,6 +29,9 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
 from videosavi.training.rrpo import label_logps, rrpo_terms, token_kl
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 NON_MODEL_KEYS = frozenset({"completion_mask", "ref_chosen_logps", "ref_rejected_logps", "phrase_mask",
                             "phrase_fallback"})
@@ -48,6 +51,11 @@ class RRPOTrainer(DPOTrainer):
         super().__init__(*args, **kwargs)
         self.rrpo_alpha = rrpo_alpha
 
+    def _policy(self) -> torch.nn.Module:
+        """The model being trained (Trainer types it optional; it is set from construction on)."""
+        assert self.model is not None
+        return self.model
+
     def _reference_context(self) -> Any:
         """How `DPOTrainer._compute_loss` gets its reference: adapter off (or the `ref` adapter)."""
         if is_peft_model(self.model) and self.ref_model is None:
@@ -56,13 +64,17 @@ class RRPOTrainer(DPOTrainer):
         return contextlib.nullcontext()
 
     def _reference_logits(self, model_kwargs: dict[str, Any], keep: int) -> Any:
-        model = self.model if self.ref_model is None else self.ref_model
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs), \
+        policy = self._policy()
+        model = policy if self.ref_model is None else self.ref_model
+        # TRL annotates the bare PreTrainedModel and a dict; it is handed the (PEFT) policy and the
+        # arguments' kwargs, exactly as DPOTrainer's own reference pass does
+        checkpointing = cast("dict[str, Any] | None", self.args.gradient_checkpointing_kwargs)
+        with torch.no_grad(), disable_gradient_checkpointing(cast("PreTrainedModel", policy), checkpointing), \
                 self._reference_context():
             return model(**model_kwargs, logits_to_keep=keep).logits
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if self._policy().training else "eval"
         model_kwargs = {k: v for k, v in inputs.items() if k not in NON_MODEL_KEYS}
         model_kwargs["use_cache"] = False
         completion_mask, input_ids = inputs["completion_mask"], inputs["input_ids"]

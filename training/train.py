@@ -26,14 +26,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from videosavi import __version__
 from videosavi.errors import ConfigError
+from videosavi.progress import progress_bars_enabled, status_console
 from videosavi.training.args import TrainArgs, TrainResult
 from videosavi.training.lora_targets import LoraTargets, check_spec, find_lora_targets
 from videosavi.training.losses import RRPO, TRL_LOSSES, check_loss, loss_title
 from videosavi.training.metrics import all_finite, final_metrics, metric_names, metrics_history
+from videosavi.version import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +91,6 @@ def pick_precision(args: TrainArgs) -> tuple[bool, bool, bool]:
     return use_cpu, bool(bf16), bool(checkpointing)
 
 
-def _console(progress: bool) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True, quiet=not progress)
-
-
 def _dpo_config(args: TrainArgs, *, use_cpu: bool, bf16: bool, checkpointing: bool) -> Any:
     from trl import DPOConfig
 
@@ -121,7 +119,7 @@ def _dpo_config(args: TrainArgs, *, use_cpu: bool, bf16: bool, checkpointing: bo
         max_length=None,  # never cut a prompt: its video tokens would lose their frames
         remove_unused_columns=False,  # the collator needs video_file / frame_indices
         dataloader_num_workers=args.dataloader_workers,
-        disable_tqdm=not args.progress,
+        disable_tqdm=not progress_bars_enabled(),
     )
 
 
@@ -139,7 +137,7 @@ class _Run:
     """State handed from one phase of `train_dpo` to the next."""
 
     args: TrainArgs
-    console: Any
+    console: Console
     rev: Any = None  # TrainingRevision
     data: Any = None  # TrainingData
     resize: tuple[int, int] | None = None
@@ -161,7 +159,7 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
     ensure_torchvision_importable()  # before trl/transformers: their video processors import torchvision
     check_args(args)
     check_output(Path(args.output), resume=args.resume, overwrite=args.overwrite)
-    run = _Run(args=args, console=_console(args.progress))
+    run = _Run(args=args, console=status_console())
     t0 = time.perf_counter()
     use_cpu, bf16, checkpointing = pick_precision(args)
     run.precision = {"use_cpu": use_cpu, "bf16": bf16, "gradient_checkpointing": checkpointing}
@@ -210,7 +208,7 @@ def _prepare_data(run: _Run) -> None:
     run.data = prepare_training_data(
         run.rev.dataset, args.video_roots, max_missing_share=args.max_missing_share,
         allow_sha_mismatch=args.allow_sha_mismatch, verify_decode=args.verify_decode, resize=run.resize,
-        max_pairs=args.max_pairs, progress=args.progress, phrases=args.loss == RRPO,
+        max_pairs=args.max_pairs, phrases=args.loss == RRPO,
         follow_symlinks=args.follow_symlinks,
     )
     c = run.data.counts

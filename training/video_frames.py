@@ -34,7 +34,7 @@ def row_video_file(row: Mapping[str, Any], video_roots: Mapping[str, str | Path]
     where = f"pair {row.get('pair_id', '?')}"
     if not video_roots:
         raise TrainingDataError(f"{where} has no video_file; pass video_roots={{source: folder}}")
-    if source not in video_roots:
+    if source is None or source not in video_roots:
         given = ", ".join(sorted(video_roots)) or "none"
         raise TrainingDataError(f"{where}: no video root for source {source!r} (roots given for: {given})")
     try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from videosavi.progress import disable_progress_bars, enable_progress_bars
+from videosavi.version import __version__
 
 # name -> module that defines it
 _PUBLIC = {
@@ -55,4 +56,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["__version__", *sorted(_PUBLIC)]
+__all__ = ["__version__", "disable_progress_bars", "enable_progress_bars", *sorted(_PUBLIC)]

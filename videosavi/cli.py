@@ -3,13 +3,16 @@ registers itself here; this module only wires them and turns our errors into one
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
+from typing import Any
 
 import typer
 
-from videosavi import __version__
 from videosavi.commands.options import vocab_command
+from videosavi.logs import LEVEL_ENV, LEVELS, configure_logging
+from videosavi.version import __version__
 
 app = typer.Typer(
     name="savi",
@@ -30,9 +33,23 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _log_level(value: str) -> str:
+    from videosavi.errors import ConfigError
+
+    try:
+        configure_logging(value)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    log_level: str = typer.Option(
+        "warning", "--log-level", envvar=LEVEL_ENV, callback=_log_level,
+        help=f"Console log level: {', '.join(LEVELS)}. A build's RUN/build.log records info and up regardless.",
+    ),
 ) -> None:
     """videosavi command line."""
 
@@ -47,7 +64,16 @@ build_app = typer.Typer(
     add_completion=False,
 )
 _build = importlib.import_module("videosavi.commands.build")
-build_app.command(cls=vocab_command(_build.BUILD_LEGACY))(_build.build)
+
+
+@functools.wraps(_build.build)
+def _savi_build(*args: Any, **kwargs: Any) -> Any:
+    """`savi-build` has no group options: its console log level comes from $VIDEOSAVI_LOG_LEVEL."""
+    configure_logging()
+    return _build.build(*args, **kwargs)
+
+
+build_app.command(cls=vocab_command(_build.BUILD_LEGACY))(_savi_build)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m videosavi`

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -208,30 +209,28 @@ class OpenAIModelConfig(_ModelBase):
         default="images", description="send frames as JPEG image parts, or as one MP4 video_url part")
 
 
-class _VllmRefused(BaseModel):
-    """`backend: vllm` is not built in; say what to use instead, where the config is read."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse(cls, data: Any) -> Any:
-        raise ValueError("backend 'vllm' is not built in: serve the model with vLLM (`vllm serve MODEL`) and use "
-                         "backend: openai with base_url: http://HOST:PORT/v1 (docs/models.md)")
-
-
 def _backend_tag(value: Any) -> str:
     backend = value.get("backend", "tiny") if isinstance(value, dict) else getattr(value, "backend", "tiny")
     return str(backend)
 
 
+def _refuse_vllm(value: Any) -> Any:
+    """`backend: vllm` is not built in: say what to use instead, where the config is read."""
+    if _backend_tag(value) == "vllm":
+        raise ValueError("backend 'vllm' is not built in: serve the model with vLLM (`vllm serve MODEL`) and use "
+                         "backend: openai with base_url: http://HOST:PORT/v1 (docs/models.md)")
+    return value
+
+
 ModelConfig = Annotated[
     Annotated[TinyModelConfig, Tag("tiny")]
     | Annotated[TransformersModelConfig, Tag("transformers")]
-    | Annotated[OpenAIModelConfig, Tag("openai")]
-    | Annotated[_VllmRefused, Tag("vllm")],
+    | Annotated[OpenAIModelConfig, Tag("openai")],
     Discriminator(
         _backend_tag, custom_error_type="backend",
         custom_error_message=f"model.backend must be one of {', '.join(BACKENDS)}",
     ),
+    BeforeValidator(_refuse_vllm),
 ]
 AnyModelConfig = TinyModelConfig | TransformersModelConfig | OpenAIModelConfig
 _MODEL_ADAPTER: TypeAdapter[Any] = TypeAdapter(ModelConfig)

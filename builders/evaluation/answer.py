@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from videosavi import __version__
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.evaluation.eval_dir import AnswersDir, EvalSetDir, check_spec
@@ -26,6 +25,7 @@ from videosavi.builders.stages.answer import answer_messages, parse_answer
 from videosavi.config import AnyModelConfig as ModelConfig
 from videosavi.errors import ConfigError
 from videosavi.schemas.evaluation import AnswersInfo, EvalAnswer
+from videosavi.version import __version__
 
 MAX_ATTEMPTS = 3
 
@@ -70,7 +70,7 @@ def answer_eval_set(set_dir: Path, model_cfg: ModelConfig, out: Path, *, data_ro
         stream = decoded_questions(questions, info, Path(data_root), workers=workers,
                                    prefetch=model_cfg.batch_size * 2)
         for window in windows(stream, model_cfg.batch_size):
-            tasks = []
+            tasks: list[StageTask[str]] = []
             for q, frames in window:
                 if isinstance(frames, Exception):
                     answers[q.question_id] = EvalAnswer(question_id=q.question_id, answer=None, finish_reason="",

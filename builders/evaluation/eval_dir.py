@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -21,9 +22,9 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from videosavi.builders.call_cache import CallCache
-from videosavi.builders.run_dir import atomic_write_text
 from videosavi.errors import DatasetError, RunDirMismatchError
 from videosavi.hashing import canonical_json
+from videosavi.run_dir import atomic_write_text
 from videosavi.schemas.arrow import from_table, to_table
 from videosavi.schemas.evaluation import AnswersInfo, EvalAnswer, EvalQuestion, EvalSetInfo
 
@@ -59,7 +60,7 @@ def check_spec(cache: CallCache, spec: dict, where: Path, force: bool) -> None:
     cache.set_meta("spec", canonical_json(spec))
 
 
-def write_rows(path: Path, rows: list[BaseModel], model: type[BaseModel]) -> None:
+def write_rows(path: Path, rows: Sequence[BaseModel], model: type[BaseModel]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(to_table(rows, model), tmp)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from videosavi import __version__
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.evaluation.answer import question_slot
@@ -24,11 +23,11 @@ from videosavi.builders.evaluation.frames import check_videos, decoded_questions
 from videosavi.builders.evaluation.judge_stage import JudgePrompt, judge_schema, parse_judgement, schema_hash
 from videosavi.builders.evaluation.make_set import EVAL_ITERATION
 from videosavi.builders.evaluation.models import load_quietly
-from videosavi.builders.run_dir import RunDir, atomic_write_text
 from videosavi.builders.runner import display_model_name
 from videosavi.builders.stage_runner import CallContext, StageOutcome, StageRunner, StageTask
 from videosavi.config import AnyModelConfig as ModelConfig
 from videosavi.errors import DatasetError
+from videosavi.run_dir import RunDir, atomic_write_text
 from videosavi.schemas import QuarantineRecord
 from videosavi.schemas.evaluation import (
     AnswersInfo,
@@ -39,6 +38,7 @@ from videosavi.schemas.evaluation import (
     JudgeInfo,
     JudgementRecord,
 )
+from videosavi.version import __version__
 
 MAX_ATTEMPTS = 3
 DEFAULT_MAX_NEW_TOKENS = 1024
@@ -126,7 +126,7 @@ def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path
             batch_size=judge_cfg.batch_size)
         stream = decoded_questions(questions, set_info, Path(data_root), workers=workers, prefetch=judge_cfg.batch_size)
         for window in windows(stream, judge_cfg.batch_size):
-            tasks: list[StageTask] = []
+            tasks: list[StageTask[tuple[str, str]]] = []
             by_task: dict[Hashable, tuple[str, EvalQuestion]] = {}
             for q, frames in window:
                 for a in loaded:

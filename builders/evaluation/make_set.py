@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import cast
 
-from videosavi import __version__
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
 from videosavi.builders.decode_pool import FrameDecoderPool
@@ -25,6 +24,7 @@ from videosavi.builders.evaluation.draw import eval_candidates, find_held_out, r
 from videosavi.builders.evaluation.eval_dir import EvalSetDir
 from videosavi.builders.evaluation.models import load_quietly
 from videosavi.builders.evaluation.questions_file import GivenQuestion, read_questions_file
+from videosavi.builders.frames import DecodedFrames
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.runner import display_model_name
 from videosavi.builders.source_decode import decode_sampled_video
@@ -34,8 +34,9 @@ from videosavi.builders.version import BUILDER_VERSION
 from videosavi.config import BuildConfig
 from videosavi.errors import ConfigError, RunDirMismatchError
 from videosavi.hashing import stable_hash
-from videosavi.schemas import QUESTION_TYPES, ModelInfo, VideoRef, VideoSkip
+from videosavi.schemas import QUESTION_TYPES, ModelInfo, QuestionType, VideoRef, VideoSkip
 from videosavi.schemas.evaluation import EvalQuestion, EvalSetInfo
+from videosavi.version import __version__
 
 DEFAULT_N = 200
 EVAL_ITERATION = 0  # the seed space of eval calls, apart from every build iteration's
@@ -56,8 +57,9 @@ def _skip(video: VideoRef, reason: str, message: str = "") -> VideoSkip:
                      message=message[:500])
 
 
-def _question(k: int, video: VideoRef, decoded: Any, question_type: str, text: str) -> EvalQuestion:
+def _question(k: int, video: VideoRef, decoded: DecodedFrames, question_type: QuestionType, text: str) -> EvalQuestion:
     s = decoded.sample
+    assert video.sha256 is not None  # `_decode` sets it from the bytes decoded
     return EvalQuestion(
         question_id=f"q{k + 1:04d}", source=video.source, video_id=video.video_id, video_path=video.video_path,
         clip_start=video.clip_start, clip_end=video.clip_end, video_sha256=video.sha256,
@@ -67,7 +69,7 @@ def _question(k: int, video: VideoRef, decoded: Any, question_type: str, text: s
 
 
 def _decode(pool: FrameDecoderPool, videos: Iterator[VideoRef], cfg: BuildConfig, data_root: Path,
-            drawn: Drawn) -> Iterator[tuple[VideoRef, Any]]:
+            drawn: Drawn) -> Iterator[tuple[VideoRef, DecodedFrames]]:
     """Decoded available videos in stream order; unavailable and undecodable ones recorded as skipped."""
     by_uid: dict[str, VideoRef] = {}
 
@@ -122,7 +124,7 @@ def _from_model(cfg: BuildConfig, data_root: Path, n: int, cache_path: Path) -> 
                         drawn.skipped.append(_skip(video, f"question_{out.reason}", out.detail))
                         continue
                     k = len(drawn.questions)
-                    qtype = QUESTION_TYPES[k % len(QUESTION_TYPES)]
+                    qtype = cast(QuestionType, QUESTION_TYPES[k % len(QUESTION_TYPES)])
                     text = next(q.question for q in out.value if q.question_type == qtype)
                     drawn.questions.append(_question(k, video, decoded, qtype, text))
                     if len(drawn.questions) == n:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from videosavi.builders.models.base import ModelBackend, load_backend
+from videosavi.builders.models.base import ModelBackend
+from videosavi.builders.models.loader import load_backend
 from videosavi.config import AnyModelConfig, model_config
 from videosavi.errors import ConfigError
 

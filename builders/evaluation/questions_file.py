@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
 from videosavi.errors import ConfigError
-from videosavi.schemas import QUESTION_TYPES
+from videosavi.schemas import QUESTION_TYPES, QuestionType
 
 COLUMNS: tuple[str, ...] = ("video_uid", "question_type", "question")
 _EXAMPLES = 5
@@ -23,7 +24,7 @@ _EXAMPLES = 5
 @dataclass(frozen=True)
 class GivenQuestion:
     video_uid: str
-    question_type: str
+    question_type: QuestionType
     question: str
 
 
@@ -59,7 +60,7 @@ def read_questions_file(path: str | Path) -> list[GivenQuestion]:
         elif qtype not in QUESTION_TYPES:
             bad.append(f"row {i}: question_type must be {' or '.join(QUESTION_TYPES)}, got {qtype!r}")
         else:
-            out.append(GivenQuestion(uid, qtype, text))
+            out.append(GivenQuestion(uid, cast(QuestionType, qtype), text))  # checked just above
     if bad:
         raise ConfigError(f"--questions {path}: {len(bad)} bad row(s): " + "; ".join(bad[:_EXAMPLES]))
     if not out:

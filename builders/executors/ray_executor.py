@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -28,6 +29,10 @@ from videosavi.builders.runner import BuildOptions, BuildResult
 from videosavi.config import BuildConfig
 from videosavi.errors import ConfigError, ExecutorError, RunDirMismatchError, VideosaviError
 from videosavi.locking import exclusive
+from videosavi.logs import event, run_log
+from videosavi.progress import disable_progress_bars, progress_bar
+
+log = logging.getLogger(__name__)
 
 SHARDS_DIR = "shards"
 PLAN_FILE = "plan.json"
@@ -62,9 +67,11 @@ def plan_shards(requested: int | None, saved: int | None, resources: Mapping[str
 
 
 def _build_shard(opts_dict: dict[str, Any]) -> dict[str, Any]:
-    """Ray task body (module-level so workers can import it)."""
+    """Ray task body (module-level so workers can import it). A shard draws no bar: the driver's bar
+    counts shards."""
     from videosavi.builders.runner import BuildOptions, run_build
 
+    disable_progress_bars()
     result = run_build(BuildOptions(**opts_dict))
     return {"run_dir": str(result.run_dir), "pending": result.pending_videos, "pairs": result.info.counts.pairs}
 
@@ -96,11 +103,11 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
 
     from videosavi.builders.merge import merge_shards
     from videosavi.builders.reserve import reserve_request
-    from videosavi.builders.run_dir import RunDir
     from videosavi.builders.runner import load_or_sample, resolve_config, select_videos
     from videosavi.builders.sampler import sample_key
     from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
     from videosavi.config import resolve_data_root
+    from videosavi.run_dir import RunDir
 
     t_start = time.perf_counter()
     whole = dataclasses.replace(opts, num_shards=1, shard_index=0)
@@ -109,7 +116,7 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
     data_root = Path(resolve_data_root(opts.data_root)).absolute()
     # The driver holds OUT for the whole build (each shard task locks its own OUT/shards/shard-I), and
     # takes it before `--force` removes anything.
-    with exclusive(out, "savi-build --executor ray"):
+    with exclusive(out, "savi-build --executor ray"), run_log(out):
         main_run = RunDir(out)
         if opts.force:
             import shutil
@@ -117,7 +124,7 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
             shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
             main_run.videos.unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
-        videos = load_or_sample(main_run, cfg, data_root, opts.progress)
+        videos = load_or_sample(main_run, cfg, data_root)
         n_videos = len(select_videos(videos, opts.limit_videos, 1, 0))
         requested = num_shards or (opts.num_shards if opts.num_shards > 1 else None)
         device = getattr(cfg.model, "device", "cpu")
@@ -131,6 +138,8 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
             uses_gpu = uses_gpu_backend and int(resources.get("GPU", 0)) > 0
             n = plan_shards(requested, _read_plan(out), resources, n_videos, uses_gpu)
             _write_plan(out, n)
+            log.info(event("ray_build_start", run=str(out), shards=n, videos=n_videos, gpu=uses_gpu,
+                           address=address or "local", pid=os.getpid()))
             task = ray.remote(_build_shard)
             task_options = {
                 "num_cpus": 1, "num_gpus": 1 if uses_gpu else 0, "max_retries": max_retries,
@@ -145,14 +154,14 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
                 refs: dict[Any, int] = {}
                 for i, shard in enumerate(shard_runs):
                     shard_opts = dataclasses.replace(
-                        opts, out=str(shard.path), num_shards=n, shard_index=i, progress=False, force=False,
+                        opts, out=str(shard.path), num_shards=n, shard_index=i, force=False,
                         data_root=str(data_root), config=_portable_config(opts.config),
                         model=_portable_model(opts.model), previous=_portable_previous(opts.previous),
                     )
                     ref = task.options(name=f"videosavi-shard-{i}", **task_options).remote(
                         dataclasses.asdict(shard_opts))
                     refs[ref] = i
-                results, failures = _collect(ray, refs, opts.progress)
+                results, failures = _collect(ray, refs)
                 if failures or any(r["pending"] for r in results.values()) or opts.limit_videos is not None:
                     break
                 request = reserve_request(outcomes([r.path for r in shard_runs], videos), quota_targets(cfg))
@@ -164,6 +173,8 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
         finally:
             if started_here:
                 ray.shutdown()
+        for i, msg in sorted(failures.items()):
+            log.warning(event("shard_failed", shard=i, error=msg))
         if failures:
             lines = "; ".join(f"shard {i}: {msg}" for i, msg in sorted(failures.items()))
             raise ExecutorError(
@@ -173,18 +184,20 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
         info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False)
         info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
         main_run.write_build_info(info)
+        log.info(event("build_done", pairs=info.counts.pairs, videos_done=info.counts.videos_done,
+                       videos_skipped=info.counts.videos_skipped, shards=n, seconds=info.timings["total_s"]))
         return BuildResult(out, info, sum(r["pending"] for r in results.values()))
 
 
-def _collect(ray: Any, refs: dict[Any, int], progress: bool) -> tuple[dict[int, dict], dict[int, str]]:
+def _collect(ray: Any, refs: dict[Any, int]) -> tuple[dict[int, dict], dict[int, str]]:
     """Wait for every shard (whatever the others do), with a progress bar over shards."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     results: dict[int, dict] = {}
     failures: dict[int, str] = {}
     pending = list(refs)
-    with Progress(TextColumn("[bold]ray shards[/]"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[pairs]} pairs"), TimeElapsedColumn(), disable=not progress) as bar:
+    with progress_bar(TextColumn("[bold]ray shards[/]"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[pairs]} pairs"), TimeElapsedColumn()) as bar:
         task = bar.add_task("shards", total=len(refs), pairs=0)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -225,7 +238,7 @@ def _read_plan(out: Path) -> int | None:
 
 
 def _write_plan(out: Path, n: int) -> None:
-    from videosavi.builders.run_dir import atomic_write_text
+    from videosavi.run_dir import atomic_write_text
 
     atomic_write_text(out / SHARDS_DIR / PLAN_FILE, json.dumps({"num_shards": n}) + "\n")
 

@@ -3,11 +3,7 @@ optional JSON Schema) in, one text per request out. Heavy libraries load only wh
 
 from __future__ import annotations
 
-from videosavi.builders.models.base import (
-    GenerationRequest,
-    GenerationResult,
-    ModelBackend,
-    load_backend,
-)
+from videosavi.builders.models.base import GenerationRequest, GenerationResult, ModelBackend
+from videosavi.builders.models.loader import load_backend
 
 __all__ = ["GenerationRequest", "GenerationResult", "ModelBackend", "load_backend"]

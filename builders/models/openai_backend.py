@@ -88,10 +88,11 @@ class OpenAIBackend:
             if vid is not None:
                 first.setdefault(vid, i)
         # Encode the videos not yet cached in parallel, before any call needs them.
-        encodes = [self._pool.submit(self.media.ensure, vid, requests[i].frames) for vid, i in first.items()]
+        encodes = [self._pool.submit(self.media.ensure, vid, frames)
+                   for vid, i in first.items() if (frames := requests[i].frames) is not None]
         for f in encodes:
             f.exception()  # a video that cannot be encoded fails its own calls below, nothing else
-        order = sorted(range(len(requests)), key=lambda i: (first.get(vids[i], i) if vids[i] else i, i))
+        order = sorted(range(len(requests)), key=lambda i: (first[v] if (v := vids[i]) else i, i))
         futures = {i: self._pool.submit(self._call, requests[i], vids[i]) for i in order}
         results = [futures[i].result() for i in range(len(requests))]
         n_video = sum(1 for v in vids if v is not None)

@@ -94,17 +94,18 @@ class PrefixReuse:
         self.cache = cache
         self.stats = stats
         self.pad_id = pad_id
-        self.video_token: str | None = getattr(processor, "video_token", None)
+        video_token: str | None = getattr(processor, "video_token", None)
         self.image_token: str | None = getattr(processor, "image_token", None)
-        if not self.video_token:
+        if not video_token:
             raise PrefixUnsupported(f"{type(processor).__name__} names no video token")
+        self.video_token: str = video_token
         if not hasattr(model, "_prepare_position_ids_for_generation"):
             raise PrefixUnsupported(f"{type(model).__name__} has no _prepare_position_ids_for_generation")
         self._replacements: OrderedDict[str, str] = OrderedDict()
 
     def accepts(self, request: GenerationRequest, text: str) -> bool:
         """One video placeholder and no image placeholder in the prompt: the layout reuse assumes."""
-        if request.frames is None or text.count(self.video_token) != 1:  # type: ignore[arg-type]
+        if request.frames is None or text.count(self.video_token) != 1:
             return False
         return not (self.image_token and self.image_token != self.video_token and self.image_token in text)
 
@@ -153,7 +154,7 @@ class PrefixReuse:
             self._replacements.popitem(last=False)
 
     def _token_ids(self, text: str, replacement: str) -> list[int]:
-        expanded = text.replace(self.video_token, replacement, 1)  # type: ignore[arg-type]
+        expanded = text.replace(self.video_token, replacement, 1)
         return list(self.tokenizer(expanded)["input_ids"])
 
     def _process(self, request: GenerationRequest, text: str) -> tuple[Any, str]:

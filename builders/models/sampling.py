@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import LogitsProcessor
@@ -86,7 +86,7 @@ class RowControlProcessor(LogitsProcessor):
         if self.prompt_len is None:
             self.prompt_len = input_ids.shape[1]
         step = input_ids.shape[1] - self.prompt_len
-        scores = scores.float()
+        logits = scores.float()
         masked: list[int] = []
         for i, row in enumerate(self.rows):
             if row.done:
@@ -110,34 +110,36 @@ class RowControlProcessor(LogitsProcessor):
                 if self._bitmask is None:
                     import xgrammar as xgr
 
-                    self._bitmask = xgr.allocate_token_bitmask(len(self.rows), scores.shape[-1])
+                    self._bitmask = xgr.allocate_token_bitmask(len(self.rows), logits.shape[-1])
                 row.matcher.fill_next_token_bitmask(self._bitmask, i)
                 masked.append(i)
         if masked:
             import xgrammar as xgr
 
-            cpu = scores.cpu() if scores.device.type not in ("cpu", "cuda") else scores
+            cpu = logits.cpu() if logits.device.type not in ("cpu", "cuda") else logits
+            assert self._bitmask is not None  # allocated with the first masked row
             xgr.apply_token_bitmask_inplace(cpu, self._bitmask.to(cpu.device), indices=masked)
-            scores = cpu.to(scores.device)
+            logits = cpu.to(logits.device)
             if self.json_banned_ids:
-                rows_t = torch.tensor(masked, device=scores.device).unsqueeze(1)
-                cols_t = torch.tensor(self.json_banned_ids, device=scores.device).unsqueeze(0)
-                scores[rows_t, cols_t] = float("-inf")
+                rows_t = torch.tensor(masked, device=logits.device).unsqueeze(1)
+                cols_t = torch.tensor(self.json_banned_ids, device=logits.device).unsqueeze(0)
+                logits[rows_t, cols_t] = float("-inf")
         for i, row in enumerate(self.rows):
             if row.done:
                 continue
             if row.forced_eos:
-                scores[i] = float("-inf")
-                scores[i, self.eos_ids[0]] = 0.0
+                logits[i] = float("-inf")
+                logits[i, self.eos_ids[0]] = 0.0
                 continue
-            row_scores = scores[i]
+            row_scores = logits[i]
             if not torch.isfinite(row_scores).any():
                 self._fail(row, f"no allowed token at step {step}")
-                scores[i] = float("-inf")
-                scores[i, self.eos_ids[0]] = 0.0
+                logits[i] = float("-inf")
+                logits[i, self.eos_ids[0]] = 0.0
                 continue
-            scores[i] = sample_scores(row_scores, row.temperature, row.top_p, row.seed, step)
-        return scores
+            logits[i] = sample_scores(row_scores, row.temperature, row.top_p, row.seed, step)
+        # LogitsProcessor promises a FloatTensor; torch types every float tensor as plain Tensor
+        return cast(torch.FloatTensor, logits)
 
     @staticmethod
     def _fail(row: RowState, message: str) -> None:

@@ -30,6 +30,8 @@ from videosavi.errors import ModelError
 from videosavi.schemas import ModelInfo
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from videosavi.config import TinyModelConfig, TransformersModelConfig
 
     ModelConfig = TinyModelConfig | TransformersModelConfig
@@ -188,9 +190,10 @@ class TransformersBackend:
         self.model = model
         self.info = info
         self.model.to(self.device).eval()
-        self.tokenizer = getattr(self.processor, "tokenizer", None)
-        if self.tokenizer is None:
+        tokenizer: PreTrainedTokenizerBase | None = getattr(self.processor, "tokenizer", None)
+        if tokenizer is None:
             raise ModelError(f"{info.name_or_path} has no tokenizer in its processor; is it a vision-language model?")
+        self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         self.eos_ids = _as_list(self.model.generation_config.eos_token_id) or _as_list(self.tokenizer.eos_token_id)
         for eos in _as_list(self.tokenizer.eos_token_id):
@@ -377,6 +380,7 @@ class TransformersBackend:
             cut = next((k for k, t in enumerate(ids) if t in control.eos_set), len(ids))
             self.stats.decode_tokens += cut + (1 if cut < len(ids) else 0)
             text = self.tokenizer.decode(ids[:cut], skip_special_tokens=True)
+            assert isinstance(text, str)  # one sequence of ids decodes to one string
             if row.finish_reason == "error":
                 results.append(GenerationResult(text=text, finish_reason="error", error=row.error))
             elif row.forced_eos or cut == len(ids):

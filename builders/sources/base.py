@@ -30,7 +30,7 @@ def candidate_schema() -> pl.Schema:
     empty = pl.from_arrow(arrow_schema(VideoRef).empty_table())
     assert isinstance(empty, pl.DataFrame)
     schema = dict(empty.select(CANDIDATE_FIELDS).schema)
-    schema[PROBLEM] = pl.String
+    schema[PROBLEM] = pl.String()
     return pl.Schema(schema)
 
 

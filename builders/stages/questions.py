@@ -21,8 +21,8 @@ def question_messages(prompts: PromptSet, num_frames: int, n_spatial: int, n_tem
 def parse_questions(text: str, n_spatial: int, n_temporal: int) -> list[Question]:
     """Validated questions, spatial first. Raises ParseError when the reply is malformed."""
     parsed = parse_model(text, question_set_model(n_spatial, n_temporal))
-    questions = [Question(question_type="spatial", question=q) for q in parsed.spatial]  # type: ignore[attr-defined]
-    questions += [Question(question_type="temporal", question=q) for q in parsed.temporal]  # type: ignore[attr-defined]
+    questions = [Question(question_type="spatial", question=q) for q in parsed.spatial]
+    questions += [Question(question_type="temporal", question=q) for q in parsed.temporal]
     if not questions:
         raise ParseError("no_questions", "the reply holds no question")
     return questions

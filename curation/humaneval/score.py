@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -156,10 +157,13 @@ def read_key(path: Path) -> dict[str, KeyItem]:
     return items
 
 
+T = TypeVar("T")
+
+
 def _parse_row(values: dict[str, str], key_item: KeyItem) -> tuple[Rating | None, list[str]]:
     problems: list[str] = []
 
-    def cell(column: str, parse: Callable[[str], object], required: bool) -> object | None:
+    def cell(column: str, parse: Callable[[str], T], required: bool) -> T | None:
         value = values.get(column, "")
         if is_blank(value):
             if required:
@@ -178,8 +182,8 @@ def _parse_row(values: dict[str, str], key_item: KeyItem) -> tuple[Rating | None
     if problems or answerable is None:
         return None, problems
     return Rating(
-        key_item.item_id, bool(answerable), chosen_verdict=verdicts[key_item.chosen_is],  # type: ignore[arg-type]
-        rejected_verdict=verdicts[key_item.rejected_is],  # type: ignore[arg-type]
+        key_item.item_id, bool(answerable), chosen_verdict=verdicts[key_item.chosen_is],
+        rejected_verdict=verdicts[key_item.rejected_is],
         prefers_chosen=None if better is None else better == key_item.chosen_is,
     ), []
 

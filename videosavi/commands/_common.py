@@ -11,11 +11,12 @@ from __future__ import annotations
 import errno
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 
 from videosavi.errors import VideosaviError
+from videosavi.progress import disable_progress_bars
 
 F = TypeVar("F", bound=Callable[..., Any])
 INTERRUPTED = "interrupted; run the same command to resume"
@@ -45,6 +46,13 @@ def describe_os_error(exc: OSError) -> str:
     return f"{' -> '.join(paths)}: {meaning}"
 
 
+def progress_switch(enabled: bool) -> None:
+    """`--progress/--no-progress`: the command line's front end of the one progress switch
+    (`videosavi.progress`); `--progress`, the default, leaves it to `VIDEOSAVI_NO_PROGRESS`."""
+    if not enabled:
+        disable_progress_bars()
+
+
 def friendly_errors(fn: F) -> F:
     """Decorate a command so user-facing errors print as one clean line instead of a traceback."""
 
@@ -62,4 +70,4 @@ def friendly_errors(fn: F) -> F:
             typer.secho(f"error: {describe_os_error(exc)}", fg="red", err=True)
             raise typer.Exit(code=2) from exc
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps the signature Typer reads

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.options import (
     HUB_ENDPOINT,
     AllowGap,
@@ -27,6 +27,7 @@ from videosavi.commands.options import (
     command,
     warn_deprecated,
 )
+from videosavi.workflows.build_summary import print_summary
 
 BUILD_LEGACY = {"--push": "--dataset"}
 
@@ -66,9 +67,10 @@ def build(
 
     if hub and (store is not None or endpoint is not None):
         raise ConfigError("--hub excludes --store and --endpoint: it publishes to and reads from the Hub")
+    progress_switch(progress)
     opts = BuildOptions(
         iteration=iteration, config=announce_config(config), data_root=data_root, out=out, model=model,
-        limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force, progress=progress,
+        limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force,
         allow_random_weights=allow_random_weights,
         **_previous(previous, store, HUB_ENDPOINT if hub else endpoint),
     )
@@ -104,7 +106,7 @@ def merge_shards(
     if out is None:
         # The old form, `savi merge-shards OUT SHARD...`, while its OUT is no shard (a shard has build.json):
         # never take a shard for the merge's output.
-        from videosavi.builders.run_dir import RunDir
+        from videosavi.run_dir import RunDir
 
         if len(shard_dirs) < 2 or RunDir(shard_dirs[0]).build_json.exists():
             raise typer.BadParameter("give the merged run directory as --out OUT", param_hint="--out")
@@ -124,48 +126,6 @@ def _previous(previous: Optional[str], store: Optional[Path], endpoint: Optional
 
     ctx = previous_from_revision(previous, store=None if endpoint else (store or default_store()), endpoint=endpoint)
     return {"previous": ctx.label, "previous_descriptions": ctx.descriptions}
-
-
-def print_summary(run_dir: Path) -> None:
-    """A rich table of what a run produced (from build.json, the single record of counts)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from videosavi.builders.run_dir import RunDir
-
-    info = RunDir(run_dir).read_build_info()
-    c = info.counts
-    table = Table(title=f"{info.name} iteration {info.iteration} -> {run_dir}", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
-    table.add_row("model", f"{info.model.name_or_path} ({info.model.revision})")
-    table.add_row("videos", f"{c.videos_sampled} sampled, {c.videos_done} done, {c.videos_skipped} skipped")
-    table.add_row("questions", str(c.questions))
-    table.add_row("pairs", str(c.pairs))
-    for label, d in (("by source", c.pairs_by_source), ("by question type", c.pairs_by_question_type),
-                     ("by severity", c.pairs_by_severity), ("skipped videos", c.skip_reasons),
-                     ("no pair (reason)", c.no_pair_reasons), ("filtered (reason)", c.filtered)):
-        if d:
-            table.add_row(label, ", ".join(f"{k}: {v}" for k, v in sorted(d.items())))
-    if c.sources:
-        table.add_row("requested -> delivered", ", ".join(
-            f"{k}: {f.requested_pairs} -> {f.delivered_pairs}" for k, f in c.sources.items()))
-        reserve = {k: f for k, f in c.sources.items() if f.reserve_videos_used or f.reserve_videos_unused}
-        if reserve:
-            table.add_row("reserve videos", ", ".join(
-                f"{k}: {f.reserve_videos_used} used" + (f" ({f.reserve_videos_unused} not needed)"
-                                                       if f.reserve_videos_unused else "")
-                for k, f in reserve.items()))
-        short = {k: f.shortfall_pairs for k, f in c.sources.items() if f.shortfall_pairs}
-        if short:
-            table.add_row("[red]shortfall[/red]", ", ".join(f"{k}: {n} pairs" for k, n in short.items()))
-    quarantined = sum(s.quarantined for s in c.stages.values())
-    table.add_row("quarantined outputs", str(quarantined))
-    if info.timings:
-        total = info.timings.get("total_s", 0.0)
-        rate = c.pairs / total if total else 0.0
-        table.add_row("time", f"{total:.1f} s total, {rate:.2f} pairs/s")
-    Console().print(table)
 
 
 def register(app: typer.Typer) -> None:

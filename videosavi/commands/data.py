@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.options import (
     Config,
     DataRoot,
@@ -50,23 +50,24 @@ def sample(
     progress: Progress = True,
 ) -> None:
     """Sample the configured sources (seeded, stratified) into RUN_DIR/videos.parquet and summarise."""
-    from videosavi.builders.run_dir import RunDir
     from videosavi.builders.sampler import sample_key, sample_videos
     from videosavi.config import load_config, resolve_data_root
     from videosavi.errors import ConfigError
+    from videosavi.run_dir import RunDir
 
+    progress_switch(progress)
     cfg = load_config(announce_config(config))
     root = resolve_data_root(data_root)
     run = RunDir(out)
     if run.videos.exists() and not force:
         raise ConfigError(f"{run.videos} already exists: pass --force to replace it, or choose another --out")
-    result = sample_videos(cfg, root, hash_files=hash_files, progress=progress)
+    result = sample_videos(cfg, root, hash_files=hash_files)
     run.write_videos(result.videos, sample_key(cfg))
     report = None
     if decode:
         from videosavi.builders.decode_check import decode_sample
 
-        report = decode_sample(result.videos, cfg, root, progress=progress)
+        report = decode_sample(result.videos, cfg, root)
     _print_summary(result, report, run.videos)
 
 

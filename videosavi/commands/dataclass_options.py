@@ -61,6 +61,7 @@ def _parameter(f: dataclasses.Field, tp: Any, panel: str) -> inspect.Parameter:
     extra: dict[str, Any] = {"rich_help_panel": panel}
     if "metavar" in f.metadata:
         extra["metavar"] = f.metadata["metavar"]
+    default: Any
     if "parse" in f.metadata:
         tp = Optional[str]
         default = None if f.default is None else str(f.default)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.options import DemoOut, Progress, command
 
 
@@ -18,9 +18,10 @@ def demo(
     progress: Progress = True,
 ) -> None:
     """Demo videos + tiny model: build iter1, publish, serve, load, train, build iter2, export for raters."""
-    from videosavi.demo import run_demo
+    from videosavi.workflows.demo import run_demo
 
-    run_demo(out, train_steps=train_steps, progress=progress)
+    progress_switch(progress)
+    run_demo(out, train_steps=train_steps)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,7 +28,7 @@ def doctor(
 
     from rich.console import Console
 
-    from videosavi.doctor import DoctorOptions, passed, run_doctor
+    from videosavi.workflows.doctor import DoctorOptions, passed, run_doctor
 
     opts = DoctorOptions(config=config, model=model, data_root=data_root, store=store, endpoint=endpoint, hub=hub,
                          lora_targets=lora_targets)

@@ -159,7 +159,7 @@ def judge(
     from videosavi.builders.evaluation.judge import judge_answers
     from videosavi.config import resolve_data_root
     from videosavi.errors import ConfigError
-    from videosavi.evaluation import write_report
+    from videosavi.workflows.eval_report import write_report
 
     dirs = [*(answers or []), *(answer_dirs or [])]
     if not dirs:

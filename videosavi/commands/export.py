@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.options import (
     DataRoot,
     Dataset,
@@ -51,13 +51,14 @@ def export(
     progress: Progress = True,
 ) -> None:
     """Write OUT/train.jsonl (absolute video paths, clip spans cut), OUT/skipped.jsonl and OUT/export.json."""
-    from videosavi.export import ExportOptions, export_revision
+    from videosavi.workflows.export import ExportOptions, export_revision
 
     read_store, read_endpoint = read_location(store, endpoint, hub)
+    progress_switch(progress)
     result = export_revision(ExportOptions(
         dataset=dataset, revision=revision, format=format, out=out, video_roots=video_root or [], config=config,
         data_root=data_root, store=read_store, endpoint=read_endpoint, clips=clips, image_format=image_format,
-        name=name, max_missing_share=max_missing_share, overwrite=overwrite, workers=workers, progress=progress,
+        name=name, max_missing_share=max_missing_share, overwrite=overwrite, workers=workers,
     ))
     skipped = sum(result.skipped.values())
     typer.echo(f"{dataset}@{revision} ({result.sha[:12]}) -> {result.data_file}: {result.rows} of "

@@ -51,9 +51,9 @@ def export(
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.humaneval import export_humaneval
     from videosavi.curation.humaneval.sampling import parse_per_type
-    from videosavi.curation.load import load_revision_frame
     from videosavi.curation.stats import pairs_frame
     from videosavi.errors import ConfigError
+    from videosavi.hub.revision_frame import load_revision_frame
 
     if bool(run_dir) == bool(dataset):
         raise ConfigError("give either --run-dir DIR or --dataset REPO --revision REV")
@@ -61,8 +61,11 @@ def export(
         raise ConfigError("--dataset needs --revision (e.g. --revision iter3)")
     quotas = parse_per_type(per_type)
     read_store, read_endpoint = read_location(store, endpoint, hub)
-    frame = pairs_frame(run_dir) if run_dir else load_revision_frame(dataset, revision, store=read_store,
-                                                                     endpoint=read_endpoint)
+    if run_dir:
+        frame = pairs_frame(run_dir)
+    else:
+        assert dataset is not None and revision is not None  # checked above
+        frame = load_revision_frame(dataset, revision, store=read_store, endpoint=read_endpoint)
     res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=quotas, allow_fewer=allow_fewer, bom=bom)
     for note in res.notes:
         typer.secho(f"note: {note}", fg="yellow", err=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.options import AllowGap, Progress, PublishHub, PublishTo, Store, command
 
 
@@ -28,8 +28,9 @@ def publish(
 
     if hub and store is not None:
         raise PublishError("--store and --hub exclude each other: pick the local store or the Hub")
+    progress_switch(progress)
     res = publish_run(run_dir, dataset, backend="hub" if hub else "store", store=store, tag=tag, force=force,
-                      progress=progress, allow_gap=allow_gap)
+                      allow_gap=allow_gap)
     if res.noop:
         typer.echo(f"{res.repo}@{res.tag} already holds exactly this content ({res.commit_sha[:12]}); nothing to do")
     else:

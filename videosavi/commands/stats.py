@@ -122,9 +122,9 @@ def stats(
     length ratio and the critic's severity mix move across them. (The paper's Table 2, an external
     judge's errors on fixed questions, is `savi eval judge`.)
     """
-    from videosavi.curation.load import load_revision_frame
     from videosavi.curation.stats import compare, pairs_frame, summarize
     from videosavi.errors import ConfigError
+    from videosavi.hub.revision_frame import load_revision_frame
 
     if dataset and not revision:
         raise ConfigError("--dataset needs --revision (e.g. --revision iter1)")
@@ -139,6 +139,7 @@ def stats(
         results[label] = summarize(pairs_frame(run_dir))
     read_store, read_endpoint = read_location(store, endpoint, hub)
     for rev in [revision, *(compare_with or [])] if dataset else []:
+        assert dataset is not None and rev is not None  # --dataset needs --revision (checked above)
         label = rev if rev not in results else f"{dataset}@{rev}"
         results[label] = summarize(load_revision_frame(dataset, rev, store=read_store, endpoint=read_endpoint))
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from videosavi.commands._common import friendly_errors
+from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.dataclass_options import GivenOptions, with_dataclass_options
 from videosavi.commands.options import (
     AllowRandomWeights,
@@ -81,13 +81,14 @@ def train(
     from videosavi.training.video_roots import resolve_roots, symlink_sources
     from videosavi.training_options import given_options
 
+    progress_switch(progress)
     opts = training_options(training, config)
     roots = resolve_roots(video_root or [], config, data_root)
     read_store, read_endpoint = read_location(store, endpoint, hub)
     args = TrainArgs(
         **given_options(opts), follow_symlinks=symlink_sources(config), dataset=dataset, revision=revision,
         model=model, output=out, video_roots=roots, store=read_store, endpoint=read_endpoint,
-        model_revision=model_revision, progress=progress,
+        model_revision=model_revision,
     )
     _print_result(train_dpo(args))
 
@@ -137,10 +138,11 @@ def loop(
     from videosavi.errors import ConfigError
     from videosavi.paths import default_store
     from videosavi.training.args import TrainArgs
-    from videosavi.training.loop import default_build, default_publish, default_train, run_loop
     from videosavi.training.video_roots import parse_video_roots, roots_from_config, symlink_sources
     from videosavi.training_options import given_options
+    from videosavi.workflows.loop import default_build, default_publish, default_train, run_loop
 
+    progress_switch(progress)
     if hub and (store is not None or endpoint is not None):
         raise ConfigError("--hub excludes --store and --endpoint: it publishes to and trains from the Hub")
     config = announce_config(config)
@@ -149,7 +151,7 @@ def loop(
     roots = parse_video_roots(video_root) if video_root else roots_from_config(config, data_root)
     template = TrainArgs(
         **given_options(opts), follow_symlinks=symlink_sources(config), dataset=dataset, revision="", model=model,
-        output=out, video_roots=roots, store=read_store, endpoint=endpoint, progress=progress,
+        output=out, video_roots=roots, store=read_store, endpoint=endpoint,
     )
 
     def report(step: Any) -> None:
@@ -157,9 +159,9 @@ def loop(
         typer.echo(f"iteration {step.iteration}: {state}; trained model -> {step.trained_model}")
 
     run_loop(iterations, model, out, start=start, on_step=report,
-             build=default_build(config, data_root, limit_videos=limit_videos, progress=progress,
+             build=default_build(config, data_root, limit_videos=limit_videos,
                                  allow_random_weights=allow_random_weights),
-             publish=default_publish(dataset, hub=hub, store=store, progress=progress),
+             publish=default_publish(dataset, hub=hub, store=store),
              train=default_train(template))
 
 

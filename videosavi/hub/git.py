@@ -58,5 +58,9 @@ def one_line(output: bytes, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def git_out(args: list[str | Path], **kwargs: object) -> str:
-    return run_git(args, **kwargs).stdout.decode("utf-8").strip()  # type: ignore[arg-type]
+def git_out(args: list[str | Path], *, git_dir: Path | None = None, work_tree: Path | None = None,
+            cwd: Path | None = None, input_bytes: bytes | None = None, check: bool = True,
+            error: type[Exception] = PublishError, what: str = "git") -> str:
+    """`run_git`'s standard output as text, stripped."""
+    return run_git(args, git_dir=git_dir, work_tree=work_tree, cwd=cwd, input_bytes=input_bytes, check=check,
+                   error=error, what=what).stdout.decode("utf-8").strip()

@@ -59,9 +59,9 @@ class GitTree:
     def __init__(self, bare: Path) -> None:
         self.bare = bare
         # Bound methods cached per instance: results for a (commit sha, path) never change.
-        self.lookup = lru_cache(maxsize=4096)(self._lookup)  # type: ignore[method-assign]
-        self.list_dir = lru_cache(maxsize=256)(self._list_dir)  # type: ignore[method-assign]
-        self.last_commit = lru_cache(maxsize=4096)(self._last_commit)  # type: ignore[method-assign]
+        self.lookup = lru_cache(maxsize=4096)(self._lookup)
+        self.list_dir = lru_cache(maxsize=256)(self._list_dir)
+        self.last_commit = lru_cache(maxsize=4096)(self._last_commit)
 
     def _lookup(self, commit: str, path: str) -> TreeEntry | None:
         """The entry at `path` in `commit` (a full sha), or None when there is none."""

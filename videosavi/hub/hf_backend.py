@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from videosavi.builders.faults import failpoint
+from videosavi._faults import failpoint
 from videosavi.errors import PublishError, RevisionNotFoundError
 from videosavi.hub.fileset import StagedFile, scan
 from videosavi.hub.names import check_tag, split_repo_id
@@ -154,7 +154,8 @@ class HubBackend:
         keep = {f.path for f in files}
         stale = sorted(e.path for e in head_tree
                        if hasattr(e, "blob_id") and e.path not in keep and e.path not in HUB_MANAGED)
-        operations = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(f.local)) for f in files]
+        operations: list[CommitOperationAdd | CommitOperationDelete] = [
+            CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(f.local)) for f in files]
         operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
         if side is not None:
             self._call(f"creating the branch {side} of {repo}", self.api.create_branch, repo, branch=side,

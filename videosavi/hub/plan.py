@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Protocol
 
 from videosavi.errors import PublishError
 
@@ -83,3 +84,22 @@ class PublishOutcome:
     commit_sha: str
     noop: bool
     action: str
+
+
+class PublishBackend(Protocol):
+    """What publishing asks of a backend: `store.GitStore`, `hf_backend.HubBackend` (or a test's own)."""
+
+    def location(self, repo: str) -> str:
+        """Where the repository lives, for messages (a path or a URL)."""
+        ...
+
+    def tags(self, repo: str) -> set[str]: ...
+
+    def fetch(self, repo: str, revision: str, dest: Path, patterns: list[str]) -> list[Path]:
+        """The files of `revision` matching `patterns`, written under `dest`."""
+        ...
+
+    def publish(self, repo: str, tag: str, staging: Path, *, force: bool, message: str,
+                tag_message: str) -> PublishOutcome:
+        """The files under `staging` (exactly those) as one commit on main, tagged `tag`."""
+        ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pyarrow.parquet as pq
 
@@ -20,9 +20,11 @@ from videosavi.cards.stats import CardStats, card_stats
 from videosavi.curation.stats import STATS_COLUMNS
 from videosavi.errors import PublishError
 from videosavi.hub.names import check_tag, iteration_tag, split_repo_id
+from videosavi.hub.plan import PublishBackend
 from videosavi.hub.revision_files import assemble_revision
 from videosavi.hub.validate import ValidatedRun, validate_run_dir
 from videosavi.locking import exclusive
+from videosavi.progress import status_console
 from videosavi.tmp_dirs import owned_tmpdir
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,8 @@ class PublishResult:
     url_or_path: str
 
 
-def make_backend(backend: Literal["store", "hub"] | Any, *, store: str | Path | None = None,
-                 token: str | None = None) -> Any:
+def make_backend(backend: Literal["store", "hub"] | PublishBackend, *, store: str | Path | None = None,
+                 token: str | None = None) -> PublishBackend:
     """"store" (the local git store), "hub" (HfApi), or a ready backend object (tests inject one)."""
     if backend == "store":
         from videosavi.hub.store import GitStore
@@ -56,7 +58,7 @@ def make_backend(backend: Literal["store", "hub"] | Any, *, store: str | Path | 
     return backend
 
 
-def tag_stats(backend: Any, repo: str, tag: str, workdir: Path) -> CardStats | None:
+def tag_stats(backend: PublishBackend, repo: str, tag: str, workdir: Path) -> CardStats | None:
     """Statistics of one earlier tag of the repository (None if it is absent or unreadable)."""
     files = backend.fetch(repo, tag, workdir / tag, [DATA_PATTERN])
     shards = sorted(p for p in files if p.suffix == ".parquet")
@@ -72,7 +74,7 @@ def tag_stats(backend: Any, repo: str, tag: str, workdir: Path) -> CardStats | N
         return None
 
 
-def earlier_stats(backend: Any, repo: str, iteration: int, workdir: Path) -> dict[str, CardStats]:
+def earlier_stats(backend: PublishBackend, repo: str, iteration: int, workdir: Path) -> dict[str, CardStats]:
     """Statistics of every earlier iteration's tag that exists (oldest first), for the card's trend."""
     found = {}
     for i in range(1, iteration):
@@ -92,7 +94,7 @@ def _messages(run: ValidatedRun, tag: str) -> tuple[str, str]:
     return message, tag_message
 
 
-def check_no_gap(backend: Any, repo: str, iteration: int, tag: str, allow_gap: bool) -> None:
+def check_no_gap(backend: PublishBackend, repo: str, iteration: int, tag: str, allow_gap: bool) -> None:
     """Refuse `iterN` while `iter(N-1)` is missing from the repository (a skipped or mistyped
     iteration would leave main's history, the card's trend and `savi train`'s lineage with a hole);
     `allow_gap` publishes anyway. Custom tags are not iterations and are not checked."""
@@ -111,9 +113,9 @@ def check_no_gap(backend: Any, repo: str, iteration: int, tag: str, allow_gap: b
         )
 
 
-def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | Any = "store",
+def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | PublishBackend = "store",
                 store: str | Path | None = None, tag: str | None = None, force: bool = False,
-                token: str | None = None, progress: bool = True, allow_gap: bool = False) -> PublishResult:
+                token: str | None = None, allow_gap: bool = False) -> PublishResult:
     """Validate `run_dir`, render its card and plots, and publish it as one commit tagged `tag`
     (default `iterN` from build.json). Raises `PublishError` (nothing changed) on bad input or refusal.
 
@@ -124,16 +126,14 @@ def publish_run(run_dir: str | Path, repo: str, *, backend: Literal["store", "hu
         raise PublishError(f"{run_dir} is not a run directory (no such folder)")
     with exclusive(run_dir, "savi publish", read_only_ok=True):
         return _publish_locked(run_dir, repo, backend=backend, store=store, tag=tag, force=force, token=token,
-                               progress=progress, allow_gap=allow_gap)
+                               allow_gap=allow_gap)
 
 
-def _publish_locked(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | Any,
-                    store: str | Path | None, tag: str | None, force: bool, token: str | None, progress: bool,
+def _publish_locked(run_dir: str | Path, repo: str, *, backend: Literal["store", "hub"] | PublishBackend,
+                    store: str | Path | None, tag: str | None, force: bool, token: str | None,
                     allow_gap: bool) -> PublishResult:
-    from rich.console import Console
-
-    console = Console(stderr=True, quiet=not progress)
-    run = validate_run_dir(run_dir, progress=progress)
+    console = status_console()
+    run = validate_run_dir(run_dir)
     tag = check_tag(tag or iteration_tag(run.info.iteration))
     be = make_backend(backend, store=store, token=token)
     check_no_gap(be, repo, run.info.iteration, tag, allow_gap)

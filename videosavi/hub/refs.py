@@ -44,8 +44,9 @@ def pick_revision(refs: Refs, revision: str, *, repo: str, commit_exists: bool =
             f"{repo}: {revision!r} is both a tag and a branch pointing at different commits; "
             f"ask for refs/tags/{revision} or refs/heads/{revision}"
         )
-    if tag or branch:
-        return tag or branch  # type: ignore[return-value]
+    found = tag or branch
+    if found:
+        return found
     if FULL_SHA.match(revision) and (commit_exists or revision in refs.tags.values() or revision in
                                       refs.branches.values()):
         return revision

@@ -23,17 +23,20 @@ import json
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel
 
 from videosavi.cards.dataset_card import CardInputs, render_dataset_card
 from videosavi.cards.metadata import ConfigSpec
 from videosavi.cards.plots import render_plots
 from videosavi.cards.stats import CardStats, card_stats
-from videosavi.hub.swift_format import SwiftDpoRow, swift_rows
-from videosavi.hub.trl_format import TrlDpoRow, trl_rows
+from videosavi.formats.swift_rows import SwiftDpoRow, swift_rows
+from videosavi.formats.trl_rows import TrlDpoRow, trl_rows
 from videosavi.hub.validate import ValidatedRun, missing_columns
 from videosavi.schemas import PreferencePair, QuarantineRecord, VideoSkip
 from videosavi.schemas.arrow import arrow_schema
@@ -110,7 +113,8 @@ def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
     side = side_records_summary(run.quarantine, run.skipped)
     _write_json(staging / QUARANTINE_SUMMARY, side)
 
-    derived = {SWIFT_DIR: (swift_rows, SwiftDpoRow), TRL_DIR: (trl_rows, TrlDpoRow)}
+    derived: dict[str, tuple[Callable[[pa.Table, str | None], pa.Table], type[BaseModel]]] = {
+        SWIFT_DIR: (swift_rows, SwiftDpoRow), TRL_DIR: (trl_rows, TrlDpoRow)}
     sizes = {name: [0, 0] for name in derived}
     for rel in run.shards:
         pairs = pq.read_table(src / rel, schema=schema)

@@ -25,9 +25,6 @@ from videosavi.hub.olah import LOOPBACK, OlahProcess, endpoint_answers
 from videosavi.paths import default_store
 from videosavi.tmp_dirs import owned_tmpdir
 
-DEFAULT_PORT = 8090
-
-
 __all__ = ["HubServer", "bind_listener", "endpoint_answers", "free_port"]
 
 

@@ -15,7 +15,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from videosavi.builders.faults import failpoint
+from videosavi._faults import failpoint
 from videosavi.errors import PublishError, RevisionNotFoundError
 from videosavi.hub.git import git_out, run_git
 from videosavi.hub.names import FULL_SHA, check_tag, split_repo_id

@@ -9,7 +9,7 @@ published.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from videosavi.builders.run_dir import RunDir
 from videosavi.errors import PublishError
+from videosavi.progress import progress_bar
+from videosavi.run_dir import RunDir
 from videosavi.schemas import BuildInfo, PreferencePair, QuarantineRecord, VideoRef, VideoSkip
 from videosavi.schemas.arrow import arrow_schema
 
@@ -128,6 +129,8 @@ def _side_records(run: RunDir, problems: list[str]) -> tuple[list[VideoRef], lis
     videos: list[VideoRef] = []
     quarantine: list[QuarantineRecord] = []
     skipped: list[VideoSkip] = []
+    side_readers: list[tuple[str, Callable[[], Sequence[QuarantineRecord | VideoSkip]], list]] = [
+        ("quarantine.jsonl", run.read_quarantine, quarantine), ("skipped.jsonl", run.read_skipped, skipped)]
     if not run.videos.is_file():
         problems.append("videos.parquet is missing")
     else:
@@ -135,16 +138,15 @@ def _side_records(run: RunDir, problems: list[str]) -> tuple[list[VideoRef], lis
             videos = run.read_videos()
         except (ValidationError, OSError, pa.ArrowException) as exc:
             problems.append(f"videos.parquet is not valid: {exc}")
-    for label, reader, sink in (("quarantine.jsonl", run.read_quarantine, quarantine),
-                                ("skipped.jsonl", run.read_skipped, skipped)):
+    for label, reader, sink in side_readers:
         try:
-            sink.extend(reader())  # type: ignore[arg-type]
+            sink.extend(reader())
         except (ValidationError, ValueError) as exc:
             problems.append(f"{label} is not valid: {exc}")
     return videos, quarantine, skipped
 
 
-def validate_run_dir(path: str | Path, *, progress: bool = False) -> ValidatedRun:
+def validate_run_dir(path: str | Path) -> ValidatedRun:
     """Every check publishing relies on; raises `PublishError` listing the first problems."""
     run = RunDir(Path(path))
     if not run.path.is_dir():
@@ -155,9 +157,10 @@ def validate_run_dir(path: str | Path, *, progress: bool = False) -> ValidatedRu
     if problems:
         raise _fail(run, problems)
     tables: list[pa.Table] = []
-    with _progress(progress, info.counts.pairs) as advance:
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task("validating rows", total=info.counts.pairs or None)
         for name in names:
-            table = _rows(run.data_dir / name, f"data/{name}", problems, advance)
+            table = _rows(run.data_dir / name, f"data/{name}", problems, lambda n: bar.advance(task, n))
             if table is not None:
                 tables.append(table)
     table = pa.concat_tables(tables) if tables else arrow_schema(PreferencePair).empty_table()
@@ -178,25 +181,3 @@ def validate_run_dir(path: str | Path, *, progress: bool = False) -> ValidatedRu
     if problems:
         raise _fail(run, problems)
     return ValidatedRun(run, info, [f"data/{n}" for n in names], table, videos, quarantine, skipped, prompts)
-
-
-class _progress:
-    """A rich bar over validated rows, or nothing (tests, --no-progress, non-terminals)."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self._bar = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import Progress
-
-        self._bar = Progress(transient=True)
-        self._bar.start()
-        task = self._bar.add_task("validating rows", total=self.total or None)
-        return lambda n: self._bar.advance(task, n)  # type: ignore[union-attr]
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()

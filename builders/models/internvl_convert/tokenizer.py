@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from videosavi.builders.models.internvl_convert.keys import TextArch
 from videosavi.errors import ModelError
@@ -180,7 +180,8 @@ def _spm_backend(spm_path: Path, added: list[tuple[int, Any]], origin: Path) -> 
     proto = extractor.proto
     if proto.trainer_spec.model_type != _SPM_BPE:
         raise ModelError(f"{spm_path}: SentencePiece model type {proto.trainer_spec.model_type}; InternLM2's is BPE")
-    parts = extractor.extract(BPE)
+    # annotated as a (vocab, merges) tuple, it returns BPE's keyword arguments (vocab, merges, added tokens)
+    parts = cast("dict[str, Any]", extractor.extract(BPE))
     renamed = _take_over_pieces(parts, added, origin)
     backend = Tokenizer(
         BPE(

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from videosavi.builders.runner import apply_model_override
 from videosavi.config import load_config, resolve_data_root
-from videosavi.doctor.check import Check, fail, ok
-from videosavi.doctor.data_checks import check_data
-from videosavi.doctor.model_checks import check_model, frame_size
-from videosavi.doctor.store_checks import check_publishing
 from videosavi.errors import ConfigError, VideosaviError
 from videosavi.training.lora_targets import ALL_LINEAR
+from videosavi.workflows.doctor.check import Check, fail, ok
+from videosavi.workflows.doctor.data_checks import check_data
+from videosavi.workflows.doctor.model_checks import check_model, frame_size
+from videosavi.workflows.doctor.store_checks import check_publishing
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from videosavi.builders.call_keys import call_seed
-from videosavi.builders.models.base import GenerationRequest, ModelBackend, load_backend
+from videosavi.builders.models.base import GenerationRequest, ModelBackend
+from videosavi.builders.models.loader import load_backend
 from videosavi.builders.models.tiny import TINY_BUILDERS
 from videosavi.builders.prompts import PromptSet
 from videosavi.builders.stages.answer import answer_messages, parse_answer
@@ -27,10 +28,10 @@ from videosavi.builders.stages.questions import parse_questions, question_messag
 from videosavi.builders.stages.refine import parse_refined, refine_messages
 from videosavi.builders.synthetic_video import random_shapes, render_frame
 from videosavi.config import BuildConfig
-from videosavi.doctor.check import Check, fail, ok, skipped
 from videosavi.errors import ConfigError
 from videosavi.schemas import Critique, CritiqueIssue
 from videosavi.training.lora_targets import find_lora_targets
+from videosavi.workflows.doctor.check import Check, fail, ok, skipped
 
 STAGES = ("question", "answer", "critique", "refine")
 NATIVE_SIZE_STAND_IN = (448, 448)  # frames.resize: null keeps each video's size; check a typical one
@@ -55,7 +56,7 @@ def synthetic_frames(num_frames: int, size: tuple[int, int], seed: int = 0) -> n
 
 
 def frame_size(cfg: BuildConfig) -> tuple[int, int]:
-    return tuple(cfg.frames.resize) if cfg.frames.resize else NATIVE_SIZE_STAND_IN  # type: ignore[return-value]
+    return cfg.frames.resize if cfg.frames.resize else NATIVE_SIZE_STAND_IN
 
 
 def _first_line(exc: BaseException) -> str:
@@ -68,8 +69,6 @@ def model_fix(cfg: BuildConfig, config_label: str) -> str:
     m = cfg.model
     if m.backend == "tiny":
         return f"use a tiny model name ({', '.join(TINY_BUILDERS)}) or a checkpoint folder with --model"
-    if m.backend == "vllm":
-        return "start `vllm serve MODEL` and use `backend: openai` with `base_url` (docs/models.md)"
     if m.backend == "openai":
         return f"set model.base_url in {config_label} to the server's /v1 root"
     path = Path(m.name_or_path).expanduser()

@@ -96,7 +96,7 @@ def judged_table(config: Path, data_root: Path, workdir: Path, models: dict[str,
     from videosavi.builders.evaluation.make_set import make_eval_set
     from videosavi.builders.evaluation.models import eval_model_config
     from videosavi.config import load_config
-    from videosavi.evaluation import write_report
+    from videosavi.workflows.eval_report import write_report
 
     eval_set = workdir / "set"
     make_eval_set(load_config(config), data_root, eval_set, n=EVAL_QUESTIONS)
@@ -107,18 +107,18 @@ def judged_table(config: Path, data_root: Path, workdir: Path, models: dict[str,
     return write_report(result, JudgeDir(workdir / "table"))
 
 
-def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> dict[str, object]:
+def run_demo(workdir: Path, *, train_steps: int = 2) -> dict[str, object]:
     from videosavi.builders.demo_data import write_demo_data
     from videosavi.builders.runner import BuildOptions, run_build
-    from videosavi.commands.build import print_summary
     from videosavi.curation.humaneval import export_humaneval
     from videosavi.curation.stats import pairs_frame
-    from videosavi.export import ExportOptions, export_revision
     from videosavi.hub.publish import publish_run
     from videosavi.hub.serve import HubServer
     from videosavi.training.args import TrainArgs
     from videosavi.training.train import train_dpo
     from videosavi.training.video_roots import roots_from_config
+    from videosavi.workflows.build_summary import print_summary
+    from videosavi.workflows.export import ExportOptions, export_revision
 
     console = Console()
     workdir = Path(workdir).resolve()
@@ -153,15 +153,14 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
     t = _step(console, "2/10 build iteration 1 with the tiny Qwen2-VL (sample, decode, 4 stages, curate)")
-    it1 = run_build(BuildOptions(iteration=1, config=str(config), data_root=data_root, out=workdir / "iter1",
-                                 progress=progress))
+    it1 = run_build(BuildOptions(iteration=1, config=str(config), data_root=data_root, out=workdir / "iter1"))
     _print_sample(console, it1.run_dir)
     print_summary(it1.run_dir)
     summary["iter1_pairs"] = it1.info.counts.pairs
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
     t = _step(console, f"3/10 publish iteration 1 to the local store ({store})")
-    pub1 = publish_run(it1.run_dir, DEMO_REPO, backend="store", store=store, progress=progress)
+    pub1 = publish_run(it1.run_dir, DEMO_REPO, backend="store", store=store)
     console.print(f"{DEMO_REPO}@{pub1.tag} -> commit {pub1.commit_sha[:12]}{' (unchanged)' if pub1.noop else ''}")
 
     t = _step(console, "4/10 serve the store (savi hub serve) and load it back with datasets.load_dataset")
@@ -180,7 +179,7 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     t = _step(console, "5/10 export iter1 for ms-swift (savi export --format swift: absolute paths, clips cut)")
     exported = export_revision(ExportOptions(
         dataset=DEMO_REPO, revision="iter1", format="swift", out=workdir / "export-swift", store=store,
-        config=str(config), data_root=data_root, overwrite=True, progress=progress,
+        config=str(config), data_root=data_root, overwrite=True,
     ))
     console.print(f"{exported.data_file}: {exported.rows} rows, {exported.clips_cut} STAR clips cut"
                   + (f", left out: {exported.skipped}" if exported.skipped else ""))
@@ -191,7 +190,7 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
     trained = train_dpo(TrainArgs(
         dataset=DEMO_REPO, revision="iter1", model="tiny-qwen2-vl", output=workdir / "iter1-model",
         video_roots=roots_from_config(str(config), data_root), store=store, max_steps=train_steps, batch_size=2,
-        grad_accum=1, lr=1e-3, warmup_ratio=0.0, overwrite=True, progress=progress,
+        grad_accum=1, lr=1e-3, warmup_ratio=0.0, overwrite=True,
     ))
     console.print(f"merged model for iteration 2: {trained.merged_dir}")
     console.print(f"final metrics: {trained.final_metrics}")
@@ -199,13 +198,13 @@ def run_demo(workdir: Path, *, train_steps: int = 2, progress: bool = True) -> d
 
     t = _step(console, "7/10 build iteration 2 with the trained model")
     it2 = run_build(BuildOptions(iteration=2, config=str(config), data_root=data_root, out=workdir / "iter2",
-                                 model=str(trained.merged_dir), progress=progress))
+                                 model=str(trained.merged_dir)))
     print_summary(it2.run_dir)
     summary["iter2_pairs"] = it2.info.counts.pairs
     console.print(f"[dim]{time.perf_counter() - t:.1f} s[/]")
 
     t = _step(console, "8/10 publish iteration 2")
-    pub2 = publish_run(it2.run_dir, DEMO_REPO, backend="store", store=store, progress=progress)
+    pub2 = publish_run(it2.run_dir, DEMO_REPO, backend="store", store=store)
     console.print(f"{DEMO_REPO}@{pub2.tag} -> commit {pub2.commit_sha[:12]}")
 
     t = _step(console, "9/10 human-evaluation export of iteration 2")
@@ -238,7 +237,7 @@ def _print_sample(console: Console, run_dir: Path) -> None:
     """Per-source sample table: what was drawn, what was missing on disk, what decoded."""
     from rich.table import Table
 
-    from videosavi.builders.run_dir import RunDir
+    from videosavi.run_dir import RunDir
 
     run = RunDir(run_dir)
     videos = run.read_videos()

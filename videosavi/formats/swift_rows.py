@@ -17,7 +17,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from videosavi.hub.dpo_prompt import prompt_texts
+from videosavi.formats.dpo_prompt import prompt_texts
 from videosavi.schemas.arrow import arrow_schema
 
 VIDEO_TAG = "<video>"

@@ -45,11 +45,6 @@ def failpoint(point: str) -> None:
     os.kill(os.getpid(), signal.SIGINT if action == "sigint" else signal.SIGKILL)
 
 
-def reset_failpoints() -> None:
-    """Forget the hit counts, so an in-process test can aim at the n-th hit of a fresh run."""
-    _hits.clear()
-
-
 def _claim_once(marker: str | None) -> bool:
     """True if the fault may fire: no marker asked for, or this process created it just now."""
     if not marker:

@@ -12,8 +12,8 @@ from pathlib import Path
 from videosavi.builders.sampler import file_status
 from videosavi.builders.sources import PROBLEM, collect, read_source
 from videosavi.config import BuildConfig, SourceConfig, load_config
-from videosavi.doctor.check import Check, fail, ok, skipped
 from videosavi.errors import VideosaviError
+from videosavi.workflows.doctor.check import Check, fail, ok, skipped
 
 MAX_FILES_CHECKED = 200
 
@@ -61,7 +61,7 @@ def check_source(name: str, src: SourceConfig, data_root: Path, config_label: st
 
 
 def _manifest_present(src: SourceConfig, data_root: Path) -> bool:
-    return bool(src.manifest) and any(data_root.glob(src.manifest))  # type: ignore[arg-type]
+    return src.manifest is not None and src.manifest != "" and any(data_root.glob(src.manifest))
 
 
 def check_data(cfg: BuildConfig, data_root: Path, config_label: str) -> list[Check]:

@@ -13,6 +13,6 @@ pure), `clip_cut` (PyAV), `frame_files` (images), `out_dir` (staging beside OUT)
 (`export_revision`).
 """
 
-from videosavi.export.run import ExportOptions, ExportResult, export_revision
+from videosavi.workflows.export.run import ExportOptions, ExportResult, export_revision
 
 __all__ = ["ExportOptions", "ExportResult", "export_revision"]

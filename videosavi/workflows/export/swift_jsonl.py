@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from videosavi.export.rows import IMAGE_TAG, VIDEO_TAG, ExportRow
+from videosavi.workflows.export.rows import IMAGE_TAG, VIDEO_TAG, ExportRow
 
 FILE_NAME = "train.jsonl"
 

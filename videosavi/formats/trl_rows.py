@@ -18,7 +18,7 @@ from __future__ import annotations
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from videosavi.hub.dpo_prompt import row_prompts
+from videosavi.formats.dpo_prompt import row_prompts
 from videosavi.schemas.arrow import arrow_schema
 from videosavi.schemas.messages import ChatMessage, assistant_message
 

@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from videosavi.doctor.check import Check, fail, ok, skipped
 from videosavi.hub.serve import endpoint_answers
 from videosavi.paths import default_store
+from videosavi.workflows.doctor.check import Check, fail, ok, skipped
 
 STORE_FIX = "pass a writable --store (or set VIDEOSAVI_STORE)"
 

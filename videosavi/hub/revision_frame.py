@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from videosavi.curation.stats import pairs_frame
-from videosavi.errors import DatasetError
+from videosavi.hub.load import load_revision
 
 
 def load_revision_frame(
@@ -15,8 +15,4 @@ def load_revision_frame(
 ) -> pl.DataFrame:
     """A published revision through `videosavi.load_revision` (it resolves the tag to a commit first
     and refuses a missing one, so a stale cached revision is never summarised by mistake)."""
-    try:
-        from videosavi.hub.load import load_revision
-    except ImportError as exc:  # pragma: no cover - only while the hub package is incomplete
-        raise DatasetError(f"reading published revisions is unavailable in this install: {exc}") from exc
     return pairs_frame(load_revision(repo, revision, store=store, endpoint=endpoint))

@@ -10,9 +10,9 @@ import json
 
 from videosavi.builders.evaluation.eval_dir import JudgeDir
 from videosavi.builders.evaluation.judge import JudgeResult
-from videosavi.builders.run_dir import atomic_write_text
 from videosavi.cards.eval_plots import plot_error_table
 from videosavi.curation.eval_table import ErrorTable, error_table, table_markdown
+from videosavi.run_dir import atomic_write_text
 
 
 def write_report(result: JudgeResult, judge_dir: JudgeDir) -> ErrorTable:

@@ -25,16 +25,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from videosavi import __version__
 from videosavi.errors import ExportError
-from videosavi.export.formats import FORMATS
-from videosavi.export.frame_files import IMAGE_FORMATS, frame_name
-from videosavi.export.media import CLIP_MODES, MediaJob, RowMedia, distinct_jobs, plan_row_media
-from videosavi.export.out_dir import check_out, commit, staged
-from videosavi.export.rows import ExportRow
 from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
+from videosavi.version import __version__
+from videosavi.workflows.export.formats import FORMATS
+from videosavi.workflows.export.frame_files import IMAGE_FORMATS, frame_name
+from videosavi.workflows.export.media import CLIP_MODES, ClipMode, MediaJob, RowMedia, distinct_jobs, plan_row_media
+from videosavi.workflows.export.out_dir import check_out, commit, staged
+from videosavi.workflows.export.rows import ExportRow
 
 ROW_COLUMNS = ("pair_id", "source", "video_id", "video_path", "video_sha256", "clip_start", "clip_end",
                "frame_indices", "question", "chosen", "rejected")
@@ -60,7 +60,6 @@ class ExportOptions:
     max_missing_share: float = DEFAULT_MAX_MISSING_SHARE
     overwrite: bool = False
     workers: int = 2
-    progress: bool = True
 
 
 @dataclass
@@ -126,7 +125,7 @@ def share_error(total: int, reasons: list[str | None], examples: list[str], limi
 
 def export_revision(opts: ExportOptions) -> ExportResult:
     """Export `opts.dataset@opts.revision` in `opts.format` to `opts.out`; see the module docstring."""
-    from videosavi.hub.dpo_prompt import prompt_texts
+    from videosavi.formats.dpo_prompt import prompt_texts
     from videosavi.training.data import check_rows
     from videosavi.training.revision import open_revision
     from videosavi.training.video_roots import resolve_roots
@@ -143,21 +142,21 @@ def export_revision(opts: ExportOptions) -> ExportResult:
                           "is it a videosavi dataset?")
     rows: list[dict[str, Any]] = table.select(list(ROW_COLUMNS)).to_pylist()
     check_roots_exist(roots, {r["source"] for r in rows})
-    checked = check_rows(rows, roots, workers=opts.workers, progress=opts.progress)
+    checked = check_rows(rows, roots, workers=opts.workers)
     reasons = list(checked.reasons)
     _raise_if_too_many(rows, checked.files, reasons, opts.max_missing_share)
     prompts = prompt_texts(table, rev.answer_template)
     name = opts.name or dataset_name(opts.dataset, opts.revision)
 
+    clips = cast(ClipMode, opts.clips)  # one of CLIP_MODES: checked with the other options
     with staged(out) as tmp:
         media: list[RowMedia | None] = [
-            plan_row_media(r, f, opts.clips, resize=rev.resize, image_format=opts.image_format)  # type: ignore[arg-type]
+            plan_row_media(r, f, clips, resize=rev.resize, image_format=opts.image_format)
             if reason is None and f is not None else None
             for r, f, reason in zip(rows, checked.files, reasons, strict=True)
         ]
         jobs = distinct_jobs(media)
-        failed = _run_jobs(jobs, tmp, resize=rev.resize, image_format=opts.image_format, workers=opts.workers,
-                           progress=opts.progress)
+        failed = _run_jobs(jobs, tmp, resize=rev.resize, image_format=opts.image_format, workers=opts.workers)
         for i, m in enumerate(media):
             if m is not None and m.job is not None and m.job.rel in failed:
                 reasons[i], media[i] = failed[m.job.rel], None
@@ -203,13 +202,13 @@ def _raise_if_too_many(rows: list[dict[str, Any]], files: list[Path | None], rea
         raise error
 
 
-def _run_jobs(jobs: list[MediaJob], tmp: Path, *, resize: tuple[int, int] | None, image_format: str, workers: int,
-              progress: bool) -> dict[str, str]:
+def _run_jobs(jobs: list[MediaJob], tmp: Path, *, resize: tuple[int, int] | None, image_format: str,
+              workers: int) -> dict[str, str]:
     """Cut every clip / write every frame folder into `tmp`; returns {rel: decoder reason} of those that failed."""
     from videosavi.builders.decode_errors import DecodeError
-    from videosavi.export.clip_cut import cut_clip
-    from videosavi.export.frame_files import write_frames
     from videosavi.training.data import parallel_map
+    from videosavi.workflows.export.clip_cut import cut_clip
+    from videosavi.workflows.export.frame_files import write_frames
 
     def run(job: MediaJob) -> str | None:
         try:
@@ -222,7 +221,7 @@ def _run_jobs(jobs: list[MediaJob], tmp: Path, *, resize: tuple[int, int] | None
         return None
 
     label = "cutting clips" if jobs and jobs[0].kind == "clip" else "writing frames"
-    verdicts = parallel_map(run, jobs, workers=workers, label=label, progress=progress)
+    verdicts = parallel_map(run, jobs, workers=workers, label=label)
     return {job.rel: reason for job, reason in zip(jobs, verdicts, strict=True) if reason is not None}
 
 

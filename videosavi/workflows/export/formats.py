@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from videosavi.export import sharegpt_jsonl, swift_jsonl
-from videosavi.export.rows import ExportRow
+from videosavi.workflows.export import sharegpt_jsonl, swift_jsonl
+from videosavi.workflows.export.rows import ExportRow
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from videosavi.export.rows import VIDEO_TAG, ExportRow
+from videosavi.workflows.export.rows import VIDEO_TAG, ExportRow
 
 FILE_NAME = "train.jsonl"
 COLUMNS = {"messages": "conversations", "chosen": "chosen", "rejected": "rejected", "videos": "videos"}

@@ -1,4 +1,8 @@
-"""The layout of a run directory, in one place; builders write it, publishing and stats read it.
+"""The layout of a run directory, in one place; builders write it, publishing, stats and cards read it.
+
+A core module: the builder writes a run directory and `hub`, `curation` and the workflows read it, so
+its layout and readers live below all of them (the writers of the pairs' parts and shards stay in
+`builders/shards.py`).
 
 ```
 RUN_DIR/
@@ -20,12 +24,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from videosavi.schemas import BuildInfo, QuarantineRecord, VideoRef, VideoSkip
-from videosavi.schemas.arrow import from_table, to_table
+from videosavi.schemas import BuildInfo, PreferencePair, QuarantineRecord, VideoRef, VideoSkip
+from videosavi.schemas.arrow import arrow_schema, from_table, to_table
 
 _SAMPLE_KEY = b"videosavi.sample_key"
+DATA_DIR = "data"
+SPLIT = "train"
+
+
+def shard_name(index: int, total: int, split: str = SPLIT) -> str:
+    """`data/train-0000k-of-0000n.parquet`: the Hugging Face layout `load_dataset` maps to a split."""
+    return f"{DATA_DIR}/{split}-{index:05d}-of-{total:05d}.parquet"
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,18 @@ class RunDir:
 
     @property
     def data_dir(self) -> Path:
-        return self.path / "data"
+        return self.path / DATA_DIR
+
+    # --- data/ shards -----------------------------------------------------------------------
+    def shard_paths(self) -> list[Path]:
+        """The finalised pair shards, in order (none while a build is unfinished)."""
+        return sorted(self.data_dir.glob(f"{SPLIT}-*-of-*.parquet"))
+
+    def read_pairs_table(self) -> pa.Table:
+        """All finalised rows as one Arrow table with the derived schema (an empty table when none)."""
+        schema = arrow_schema(PreferencePair)
+        tables = [pq.read_table(p, schema=schema) for p in self.shard_paths()]
+        return pa.concat_tables(tables) if tables else schema.empty_table()
 
     # --- build.json -------------------------------------------------------------------------
     def write_build_info(self, info: BuildInfo) -> None:
