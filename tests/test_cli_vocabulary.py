@@ -260,9 +260,16 @@ def doc_lines() -> list[DocLine]:
 def _resolve(tokens: list[str]) -> tuple[str, Any, list[str]]:
     root = TREE["savi-build"] if tokens[0] == "savi-build" else typer.main.get_command(app)
     path, cmd, rest = [tokens[0]], root, tokens[1:]
-    while getattr(cmd, "commands", None) and rest and rest[0] in cmd.commands:
-        path.append(rest[0])
-        cmd = cmd.commands[rest.pop(0)]
+    while getattr(cmd, "commands", None) and rest:
+        if rest[0] in cmd.commands:
+            path.append(rest[0])
+            cmd = cmd.commands[rest.pop(0)]
+            continue
+        group_option = next((p for p in cmd.params if rest[0].split("=")[0] in flags(p)), None)
+        if group_option is None:  # `savi --log-level info build ...`: the group's own options come first
+            break
+        takes_value = not (getattr(group_option, "is_flag", False) or "=" in rest[0])
+        del rest[:2 if takes_value and len(rest) > 1 else 1]
     return " ".join(path), cmd, rest
 
 

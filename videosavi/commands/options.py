@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Optional, TypeVar
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -82,8 +81,9 @@ class VocabCommand(TyperCommand):
         many bare arguments are given; any other count is left for click to refuse."""
         if not self.positionals:
             return args
-        options = [p for p in self.params if isinstance(p, click.Option)]  # is_flag and count are Option's
-        takes_value = {name: not (p.is_flag or p.count) for p in options for name in p.opts}
+        # is_flag and count are an option's (typer vendors its own click: no isinstance on click.Option)
+        takes_value = {name: not (getattr(p, "is_flag", False) or getattr(p, "count", False))
+                       for p in self.params if p.param_type_name == "option" for name in p.opts}
         bare: list[int] = []
         i = 0
         while i < len(args):
