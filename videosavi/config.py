@@ -163,7 +163,7 @@ class _ModelBase(_Strict):
     @property
     def in_process(self) -> bool:
         """Whether the model runs in this process (and so wants a GPU of its own under Ray)."""
-        return self.backend in ("tiny", "transformers")  # type: ignore[attr-defined]
+        return self.backend in ("tiny", "transformers")  # type: ignore[attr-defined]  # each backend class defines it
 
     def data_dump(self) -> dict[str, Any]:
         """The fields that change the data, in the shape hashed before the model section was split per

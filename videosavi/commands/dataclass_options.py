@@ -39,7 +39,8 @@ class GivenOptions(Generic[T]):
 
     def over(self, base: T) -> T:
         """`base` with the options the user gave put over it."""
-        return dataclasses.replace(base, **{k: v for k, v in self.values.items() if k in self.explicit})  # type: ignore[type-var]
+        given = {k: v for k, v in self.values.items() if k in self.explicit}
+        return dataclasses.replace(base, **given)  # type: ignore[type-var]  # T is always a dataclass instance here
 
 
 def option_flag(f: dataclasses.Field) -> str:
@@ -104,9 +105,9 @@ def with_dataclass_options(cls: type, *, command: str, param: str, panel: str = 
             explicit = frozenset(n for n in values if _given(click_ctx, n))
             return fn(*args, **kwargs, **{param: GivenOptions(values, explicit)})
 
-        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]  # read by typer
         wrapper.__annotations__ = {p.name: p.annotation for p in params}
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]  # typer calls it with the generated options
 
     return decorate
 
