@@ -11,6 +11,9 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints-cpu.txt | sha1sum | cut -c1-12)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
+# pytest-xdist workers: most tests are one busy CPU thread (tiny models pin one), so workers on two cores cut the
+# wall time by 40% (850 tests: 693 s in one process, 409 s with two workers on a 2-core machine). PYTEST_WORKERS=0 runs in-process.
+PYTEST_WORKERS ?= auto
 # import-linter and mypy find modules by walking folders; this tree shows them the package as installed
 PKG_TREE := build/package-tree
 VENV_BIN := $(abspath $(VENV))/bin
@@ -26,7 +29,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 install: $(STAMP)
 
 test: $(STAMP) lint importlint typecheck
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/savi demo --out $(DEMO_DIR)
