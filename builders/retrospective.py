@@ -51,7 +51,9 @@ def previous_from_run_dir(path: str | Path) -> PreviousContext:
     if not run.build_json.exists():
         raise ConfigError(f"--previous {path}: not a finished run directory (no build.json)")
     table = run.read_pairs_table().select(["video_uid", "description"])
-    return PreviousContext(label=str(path), descriptions=descriptions_from_rows(table.to_pylist()))
+    # the label is published in build.json and the card: the folder's name, never the local path above it
+    label = f"run directory {run.path.resolve().name} (iteration {run.read_build_info().iteration})"
+    return PreviousContext(label=label, descriptions=descriptions_from_rows(table.to_pylist()))
 
 
 def check_previous(previous: PreviousContext) -> PreviousContext:

@@ -123,6 +123,16 @@ def _curation_profile(info: BuildInfo) -> str:
     return f"{profile}" + (f" (with {', '.join(overrides)} set)" if overrides else "")
 
 
+def _retrospective_rows(info: BuildInfo) -> list[list[str]]:
+    """The describe stage's provenance, so a reader can tell iteration 1's fresh descriptions from revised ones."""
+    r = info.retrospective
+    if r is None:
+        return []
+    return [["previous descriptions from", _code(r.previous) if r.previous else "none (first iteration)"],
+            ["videos described", str(r.videos_described)],
+            ["of those, revised from a previous description", str(r.videos_with_previous)]]
+
+
 def card_context(inputs: CardInputs) -> dict[str, Any]:
     """Every value the template shows (pure)."""
     info, s, prev = inputs.info, inputs.stats.summary, inputs.previous
@@ -185,6 +195,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "glance_rows": [[_cell(a), _cell(b)] for a, b in glance],
         "prompt_rows": [[f"`prompts/{name}.txt`", f"`{h}`"] for name, h in sorted(info.prompts.items())],
         "generation_rows": _generation_rows(info),
+        "retrospective": _retrospective_rows(info),
         "composition_header": ["source", *qtypes, "total"],
         "composition_rows": composition_rows,
         "quota_rows": quota_rows,

@@ -119,7 +119,9 @@ def test_build_json_records_where_the_descriptions_came_from(two_iterations: tup
     one, two = RunDir(it1).read_build_info(), RunDir(it2).read_build_info()
     assert one.retrospective is not None and one.retrospective.previous is None
     assert one.retrospective.videos_described == one.counts.videos_done and one.retrospective.videos_with_previous == 0
-    assert two.retrospective is not None and two.retrospective.previous == str(it1)
+    # named by its folder and iteration: build.json is published, the local path above the folder is not
+    assert two.retrospective is not None and two.retrospective.previous == f"run directory {it1.name} (iteration 1)"
+    assert str(it1.parent) not in RunDir(it2).build_json.read_text(encoding="utf-8")
     assert two.retrospective.previous_descriptions == len(_by_video(it1))
     assert two.retrospective.videos_with_previous == len(_by_video(it1))  # the same videos, all described before
     assert two.counts.stages["describe"].calls >= two.counts.videos_done
@@ -128,6 +130,23 @@ def test_build_json_records_where_the_descriptions_came_from(two_iterations: tup
     assert one.prompt_version == PromptSet.load(retrospective=True).version != PromptSet.load().version
     assert load_config(retro_config).data_hash() != load_config(retro_config, {"retrospective": False}).data_hash()
     assert (RunDir(it1).path / "prompts" / "describe.txt").is_file()
+
+
+def test_the_card_says_how_the_descriptions_were_made(two_iterations: tuple[Path, Path], tmp_path: Path) -> None:
+    from videosavi.hub.revision_files import assemble_revision
+    from videosavi.hub.validate import validate_run_dir
+
+    it1, it2 = two_iterations
+    for run, tag in ((it1, "iter1"), (it2, "iter2")):
+        assemble_revision(validate_run_dir(run), tmp_path / tag, repo="org/x", tag=tag)
+    one, two = ((tmp_path / tag / "README.md").read_text(encoding="utf-8") for tag in ("iter1", "iter2"))
+    assert "**describe** stage" in one and "| previous descriptions from | none (first iteration) |" in one
+    revised = len(_by_video(it1))
+    assert f"| previous descriptions from | `run directory {it1.name} (iteration 1)` |" in two
+    assert f"| of those, revised from a previous description | {revised} |" in two
+    plain = write_run_dir(tmp_path / "plain", make_pairs(2)).path
+    assemble_revision(validate_run_dir(plain), tmp_path / "plain-card", repo="org/x", tag="iter1")
+    assert "**describe** stage" not in (tmp_path / "plain-card" / "README.md").read_text(encoding="utf-8")
 
 
 def test_a_rerun_of_iteration_2_answers_every_call_from_its_cache(two_iterations: tuple[Path, Path],
