@@ -272,14 +272,19 @@ def test_llamafactory_export_matches_the_golden_files(published: Published, tmp_
 
 def test_ms_swift_loader_reads_the_export(published: Published, tmp_path: Path) -> None:
     """Skipped where ms-swift is not importable. `pip install --dry-run ms-swift -c constraints-cpu.txt`
-    resolves only to ms-swift 1.3.0 (2023, before its multimodal DPO format); every 3.x/4.x release pins
-    datasets < 4.8.5 (ours 5.2), transformers < 5.17 and trl < 1.0, so it cannot sit beside our pins.
-    The documented format is checked by `check_swift_row` in the tests above."""
-    swift_llm = pytest.importorskip("swift.llm", reason="ms-swift >= 3 cannot be installed beside our pins "
-                                    "(datasets<4.8.5, transformers<5.17, trl<1.0)")
+    resolves only to ms-swift 1.3.0 (2023, before its multimodal DPO format); the 3.x/4.x releases pin
+    datasets < 4.8.5 (ours 5.2) and trl < 1.0 (ours 1.16), so they cannot sit beside our pins. The
+    documented format is checked by `check_swift_row` in the tests above; in a venv of its own, ms-swift
+    4.6.0's loader read all 48 rows of the demo's export unchanged (closing note of issue 12)."""
+    reason = "ms-swift >= 3 cannot be installed beside our pins (datasets<4.8.5, trl<1.0)"
+    pytest.importorskip("swift", reason=reason)
+    try:  # the loader `swift rlhf` uses: swift.dataset in 4.x, swift.llm in 3.x
+        from swift.dataset import load_dataset as swift_load_dataset
+    except ImportError:
+        swift_load_dataset = pytest.importorskip("swift.llm", reason=reason).load_dataset
     out = tmp_path / "swift"
     _export(published, out)
-    train, _ = swift_llm.load_dataset([str(out / "train.jsonl")], split_dataset_ratio=0)
+    train, _ = swift_load_dataset([str(out / "train.jsonl")], split_dataset_ratio=0)
     assert len(train) == len(published.pairs)
     for row in train:
         assert row["rejected_response"] and row["videos"] and os.path.isfile(row["videos"][0])
