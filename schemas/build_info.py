@@ -99,3 +99,9 @@ class BuildInfo(BaseModel):
     num_shards: int | None = None
     limit_videos: int | None = Field(default=None, description="--limit-videos of a preview build (no reserve)")
     retrospective: RetrospectiveInfo | None = Field(default=None, description="set by retrospective builds only")
+    stopped: str | None = Field(
+        default=None, description="one line: why the build stopped before completing (model calls failing, too many "
+        "videos lost); None for a build that completed. Publishing refuses a run that has it")
+    allow_shortfall: bool = Field(
+        default=False, description="built with --allow-shortfall: a source whose reserve ran out is published "
+        "with fewer pairs than requested (the card says so) instead of failing the build")
