@@ -25,7 +25,7 @@ from videosavi.curation.humaneval import (
     score_sheets,
     wilson_interval,
 )
-from videosavi.curation.humaneval.columns import KEY_COLUMNS, SHEET_COLUMNS
+from videosavi.curation.humaneval.columns import KEY_COLUMNS, KEY_WRITE_COLUMNS, SHEET_COLUMNS
 from videosavi.curation.humaneval.csv_io import FORMULA_TRIGGERS, neutralize_cell
 from videosavi.curation.humaneval.sampling import parse_per_type
 from videosavi.curation.stats import pairs_frame
@@ -159,7 +159,7 @@ def test_sheet_is_blind_and_the_key_maps_back(tmp_path: Path) -> None:
     df = dataset()
     res = export(df, tmp_path, n=24, seed=2)
     sheet, key = read_rows(res.sheet), read_rows(res.key)
-    assert list(sheet[0]) == list(SHEET_COLUMNS) and list(key[0]) == list(KEY_COLUMNS)
+    assert list(sheet[0]) == list(SHEET_COLUMNS) and list(key[0]) == list(KEY_WRITE_COLUMNS)
     assert "question_type" not in sheet[0] and "pair_id" not in sheet[0]
     text = res.sheet.read_text(encoding="utf-8")
     by_id = {r["pair_id"]: r for r in df.to_dicts()}

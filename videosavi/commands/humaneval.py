@@ -47,6 +47,13 @@ def export(
     allow_fewer: Annotated[bool, typer.Option(
         "--allow-fewer", help="Export fewer items when videos run short.")] = False,
     bom: Annotated[bool, typer.Option("--bom", help="Start files with a UTF-8 BOM (older Excel needs it).")] = False,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="csv (a rater sheet), or label-studio (tasks JSON at --out, the labeling config "
+                               "beside it).")] = "csv",
+    video_url_prefix: Annotated[Optional[str], typer.Option(
+        "--video-url-prefix", metavar="PREFIX",
+        help="label-studio: each task's video is PREFIX + SOURCE/PATH (default /data/local-files/?d=, Label "
+             "Studio's own local-files route).")] = None,
 ) -> None:
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.humaneval import export_humaneval
@@ -66,11 +73,15 @@ def export(
     else:
         assert dataset is not None and revision is not None  # checked above
         frame = load_revision_frame(dataset, revision, store=read_store, endpoint=read_endpoint)
-    res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=quotas, allow_fewer=allow_fewer, bom=bom)
+    res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=quotas, allow_fewer=allow_fewer, bom=bom,
+                           fmt=fmt, video_url_prefix=video_url_prefix)
     for note in res.notes:
         typer.secho(f"note: {note}", fg="yellow", err=True)
     quotas = ", ".join(f"{v} {k}" for k, v in res.quotas.items())
-    typer.echo(f"wrote {res.n_items} items ({quotas}) from {res.available_videos} videos to {res.sheet}")
+    what = "Label Studio tasks" if fmt == "label-studio" else "items"
+    typer.echo(f"wrote {res.n_items} {what} ({quotas}) from {res.available_videos} videos to {res.sheet}")
+    for path in res.also_written:
+        typer.echo(f"wrote the labeling config to {path} (Label Studio: project settings -> Labeling Interface)")
     typer.echo(f"wrote the key to {res.key}: do not share it with raters")
 
 
@@ -140,7 +151,8 @@ def _print_report(report: Any) -> None:
 @humaneval_app.command("score", cls=vocab_command())
 @friendly_errors
 def score(
-    sheets: Annotated[list[Path], typer.Argument(help="Filled rater sheets (one per rater).")],
+    sheets: Annotated[list[Path], typer.Argument(
+        help="Filled rater sheets (CSV, one per rater), or Label Studio JSON exports (one rater per annotator).")],
     key: Annotated[Path, typer.Option("--key", "-k", help="The key file written by export.")],
     as_json: JsonOutput = False,
 ) -> None:
