@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -9,13 +10,17 @@ import typer
 
 from videosavi.commands._common import friendly_errors
 from videosavi.commands.options import (
+    DataRoot,
     Endpoint,
     JsonOutput,
     MaybeDataset,
     MaybeRevision,
+    RatedSheetOut,
     ReadHub,
     SheetOut,
+    SourcesConfig,
     Store,
+    VideoRoots,
     read_location,
     vocab_command,
 )
@@ -169,6 +174,46 @@ def score(
         typer.echo(report.model_dump_json(indent=2))
     else:
         _print_report(report)
+
+
+@humaneval_app.command("serve", cls=vocab_command())
+@friendly_errors
+def serve(
+    sheet: Annotated[Path, typer.Option("--sheet", help="The rater sheet written by `savi humaneval export`.")],
+    rater: Annotated[str, typer.Option("--rater", help="The rater's name, written into the filled sheet.")],
+    video_root: VideoRoots = None,
+    config: SourcesConfig = None,
+    data_root: DataRoot = None,
+    out: RatedSheetOut = None,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")] = 8765,
+) -> None:
+    """Rate a sheet in the browser: one item at a time, its video playing only the clip span, every answer
+    saved at once to the filled sheet (resumed where it stopped); Ctrl-C stops the page."""
+    import signal
+
+    from videosavi.training.video_roots import resolve_roots
+    from videosavi.workflows.rater_page import RaterServer, ServeOptions
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    roots = resolve_roots(video_root or [], config, data_root)
+    options = ServeOptions(sheet=sheet, rater=rater, roots=roots, out=out, port=port)
+    with RaterServer(options) as server:
+        assert server.page is not None  # started
+        rated = server.page.rated
+        if server.missing:
+            first = server.missing[0][1]
+            typer.secho(f"warning: {len(server.missing)} of {len(rated.items)} videos cannot be found (first: "
+                        f"{first}); the page says so on those items", fg="yellow", err=True)
+        where = "starting" if rated.done == 0 else f"resuming: {rated.done} of {len(rated.items)} rated"
+        typer.echo(f"rater page for {rated.rater}: {server.url} ({where}; Ctrl-C to stop)")
+        typer.echo(f"answers are saved to {rated.out} as they are given")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.wait()
+        typer.echo(f"stopped: {rated.done} of {len(rated.items)} rated, saved in {rated.out}")
 
 
 def register(app: typer.Typer) -> None:
