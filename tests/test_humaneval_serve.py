@@ -131,8 +131,9 @@ def test_one_server_per_filled_sheet_and_no_mixing(tmp_path: Path) -> None:
 def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     files = make_eval(tmp_path)
     runner = CliRunner()
+    nope = str(tmp_path / "nope.csv")
     cases = [
-        (["--sheet", str(tmp_path / "nope.csv"), "--rater", "a", "--video-root", f"star={files.root}"], "does not exist"),
+        (["--sheet", nope, "--rater", "a", "--video-root", f"star={files.root}"], "does not exist"),
         (["--sheet", str(files.sheet), "--rater", "a"], "say where the videos are"),
         (["--sheet", str(files.sheet), "--rater", " ", "--video-root", f"star={files.root}"], "--rater must name"),
         (["--sheet", str(files.key), "--rater", "a", "--video-root", f"star={files.root}"], "lacks the column"),
