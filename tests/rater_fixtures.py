@@ -39,7 +39,8 @@ VIDEOS = {  # video id -> (codec, clip span)
 }
 
 
-def make_eval(tmp: Path, fmt: str = "csv", seed: int = 3, **export_kw: object) -> EvalFiles:
+def make_eval(tmp: Path, fmt: str = "csv", seed: int = 3, wording: str = "first", **export_kw: object) -> EvalFiles:
+    """The four-item evaluation; another `wording` of the questions makes another export of the same videos."""
     root = tmp / "star"
     pairs = []
     for i, (vid, (codec, (start, end))) in enumerate(VIDEOS.items()):
@@ -47,7 +48,7 @@ def make_eval(tmp: Path, fmt: str = "csv", seed: int = 3, **export_kw: object) -
             write_video(root / f"{vid}.mp4", num_frames=60, fps=30, codec=codec, seed=i)
         pairs.append(make_pair(video_id=vid, video_path=f"{vid}.mp4", clip_start=start, clip_end=end,
                                question_type="spatial" if i % 2 else "temporal",
-                               question=f"What does the shape in {vid} do first?",
+                               question=f"What does the shape in {vid} do {wording}?",
                                chosen=f"It moves right in {vid}, then stops.", rejected=f"It jumps up in {vid}."))
     out = tmp / ("eval.json" if fmt == "label-studio" else "eval.csv")
     res = export_humaneval(pairs_frame(pairs), out, tmp / "key.csv", n=4, seed=seed, fmt=fmt, **export_kw)  # type: ignore[arg-type]

@@ -213,7 +213,8 @@ def read_sheet(source: RaterRows, sheet: str, key: dict[str, KeyItem],
     """One rater's valid ratings by item id, and every row that could not be used, with why.
 
     Where the key holds fingerprints, a row whose item shows other text than the key was exported with
-    is a problem, and a source none of whose rows matches is an error: it belongs to another export."""
+    is a problem (a cell edited by hand), and a source with no matching row, or more rows that differ
+    than rows that match, is an error: it belongs to another export."""
     ratings: dict[str, Rating] = {}
     problems: list[RowProblem] = []
     seen: set[str] = set()
@@ -240,7 +241,7 @@ def read_sheet(source: RaterRows, sheet: str, key: dict[str, KeyItem],
             problems.append(RowProblem(sheet=sheet, line=row.line, item_id=item_id, problems=row_problems))
         else:
             ratings[item_id] = rating
-    if source.rows and not matched:
+    if source.rows and (not matched or mismatched > matched):
         why = (f"{mismatched} of its {len(source.rows)} items show other questions or answers than the key's"
                if mismatched else f"none of its {len(source.rows)} item ids is in the key")
         raise HumanEvalError(f"{sheet} and the key do not match ({why}): score each sheet with the key "
