@@ -142,3 +142,17 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
         res = runner.invoke(app, ["humaneval", "serve", *args])
         assert res.exit_code == 2, res.output
         assert message in res.output and "Traceback" not in res.output
+
+
+def test_a_corrupt_video_is_said_on_the_page(tmp_path: Path) -> None:
+    files = make_eval(tmp_path)
+    (files.root / "v4.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)  # not a video
+    with server(files) as srv, httpx.Client(base_url=srv.url) as c:
+        assert srv.missing == []
+        index = next(i for i in range(4) if "v4" in c.get(f"/api/items/{i}").json()["question"])
+        item = c.get(f"/api/items/{index}").json()
+        assert item["video"]["playable"] is False
+        assert "star/v4.mp4 cannot be played" in item["video"]["problem"]
+        frames = c.get(f"/api/items/{index}/frames")
+        assert frames.status_code == 422 and "star/v4.mp4" in frames.json()["error"]
+        assert c.put(f"/api/items/{index}", json={"question_answerable": "no"}).json()["done"] == 1
