@@ -5,6 +5,7 @@ a sheet `savi humaneval score` scores to the figures worked out by hand (tests/r
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,24 @@ def test_a_corrupt_video_is_said_on_the_page(tmp_path: Path) -> None:
         frames = c.get(f"/api/items/{index}/frames")
         assert frames.status_code == 422 and "star/v4.mp4" in frames.json()["error"]
         assert c.put(f"/api/items/{index}", json={"question_answerable": "no"}).json()["done"] == 1
+
+
+def test_the_command_serves_until_interrupted(tmp_path: Path) -> None:
+    files = make_eval(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videosavi", "humaneval", "serve", "--sheet", str(files.sheet), "--rater", "Ann Lee",
+         "--video-root", f"star={files.root}", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("rater page for Ann Lee: http://127.0.0.1:") and "(starting; Ctrl-C to stop)" in first
+        url = first.split(": ", 1)[1].split(" ")[0]
+        assert "eval.ann-lee.csv as they are given" in proc.stdout.readline()
+        assert httpx.put(url + "api/items/0", json={"question_answerable": "no"}).json()["done"] == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped: 1 of 4 rated, saved in" in out
+    assert "1 of 4 videos cannot be found (first: star/v4.mp4 is missing" in err

@@ -126,12 +126,17 @@ class RatedSheet:
 
     def set(self, index: int, values: Mapping[str, str]) -> None:
         """Record judgements of item `index` (a blank value clears one) and save; `InvalidJudgement` for a
-        value the scorer would not accept, and nothing is changed then."""
+        value the scorer would not accept, or an OSError from saving (a full disk), and nothing is changed then."""
         if not 0 <= index < len(self.items):
             raise IndexError(index)
         clean = {field: _canonical(field, str(value)) for field, value in values.items()}
+        before = dict(self.answers[index])
         self.answers[index].update(clean)
-        self.save()
+        try:
+            self.save()
+        except BaseException:  # not on disk, so not recorded: memory and file stay the same
+            self.answers[index] = before
+            raise
 
     def is_complete(self, index: int) -> bool:
         """All the judgements `score` needs: answerable, and (if it is) both verdicts and the pick."""
