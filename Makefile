@@ -60,9 +60,11 @@ LABEL_STUDIO_VERSION ?= 1.23.2
 LS_VENV ?= .venv-label-studio
 LS_STAMP := $(LS_VENV)/.installed-label-studio-$(LABEL_STUDIO_VERSION)
 
+# uv (from PyPI) installs it in about 1 min where pip takes about 5 (some 150 packages, 1 GB).
 $(LS_STAMP):
 	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
-	$(LS_VENV)/bin/pip install --quiet "label-studio==$(LABEL_STUDIO_VERSION)"
+	$(LS_VENV)/bin/pip install --quiet uv
+	$(LS_VENV)/bin/uv pip install --quiet --python $(LS_VENV)/bin/python "label-studio==$(LABEL_STUDIO_VERSION)"
 	rm -f $(LS_VENV)/.installed-* && touch $(LS_STAMP)
 
 label-studio-venv: $(LS_STAMP)
