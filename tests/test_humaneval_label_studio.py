@@ -233,6 +233,56 @@ def api_client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {access.json()['access']}"})
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# the hotkeys of our labeling config (label_studio._choices), the same keys as the rater page's
+HOTKEYS = {("question_answerable", "yes"): "y", ("question_answerable", "no"): "n",
+           ("answer_A_verdict", "accurate"): "1", ("answer_A_verdict", "clear errors"): "2",
+           ("answer_A_verdict", "neither"): "3", ("answer_B_verdict", "accurate"): "4",
+           ("answer_B_verdict", "clear errors"): "5", ("answer_B_verdict", "neither"): "6",
+           ("better_answer", "A"): "a", ("better_answer", "B"): "b"}
+
+
+def annotate_in_label_studios_editor(url: str, pid: int, task_id: int, given: dict[str, str]) -> bool:
+    """Rate one task in Label Studio's own editor, in Chromium, with our config's hotkeys, and submit;
+    False where no browser is here (the task is then annotated through the API like the others)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return False
+    if not CHROMIUM.is_file():
+        return False
+    import tempfile
+
+    keys = [HOTKEYS[(f, given[f])] for f in FIELDS[:4] if f in given]
+    with sync_playwright() as p, tempfile.TemporaryDirectory(prefix="videosavi-chromium-") as profile:
+        context = p.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), headless=True,
+                                                       args=FLAGS, viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            page.goto(f"{url}/user/login/")
+            page.fill("input[name=email]", "rater@example.com")
+            page.fill("input[name=password]", "rate-it-2026")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            page.goto(f"{url}/projects/{pid}/data?task={task_id}")
+            page.wait_for_selector("text=Can the question be answered from the video?", timeout=120_000)
+            page.click("text=Watch the clip")  # focus the editor, not the task table
+            for key in keys:
+                page.keyboard.press(key)
+            page.get_by_text("Which answer is better?").scroll_into_view_if_needed()
+            folder = os.environ.get("VIDEOSAVI_SCREENSHOTS")
+            if folder:
+                page.screenshot(path=str(Path(folder) / "label-studio-editor.png"))
+            with page.expect_response(lambda r: "/annotations" in r.url and r.request.method == "POST") as sent:
+                page.click("button:has-text('Submit')")
+            assert sent.value.status == 201
+        finally:
+            context.close()
+    return True
+
+
 def test_round_trip_through_a_real_label_studio(tmp_path: Path, label_studio: tuple[str, Path]) -> None:
     url, documents = label_studio
     files = make_eval(documents, fmt="label-studio")  # videos at DOCUMENT_ROOT/star/, as the task URLs say
@@ -251,6 +301,8 @@ def test_round_trip_through_a_real_label_studio(tmp_path: Path, label_studio: tu
     tasks = api.get("/api/tasks", params={"project": pid, "page_size": 100}).json()["tasks"]
     by_item = {t["data"]["item_id"]: t for t in tasks}
     answers = dict(zip((k["item_id"] for k in files.key_rows), ratings_for(files.key_rows), strict=True))
+    first = files.key_rows[0]["item_id"]  # rated in Label Studio's editor where a browser is here
+    in_editor = annotate_in_label_studios_editor(url, pid, by_item[first]["id"], answers[first])
     for item_id, task in by_item.items():
         video = api.get(task["data"]["video_url"])
         local = documents / task["data"]["video"]
@@ -258,6 +310,8 @@ def test_round_trip_through_a_real_label_studio(tmp_path: Path, label_studio: tu
             assert video.status_code == 200 and video.content == local.read_bytes()
         else:
             assert video.status_code == 404
+        if in_editor and item_id == first:
+            continue
         given = {**answers[item_id], "comment": f"seen in Label Studio {version}"}
         made = api.post(f"/api/tasks/{task['id']}/annotations", json={"result": result(given), "lead_time": 12.5})
         assert made.status_code == 201, made.text
@@ -272,8 +326,8 @@ def test_round_trip_through_a_real_label_studio(tmp_path: Path, label_studio: tu
     assert figures(report) == EXPECTED
     via_csv = score_sheets([csv_sheet(tmp_path, list(answers.values()), files.key)], files.key)
     assert report.raters[0].model_copy(update={"rater": "alice"}) == via_csv.raters[0]
-    print(f"Label Studio {version}: 4 tasks, 5 annotations (1 skipped), pair correctness "
-          f"{report.raters[0].overall.yes}/{report.raters[0].overall.n}")
+    print(f"Label Studio {version}: 4 tasks, 5 annotations (1 skipped; 1 made in its editor: {in_editor}), pair "
+          f"correctness {report.raters[0].overall.yes}/{report.raters[0].overall.n}")
 
     # an export of another project of the same server is refused in one line
     other = api.post("/api/projects", json={"title": "sentiment", "label_config": (
