@@ -107,6 +107,11 @@ def test_videos_by_item_only_with_ranges_and_frames(tmp_path: Path) -> None:
         assert gone.status_code == 422 and "missing" in gone.json()["error"]
         # only the loopback names: a page elsewhere cannot reach the server through DNS rebinding
         assert c.get("/api/state", headers={"Host": "evil.example"}).status_code == 400
+        # and answers come from the page itself: another site open in the rater's browser cannot write them
+        cross = c.put("/api/items/0", json={"comment": "x"}, headers={"Origin": "http://evil.example"})
+        assert cross.status_code == 403
+        same = c.put("/api/items/0", json={"comment": "x"}, headers={"Origin": srv.url.rstrip("/")})
+        assert same.status_code == 200
 
 
 def test_one_server_per_filled_sheet_and_no_mixing(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ What the page can learn is what the sheet shows a rater: the item's opaque id, t
 two answers in the sheet's order and the clip span. The key is never read; the sheet has no
 question type and no pair id, and nothing here says which answer the model chose. Videos are
 addressed by item number only. The server listens on 127.0.0.1 and answers only requests whose
-Host is that address (or localhost), so a web page elsewhere cannot reach it through DNS tricks.
+Host is that address (or localhost), so a web page elsewhere cannot reach it through DNS tricks,
+and takes answers only from its own page (a browser names the page a write comes from in `Origin`),
+so another site open in the rater's browser cannot write into the sheet.
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ def rater_app(page: RaterPage) -> Starlette:
         index = _index(request, page)
         if index is None:
             return _error(404, "no such item")
+        origin = request.headers.get("origin")
+        if origin and origin.partition("://")[2] != request.headers.get("host"):
+            return _error(403, "answers are taken from the rater page itself only")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"an answer holds at most {MAX_BODY_BYTES:,} bytes")
