@@ -25,8 +25,8 @@ from videosavi.curation.humaneval import (
     score_sheets,
     wilson_interval,
 )
-from videosavi.curation.humaneval.columns import KEY_COLUMNS, SHEET_COLUMNS
-from videosavi.curation.humaneval.csv_io import FORMULA_TRIGGERS, neutralize_cell
+from videosavi.curation.humaneval.columns import KEY_COLUMNS, KEY_WRITE_COLUMNS, SHEET_COLUMNS
+from videosavi.curation.humaneval.csv_io import FORMULA_TRIGGERS, neutralize_cell, read_csv
 from videosavi.curation.humaneval.sampling import parse_per_type
 from videosavi.curation.stats import pairs_frame
 from videosavi.errors import HumanEvalError
@@ -159,7 +159,7 @@ def test_sheet_is_blind_and_the_key_maps_back(tmp_path: Path) -> None:
     df = dataset()
     res = export(df, tmp_path, n=24, seed=2)
     sheet, key = read_rows(res.sheet), read_rows(res.key)
-    assert list(sheet[0]) == list(SHEET_COLUMNS) and list(key[0]) == list(KEY_COLUMNS)
+    assert list(sheet[0]) == list(SHEET_COLUMNS) and list(key[0]) == list(KEY_WRITE_COLUMNS)
     assert "question_type" not in sheet[0] and "pair_id" not in sheet[0]
     text = res.sheet.read_text(encoding="utf-8")
     by_id = {r["pair_id"]: r for r in df.to_dicts()}
@@ -510,3 +510,59 @@ def test_cli_export_from_a_published_revision(tmp_path: Path) -> None:
 def test_a_formula_after_leading_blanks_is_neutralised_too(cell: str) -> None:
     assert neutralize_cell(cell) == "'" + cell
     assert neutralize_cell(f"x {cell}") == f"x {cell}"  # a trigger inside the text is harmless
+
+
+# --- rater sheets: what our own export writes, our scorer reads (issue 23, item 6) -------------------------
+
+
+def test_longest_answers_and_comments_round_trip(tmp_path: Path) -> None:
+    """The schema bounds no answer's length, so the reader's limit is the file's: a million-character
+    answer and a 200,000-character comment (the csv module stops at 131,072 by default) are read back."""
+    long_chosen = "The cup moves left, then right. " * 31_250  # 1,000,000 characters
+    pairs = [make_pair(video_id=f"v{i}", chosen=long_chosen + str(i), rejected="=1+1 " + "x" * 150_000)
+             for i in range(3)]
+    res = export(pairs_frame(pairs), tmp_path, n=3)
+    rows = [r.values for r in read_csv(res.sheet, SHEET_COLUMNS)]
+    assert max(len(r[c]) for r in rows for c in ("answer_A", "answer_B")) >= 1_000_000
+    comment = "c" * 200_000
+    with res.sheet.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(SHEET_COLUMNS)
+        key = {r.values["item_id"]: r.values["chosen_is"] for r in read_csv(res.key, ())}
+        for r in rows:
+            chosen = key[r["item_id"]]
+            verdicts = ("accurate", "clear errors") if chosen == "A" else ("clear errors", "accurate")
+            w.writerow([*(r[c] for c in SHEET_COLUMNS[:8]), "yes", *verdicts, chosen, comment])
+    csv.field_size_limit(131_072)  # the csv module's default: the scorer must raise it itself
+    report = score_sheets([res.sheet], res.key)
+    assert not report.problems
+    assert (report.raters[0].overall.yes, report.raters[0].overall.n) == (3, 3)
+
+
+def test_duplicate_columns_are_refused(tmp_path: Path) -> None:
+    key = write_key(tmp_path / "key.csv")
+    sheet = tmp_path / "dup.csv"
+    with sheet.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*SHEET_COLUMNS, "answer_A_verdict"])
+        w.writerow(["item-001", "", "", "", "", "", "", "", "yes", "accurate", "clear errors", "A", "", "wrong"])
+    with pytest.raises(HumanEvalError, match=r"dup.csv has the column\(s\) answer_A_verdict more than once"):
+        score_sheets([sheet], key)
+
+
+def test_a_sheet_scored_with_another_exports_key_is_refused(tmp_path: Path) -> None:
+    df = dataset()
+    a = export(df, tmp_path, "a", n=6, seed=1)
+    b = export(df, tmp_path, "b", n=6, seed=2)  # the same item ids, other pairs
+    with pytest.raises(HumanEvalError, match=r"a-eval.csv and the key do not match \(6 of its 6 items show other"):
+        score_sheets([a.sheet], b.key)
+    # one edited row of the right sheet is listed, the rest is scored
+    rows = read_rows(a.sheet)
+    rows[0]["question"] = "Something else entirely?"
+    with a.sheet.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(SHEET_COLUMNS))
+        w.writeheader()
+        w.writerows(rows)
+    report = score_sheets([a.sheet], a.key)
+    assert [p.problems for p in report.problems if p.line == 2] == [
+        ["the video, clip, question or answers differ from those the key was exported with"]]

@@ -1,4 +1,5 @@
-"""Human evaluation of pairs (paper, section 4.2): blind CSV export, then scoring of filled sheets."""
+"""Human evaluation of pairs (paper, section 4.2): a blind CSV sheet (or Label Studio tasks) and its key, the
+sheet the rater page fills (`rated_sheet`), and scoring of filled sheets and Label Studio exports."""
 
 from __future__ import annotations
 

@@ -38,4 +38,15 @@ SHEET_INFO_COLUMNS: tuple[str, ...] = (
 JUDGEMENTS: tuple[str, ...] = (ANSWERABLE, VERDICT_A, VERDICT_B, BETTER)
 SHEET_COLUMNS: tuple[str, ...] = (*SHEET_INFO_COLUMNS, *JUDGEMENTS, COMMENT)
 
+# The sheet the rater page writes adds the rater's name on every row it saves (one rater per file).
+RATER = "rater"
+
+# What the rater page and Label Studio write for each judgement (the first spelling `judgements` accepts).
+YES_NO: tuple[str, ...] = ("yes", "no")
+VERDICT_CHOICES: tuple[str, ...] = ("accurate", "clear errors", "neither")
+AB: tuple[str, ...] = ("A", "B")
+
 KEY_COLUMNS: tuple[str, ...] = (ITEM_ID, "pair_id", "chosen_is", "question_type", "video_uid")
+# Written by export since the fingerprint (items.py); a key without it (older exports) is scored unchecked.
+ITEM_FINGERPRINT = "item_sha256"
+KEY_WRITE_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, ITEM_FINGERPRINT)

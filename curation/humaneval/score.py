@@ -22,13 +22,16 @@ from videosavi.curation.humaneval.agreement import cohen_kappa, fleiss_kappa, wi
 from videosavi.curation.humaneval.columns import (
     ANSWERABLE,
     BETTER,
+    ITEM_FINGERPRINT,
     ITEM_ID,
     JUDGEMENTS,
     KEY_COLUMNS,
     OLD_JUDGEMENTS,
+    RATER,
     VERDICT_OF,
 )
 from videosavi.curation.humaneval.csv_io import read_csv, read_header
+from videosavi.curation.humaneval.items import SheetItem
 from videosavi.curation.humaneval.judgements import (
     InvalidJudgement,
     Verdict,
@@ -37,6 +40,7 @@ from videosavi.curation.humaneval.judgements import (
     parse_verdict,
     parse_yes_no,
 )
+from videosavi.curation.humaneval.label_studio import RaterRows, looks_like_json, read_label_studio
 from videosavi.errors import HumanEvalError
 from videosavi.schemas import QUESTION_TYPES
 
@@ -137,9 +141,11 @@ def _rate(yes: int, n: int) -> Rate:
                 ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None)
 
 
-def read_key(path: Path) -> dict[str, KeyItem]:
-    """The key file; any bad row is an error (it is ours, not typed by a rater)."""
+def read_key(path: Path) -> tuple[dict[str, KeyItem], dict[str, str]]:
+    """The key file, and each item's fingerprint where the key has one (`items.py`); any bad row is an
+    error (it is ours, not typed by a rater)."""
     items: dict[str, KeyItem] = {}
+    prints: dict[str, str] = {}
     bad: list[str] = []
     for row in read_csv(path, KEY_COLUMNS):
         v = row.values
@@ -150,11 +156,13 @@ def read_key(path: Path) -> dict[str, KeyItem]:
             bad.append(f"line {row.line}: chosen_is must be A or B, got {v['chosen_is']!r}")
         else:
             items[item_id] = KeyItem(item_id, v["pair_id"].strip(), v["chosen_is"].strip(), v["question_type"].strip())
+            if v.get(ITEM_FINGERPRINT, "").strip():
+                prints[item_id] = v[ITEM_FINGERPRINT].strip()
     if bad:
         raise HumanEvalError(f"{path} is not a valid key file: " + "; ".join(bad[:10]))
     if not items:
         raise HumanEvalError(f"{path} has no items")
-    return items
+    return items, prints
 
 
 T = TypeVar("T")
@@ -188,19 +196,41 @@ def _parse_row(values: dict[str, str], key_item: KeyItem) -> tuple[Rating | None
     ), []
 
 
-def read_sheet(path: Path, key: dict[str, KeyItem]) -> tuple[dict[str, Rating], list[RowProblem]]:
-    """One rater's valid ratings by item id, and every row that could not be used, with why."""
+def read_sources(path: Path) -> list[RaterRows]:
+    """The raters in one file: a CSV sheet is one rater (named by its `rater` column, which the rater page
+    fills, else by the file's name); a Label Studio JSON export holds one per annotator."""
+    path = Path(path)
+    if looks_like_json(path):
+        return read_label_studio(path)
+    _refuse_old_sheet(path)
+    rows = read_csv(path, (ITEM_ID, *JUDGEMENTS))
+    names = {r.values.get(RATER, "").strip() for r in rows} - {""}
+    return [RaterRows(names.pop() if len(names) == 1 else path.name, rows)]
+
+
+def read_sheet(source: RaterRows, sheet: str, key: dict[str, KeyItem],
+               prints: dict[str, str]) -> tuple[dict[str, Rating], list[RowProblem]]:
+    """One rater's valid ratings by item id, and every row that could not be used, with why.
+
+    Where the key holds fingerprints, a row whose item shows other text than the key was exported with
+    is a problem (a cell edited by hand), and a source with no matching row, or more rows that differ
+    than rows that match, is an error: it belongs to another export."""
     ratings: dict[str, Rating] = {}
     problems: list[RowProblem] = []
     seen: set[str] = set()
-    sheet = str(path)
-    _refuse_old_sheet(path)
-    for row in read_csv(path, (ITEM_ID, *JUDGEMENTS)):
+    matched = mismatched = 0
+    for row in source.rows:
         item_id = row.values[ITEM_ID].strip().lstrip("'")
         if item_id not in key:
             problems.append(RowProblem(sheet=sheet, line=row.line, item_id=item_id,
                                        problems=["item id not in the key file"]))
             continue
+        if item_id in prints and SheetItem.from_cells(row.values).fingerprint != prints[item_id]:
+            mismatched += 1
+            problems.append(RowProblem(sheet=sheet, line=row.line, item_id=item_id, problems=[
+                "the video, clip, question or answers differ from those the key was exported with"]))
+            continue
+        matched += 1
         if item_id in seen:
             problems.append(RowProblem(sheet=sheet, line=row.line, item_id=item_id,
                                        problems=["item rated twice in this sheet (first row used)"]))
@@ -211,6 +241,11 @@ def read_sheet(path: Path, key: dict[str, KeyItem]) -> tuple[dict[str, Rating], 
             problems.append(RowProblem(sheet=sheet, line=row.line, item_id=item_id, problems=row_problems))
         else:
             ratings[item_id] = rating
+    if source.rows and (not matched or mismatched > matched):
+        why = (f"{mismatched} of its {len(source.rows)} items show other questions or answers than the key's"
+               if mismatched else f"none of its {len(source.rows)} item ids is in the key")
+        raise HumanEvalError(f"{sheet} and the key do not match ({why}): score each sheet with the key "
+                             "exported with it")
     for item_id in key:
         if item_id not in seen:
             problems.append(RowProblem(sheet=sheet, line=None, item_id=item_id, problems=["item missing from sheet"]))
@@ -298,20 +333,22 @@ def _agreement(per_rater: list[dict[str, Rating]], key: dict[str, KeyItem]) -> l
 
 
 def score_sheets(sheets: Sequence[Path], key_path: Path) -> ScoreReport:
-    """Score one or more raters' filled sheets against the key (see the module docstring)."""
+    """Score one or more raters' filled sheets (CSV, or Label Studio JSON exports) against the key (see
+    the module docstring). A rater is labelled by name where the file gives one, else by the file's name."""
     if not sheets:
         raise HumanEvalError("give at least one filled sheet")
-    key = read_key(key_path)
+    key, prints = read_key(key_path)
+    sources = [(Path(path), source) for path in sheets for source in read_sources(Path(path))]
+    labels = [source.label for _, source in sources]
     per_rater: list[dict[str, Rating]] = []
     problems: list[RowProblem] = []
     raters = []
-    names = [Path(p).name for p in sheets]
-    for path, name in zip(sheets, names, strict=True):
-        ratings, sheet_problems = read_sheet(Path(path), key)
+    for (path, source), label in zip(sources, labels, strict=True):
+        ratings, sheet_problems = read_sheet(source, str(path), key, prints)
         per_rater.append(ratings)
         problems.extend(sheet_problems)
-        label = name if names.count(name) == 1 else str(path)
-        raters.append(_score(label, _values(ratings), key))
+        unique = label if labels.count(label) == 1 else f"{label} ({path})"
+        raters.append(_score(unique, _values(ratings), key))
     majority, ties = _majority([_values(r) for r in per_rater], key)
     return ScoreReport(
         key_items=len(key), raters=raters, majority=_score("majority", majority, key), majority_ties=ties,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -9,13 +10,17 @@ import typer
 
 from videosavi.commands._common import friendly_errors
 from videosavi.commands.options import (
+    DataRoot,
     Endpoint,
     JsonOutput,
     MaybeDataset,
     MaybeRevision,
+    RatedSheetOut,
     ReadHub,
     SheetOut,
+    SourcesConfig,
     Store,
+    VideoRoots,
     read_location,
     vocab_command,
 )
@@ -47,6 +52,13 @@ def export(
     allow_fewer: Annotated[bool, typer.Option(
         "--allow-fewer", help="Export fewer items when videos run short.")] = False,
     bom: Annotated[bool, typer.Option("--bom", help="Start files with a UTF-8 BOM (older Excel needs it).")] = False,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="csv (a rater sheet), or label-studio (tasks JSON at --out, the labeling config "
+                               "beside it).")] = "csv",
+    video_url_prefix: Annotated[Optional[str], typer.Option(
+        "--video-url-prefix", metavar="PREFIX",
+        help="label-studio: each task's video is PREFIX + SOURCE/PATH (default /data/local-files/?d=, Label "
+             "Studio's own local-files route).")] = None,
 ) -> None:
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.humaneval import export_humaneval
@@ -66,11 +78,15 @@ def export(
     else:
         assert dataset is not None and revision is not None  # checked above
         frame = load_revision_frame(dataset, revision, store=read_store, endpoint=read_endpoint)
-    res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=quotas, allow_fewer=allow_fewer, bom=bom)
+    res = export_humaneval(frame, out, key, n=n, seed=seed, per_type=quotas, allow_fewer=allow_fewer, bom=bom,
+                           fmt=fmt, video_url_prefix=video_url_prefix)
     for note in res.notes:
         typer.secho(f"note: {note}", fg="yellow", err=True)
     quotas = ", ".join(f"{v} {k}" for k, v in res.quotas.items())
-    typer.echo(f"wrote {res.n_items} items ({quotas}) from {res.available_videos} videos to {res.sheet}")
+    what = "Label Studio tasks" if fmt == "label-studio" else "items"
+    typer.echo(f"wrote {res.n_items} {what} ({quotas}) from {res.available_videos} videos to {res.sheet}")
+    for path in res.also_written:
+        typer.echo(f"wrote the labeling config to {path} (Label Studio: project settings -> Labeling Interface)")
     typer.echo(f"wrote the key to {res.key}: do not share it with raters")
 
 
@@ -140,7 +156,8 @@ def _print_report(report: Any) -> None:
 @humaneval_app.command("score", cls=vocab_command())
 @friendly_errors
 def score(
-    sheets: Annotated[list[Path], typer.Argument(help="Filled rater sheets (one per rater).")],
+    sheets: Annotated[list[Path], typer.Argument(
+        help="Filled rater sheets (CSV, one per rater), or Label Studio JSON exports (one rater per annotator).")],
     key: Annotated[Path, typer.Option("--key", "-k", help="The key file written by export.")],
     as_json: JsonOutput = False,
 ) -> None:
@@ -157,6 +174,46 @@ def score(
         typer.echo(report.model_dump_json(indent=2))
     else:
         _print_report(report)
+
+
+@humaneval_app.command("serve", cls=vocab_command())
+@friendly_errors
+def serve(
+    sheet: Annotated[Path, typer.Option("--sheet", help="The rater sheet written by `savi humaneval export`.")],
+    rater: Annotated[str, typer.Option("--rater", help="The rater's name, written into the filled sheet.")],
+    video_root: VideoRoots = None,
+    config: SourcesConfig = None,
+    data_root: DataRoot = None,
+    out: RatedSheetOut = None,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")] = 8765,
+) -> None:
+    """Rate a sheet in the browser: one item at a time, its video playing only the clip span, every answer
+    saved at once to the filled sheet (resumed where it stopped); Ctrl-C stops the page."""
+    import signal
+
+    from videosavi.training.video_roots import resolve_roots
+    from videosavi.workflows.rater_page import RaterServer, ServeOptions
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    roots = resolve_roots(video_root or [], config, data_root)
+    options = ServeOptions(sheet=sheet, rater=rater, roots=roots, out=out, port=port)
+    with RaterServer(options) as server:
+        assert server.page is not None  # started
+        rated = server.page.rated
+        if server.missing:
+            first = server.missing[0][1]
+            typer.secho(f"warning: {len(server.missing)} of {len(rated.items)} videos cannot be found (first: "
+                        f"{first}); the page says so on those items", fg="yellow", err=True)
+        where = "starting" if rated.done == 0 else f"resuming: {rated.done} of {len(rated.items)} rated"
+        typer.echo(f"rater page for {rated.rater}: {server.url} ({where}; Ctrl-C to stop)")
+        typer.echo(f"answers are saved to {rated.out} as they are given")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.wait()
+        typer.echo(f"stopped: {rated.done} of {len(rated.items)} rated, saved in {rated.out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -258,7 +258,11 @@ ConvertOut = Annotated[Path, typer.Option(
 EvalSetOut = Annotated[Path, typer.Option(*_O, help="Eval set folder to write.")]
 AnswersOut = Annotated[Path, typer.Option(*_O, help="Answers folder to write.")]
 JudgeOut = Annotated[Path, typer.Option(*_O, help="Folder for the judgements, table.json/.md and errors.png.")]
-SheetOut = Annotated[Path, typer.Option(*_O, help="Rater sheet to write (CSV).")]
+SheetOut = Annotated[Path, typer.Option(
+    *_O, help="Rater sheet to write (CSV; with --format label-studio, the tasks JSON).")]
+RatedSheetOut = Annotated[Optional[Path], typer.Option(
+    *_O, help="The filled sheet, saved after every answer (default SHEET.RATER.csv beside --sheet); resumed if it "
+              "exists.")]
 
 VideoRoots = Annotated[Optional[list[str]], typer.Option(
     "--video-root", metavar="SOURCE=DIR",
