@@ -39,6 +39,7 @@ from videosavi.errors import ConfigError, RunDirMismatchError
 from videosavi.hashing import canonical_json
 from videosavi.locking import exclusive
 from videosavi.logs import event, run_log
+from videosavi.out_guard import check_apart, check_folder, claim_folder
 from videosavi.progress import progress_bar, progress_bars_enabled
 from videosavi.run_dir import RunDir
 from videosavi.schemas import (
@@ -188,6 +189,20 @@ def _check_spec(cache: CallCache, spec: dict, run: RunDir, force: bool) -> None:
     cache.set_meta("spec", canonical_json(spec))
 
 
+BUILD_COMMAND = "savi-build"
+# What a build (its shards, merges and Ray driver included) writes at a run directory's top level.
+RUN_DIR_ENTRIES = ("build.json*", "videos.*", "data", "parts", "shards", "cache.sqlite*", "quarantine.jsonl*",
+                   "skipped.jsonl*", "prompts", "build.log*")
+
+
+def guard_run_dir(path: Path, cfg: BuildConfig, data_root: Path, force: bool) -> None:
+    """The run directory must stay apart from the videos it reads (a source root, the data root itself),
+    and `--force` discards only a run directory a build wrote (videosavi/out_guard.py)."""
+    roots = {f"root of source {name}": data_root / src.root for name, src in cfg.sources.items()}
+    check_apart(path, roots, containers={"data root": data_root})
+    check_folder(path, BUILD_COMMAND, owned=RUN_DIR_ENTRIES, replacing=force, flag="--force", legacy="cache.sqlite")
+
+
 def _wipe(run: RunDir) -> None:
     import shutil
 
@@ -256,9 +271,11 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     previous = resolve_previous(retrospective=cfg.retrospective, iteration=opts.iteration, previous=opts.previous,
                                 descriptions=opts.previous_descriptions)
     run = RunDir(opts.run_dir())
+    guard_run_dir(run.path, cfg, data_root, opts.force)
     # The lock comes before anything touches the directory: `--force` must never wipe a run that
     # another live build is writing (it is refused instead, naming that build).
     with exclusive(run.path, "savi-build"):
+        claim_folder(run.path, BUILD_COMMAND, RUN_DIR_ENTRIES)
         if opts.force:
             _wipe(run)
         with run_log(run.path):

@@ -103,10 +103,18 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
 
     from videosavi.builders.merge import merge_shards
     from videosavi.builders.reserve import reserve_request
-    from videosavi.builders.runner import load_or_sample, resolve_config, select_videos
+    from videosavi.builders.runner import (
+        BUILD_COMMAND,
+        RUN_DIR_ENTRIES,
+        guard_run_dir,
+        load_or_sample,
+        resolve_config,
+        select_videos,
+    )
     from videosavi.builders.sampler import sample_key
     from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
     from videosavi.config import resolve_data_root
+    from videosavi.out_guard import claim_folder
     from videosavi.run_dir import RunDir
 
     t_start = time.perf_counter()
@@ -116,7 +124,9 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
     data_root = Path(resolve_data_root(opts.data_root)).absolute()
     # The driver holds OUT for the whole build (each shard task locks its own OUT/shards/shard-I), and
     # takes it before `--force` removes anything.
+    guard_run_dir(out, cfg, data_root, opts.force)
     with exclusive(out, "savi-build --executor ray"), run_log(out):
+        claim_folder(out, BUILD_COMMAND, RUN_DIR_ENTRIES)
         main_run = RunDir(out)
         if opts.force:
             import shutil

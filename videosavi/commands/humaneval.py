@@ -47,6 +47,7 @@ def export(
     allow_fewer: Annotated[bool, typer.Option(
         "--allow-fewer", help="Export fewer items when videos run short.")] = False,
     bom: Annotated[bool, typer.Option("--bom", help="Start files with a UTF-8 BOM (older Excel needs it).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out and --key if they exist.")] = False,
 ) -> None:
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.humaneval import export_humaneval
@@ -54,7 +55,10 @@ def export(
     from videosavi.curation.stats import pairs_frame
     from videosavi.errors import ConfigError
     from videosavi.hub.revision_frame import load_revision_frame
+    from videosavi.out_guard import check_out_file
 
+    for option, path in (("--out", out), ("--key", key)):
+        check_out_file(path, overwrite=overwrite, option=option, flag="--overwrite")
     if bool(run_dir) == bool(dataset):
         raise ConfigError("give either --run-dir DIR or --dataset REPO --revision REV")
     if dataset and not revision:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from videosavi.errors import ExportError
+from videosavi.out_guard import check_apart
 from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 from videosavi.version import __version__
 from videosavi.workflows.export.formats import FORMATS
@@ -132,8 +133,10 @@ def export_revision(opts: ExportOptions) -> ExportResult:
 
     t0 = time.perf_counter()
     check_options(opts)
-    out = check_out(opts.out, overwrite=opts.overwrite)
     roots = resolve_roots(opts.video_roots, opts.config, opts.data_root)
+    check_apart(opts.out, {**{f"video root of {s}": p for s, p in roots.items()}, "store": opts.store},
+                containers={"data root": opts.data_root})
+    out = check_out(opts.out, overwrite=opts.overwrite)
     rev = open_revision(opts.dataset, opts.revision, store=opts.store, endpoint=opts.endpoint)
     table = rev.dataset.with_format("arrow")[:]
     missing = [c for c in ROW_COLUMNS if c not in table.column_names]
