@@ -29,7 +29,7 @@ from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.pipeline_items import DecodedVideo, PipelineContext, VideoResult
 from videosavi.builders.prompts import STAGES, PromptSet
 from videosavi.builders.reserve import reserve_request, select_pairs
-from videosavi.builders.retrospective import PreviousContext, resolve_previous
+from videosavi.builders.retrospective import PreviousContext, matched_share_warning, resolve_previous
 from videosavi.builders.stage_runner import CallContext, StageRunner
 from videosavi.builders.top_up import available_videos, extend_runs, outcomes, quota_targets
 from videosavi.builders.version import BUILDER_VERSION
@@ -82,6 +82,7 @@ class BuildOptions:
     # read from a published revision (`previous_descriptions`: video_uid -> text); builders/retrospective.py
     previous: str | None = None
     previous_descriptions: dict[str, str] | None = None
+    previous_origin: dict[str, Any] | None = None  # the name and iteration the published revision's build.json gives
     # build with a random-weight tiny model although neither the config nor --model names one
     allow_random_weights: bool = False
 
@@ -269,7 +270,7 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     curation = load_curation_config(cfg.curation)
     data_root = resolve_data_root(opts.data_root)
     previous = resolve_previous(retrospective=cfg.retrospective, iteration=opts.iteration, previous=opts.previous,
-                                descriptions=opts.previous_descriptions)
+                                descriptions=opts.previous_descriptions, name=cfg.name, origin=opts.previous_origin)
     run = RunDir(opts.run_dir())
     guard_run_dir(run.path, cfg, data_root, opts.force)
     # The lock comes before anything touches the directory: `--force` must never wipe a run that
@@ -323,6 +324,9 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
 
         window = opts.window or cfg.model.batch_size
         selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
+        few = matched_share_warning(previous, (v.video_uid for _, v in selected)) if previous is not None else None
+        if few:
+            log.warning(few)
         finished = cache.finished_videos()
         done_before = sum(1 for seq, _ in selected if seq in finished and shards.has_part(run.path, seq))
         log.info(event("videos", selected=len(selected), done_before=done_before, todo=len(selected) - done_before,

@@ -31,5 +31,8 @@ def previous_from_revision(spec: str, *, store: str | Path | None = None,
     rev = open_revision(repo, revision, store=store, endpoint=endpoint)
     rows = (rev.dataset.select_columns(["video_uid", "description"]).to_list()
             if "description" in rev.dataset.column_names else [])
+    name, iteration = rev.build_info.get("name"), rev.build_info.get("iteration")
     return check_previous(PreviousContext(label=f"{repo}@{revision} ({rev.sha[:12]})",
-                                          descriptions=descriptions_from_rows(rows)))
+                                          descriptions=descriptions_from_rows(rows),
+                                          name=name if isinstance(name, str) else None,
+                                          iteration=iteration if isinstance(iteration, int) else None))

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videosavi._faults import failpoint
 from videosavi.errors import ConfigError
 from videosavi.out_guard import check_apart, check_folder, claim_folder
 from videosavi.progress import progress_bars_enabled, status_console
@@ -170,8 +171,22 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
     """Train, save adapter + merged model + cards + train.json; see the module docstring.
 
     `before_merge(model)` sees the trained PEFT model before merging folds it in place (tests compare
-    its logits with the saved artefacts; callers may evaluate it).
+    its logits with the saved artefacts; callers may evaluate it). A full disk (an OSError, or a
+    library's own error saying so, as safetensors' SafetensorError does) is the build's one line.
     """
+    from videosavi.builders.disk_full import disk_full_error
+
+    try:
+        return _train_dpo(args, before_merge)
+    except Exception as exc:
+        full = disk_full_error(exc, Path(args.output), kept="Checkpoints saved so far are kept (--resume goes on "
+                               "from the last one)")
+        if full is None:
+            raise
+        raise full from exc
+
+
+def _train_dpo(args: TrainArgs, before_merge: Callable[[Any], None] | None) -> TrainResult:
     from videosavi.compat import ensure_torchvision_importable
 
     ensure_torchvision_importable()  # before trl/transformers: their video processors import torchvision
@@ -290,6 +305,7 @@ def _save(run: _Run, trainer: Any, processor: Any, before_merge: Callable[[Any],
     main = trainer.is_world_process_zero()
     if main:
         _clear_previous(output)
+    failpoint("train_save")
     trainer.save_model(str(result.adapter_dir))
     peft_model = trainer.accelerator.unwrap_model(trainer.model)
     if before_merge is not None:
