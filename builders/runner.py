@@ -356,7 +356,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
         timings["finalize_s"] += time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_start
         info_out.timings = {k: round(v, 3) for k, v in timings.items()}
-        run.write_build_info(info_out)
+        info_out = run.write_final_build_info(info_out)
         stats = getattr(backend, "stats", None)
         model_stats = stats.as_dict() if stats is not None else {}
         if model_stats:
