@@ -171,9 +171,11 @@ def convert_internvl(
 
     started = time.perf_counter()
     out = Path(out).expanduser()
+    if Path(src).expanduser().is_dir():  # a folder: before anything else, OUT must not be, hold or lie in it
+        check_apart(out, {"source checkpoint": Path(src).expanduser()})
     check_replaceable(out, COMMAND, force=force, flag="--force", owned=OUT_ENTRIES, legacy=RECORD_FILE)
     source = open_source(src, revision)
-    check_apart(out, {"source checkpoint": source.root})
+    check_apart(out, {"source checkpoint": source.root})  # a hub id's cache snapshot
     plan = plan_conversion(source.config, origin=str(source.root / CONFIG_FILE))
     required_files(source.root, plan.text_arch)
     ensure_torchvision_importable()
