@@ -82,6 +82,11 @@ def _owned(name: str, owned: Collection[str]) -> bool:
     return name in ALWAYS_OWNED or any(fnmatch.fnmatchcase(name, pattern) for pattern in owned)
 
 
+def _whose(folder: Path) -> str:
+    marker = read_marker(folder)
+    return f"its {MARKER} names {marker['command']}" if marker else f"it has no {MARKER}"
+
+
 def _named(names: Collection[str]) -> str:
     shown = ", ".join(sorted(names)[:MAX_NAMED])
     return shown + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
@@ -121,7 +126,7 @@ def check_replaceable(out: str | Path, command: str, *, force: bool, flag: str,
     if foreign is None:
         if legacy is not None and legacy in entries and all(_owned(n, owned) for n in entries):
             return True
-        raise OutRefusedError(f"--out {out} was not written by {command} (it has no {MARKER}): {flag} replaces only "
+        raise OutRefusedError(f"--out {out} was not written by {command} ({_whose(out)}): {flag} replaces only "
                               f"what {command} wrote; choose another folder")
     if foreign:
         raise OutRefusedError(f"--out {out} holds {len(foreign)} thing(s) {command} did not write ({_named(foreign)}): "
@@ -155,7 +160,7 @@ def check_folder(out: str | Path, command: str, *, owned: Collection[str], repla
     if foreign is None:  # no marker of ours: an empty folder, an older result, or someone else's
         if entries and (legacy is None or legacy not in entries):
             raise OutRefusedError(
-                f"--out {out} was not written by {command} (it has no {MARKER}): {flag} replaces only what "
+                f"--out {out} was not written by {command} ({_whose(out)}): {flag} replaces only what "
                 f"{command} wrote; choose another folder")
         foreign = [n for n in entries if not _owned(n, owned)]
     if foreign:

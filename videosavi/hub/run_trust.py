@@ -94,9 +94,10 @@ def incomplete_reasons(info: BuildInfo, run_path: Path) -> list[str]:
         if short and not pending:
             listed = ", ".join(f"{name} {f.delivered_pairs} of {f.requested_pairs}" for name, f in short.items())
             reasons.append(f"sources delivered fewer pairs than their quota ({listed}); give them more videos "
-                           "and build again, or build with --allow-shortfall to publish fewer pairs on purpose")
+                           "and run savi-build again, or build with savi-build --allow-shortfall to publish fewer "
+                           "pairs on purpose")
     if info.counts.pairs == 0 and not reasons:
         skipped = ", ".join(f"{k}: {n}" for k, n in sorted(info.counts.skip_reasons.items())) or "none"
         reasons.append(f"it holds 0 pairs (videos skipped by reason: {skipped}); check the build's sources and "
-                       "model, then build again")
+                       "model (savi doctor), then run savi-build again")
     return reasons
