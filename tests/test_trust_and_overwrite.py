@@ -8,10 +8,10 @@ test_crafted_revisions.py, the loop killed at each step boundary in test_loop_re
 from __future__ import annotations
 
 import errno
-import re
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -26,7 +26,7 @@ from videosavi.cli import app
 from videosavi.errors import ConfigError, ModelError, OutRefusedError, PublishError
 from videosavi.hub.publish import publish_run
 from videosavi.hub.store import GitStore
-from videosavi.out_guard import MARKER, check_apart, check_replaceable, claim_folder, check_folder, replace_folder
+from videosavi.out_guard import MARKER, check_apart, check_folder, check_replaceable, claim_folder, replace_folder
 from videosavi.run_dir import RunDir
 from videosavi.schemas import SourceFill
 
@@ -71,7 +71,7 @@ def test_the_guard_replaces_a_folder_only_when_its_marker_says_the_command_wrote
     assert check_replaceable(out, "savi export", force=False, flag="--overwrite") is False  # new
     out.mkdir()
     (out / "mine.txt").write_text("mine")
-    with pytest.raises(OutRefusedError, match="not empty.*--overwrite"):
+    with pytest.raises(OutRefusedError, match=r"not empty.*--overwrite"):
         check_replaceable(out, "savi export", force=False, flag="--overwrite")
     with pytest.raises(OutRefusedError, match="was not written by savi export"):
         check_replaceable(out, "savi export", force=True, flag="--overwrite")
@@ -89,10 +89,10 @@ def test_the_guard_replaces_a_folder_only_when_its_marker_says_the_command_wrote
         check_replaceable(out, "savi export", force=True, flag="--overwrite")
     for where, inputs in [(tmp_path, {"data root": tmp_path}), (tmp_path, {"store": tmp_path / "s"}),
                           (tmp_path / "s" / "x", {"store": tmp_path / "s"})]:
-        with pytest.raises(OutRefusedError, match="is the data root itself|contains the store|lies inside the store"):
+        with pytest.raises(OutRefusedError, match=r"is the data root itself|contains the store|lies inside the store"):
             check_apart(where, inputs)
     check_apart(tmp_path / "runs", {}, containers={"data root": tmp_path})  # inside a data root is fine
-    with pytest.raises(OutRefusedError, match="not written by savi train .its .videosavi-out.json names savi export"):
+    with pytest.raises(OutRefusedError, match=r"not written by savi train \(its \.videosavi-out\.json names savi export"):
         check_folder(out, "savi train", owned=("adapter", "train.json"), replacing=True, flag="--overwrite")
     claimed = claim_folder(tmp_path / "fresh", "savi train", ("adapter",))
     check_folder(claimed, "savi train", owned=("adapter",), replacing=True, flag="--overwrite")
