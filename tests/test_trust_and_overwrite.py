@@ -92,7 +92,7 @@ def test_the_guard_replaces_a_folder_only_when_its_marker_says_the_command_wrote
         with pytest.raises(OutRefusedError, match=r"is the data root itself|contains the store|lies inside the store"):
             check_apart(where, inputs)
     check_apart(tmp_path / "runs", {}, containers={"data root": tmp_path})  # inside a data root is fine
-    with pytest.raises(OutRefusedError, match=r"not written by savi train \(its \.videosavi-out\.json names savi export"):
+    with pytest.raises(OutRefusedError, match=r"not written by savi train \(its \S+ names savi export"):
         check_folder(out, "savi train", owned=("adapter", "train.json"), replacing=True, flag="--overwrite")
     claimed = claim_folder(tmp_path / "fresh", "savi train", ("adapter",))
     check_folder(claimed, "savi train", owned=("adapter",), replacing=True, flag="--overwrite")
