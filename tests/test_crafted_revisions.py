@@ -83,6 +83,18 @@ def training_data_path(store: Store, tag: str, processor: Any) -> None:
         assert "\n" not in str(exc) and len(str(exc)) < ROW_BOUND, str(exc)[:300]
 
 
+def evaluation_readers(store: Store, tag: str, work: Path) -> None:
+    """The evaluation side's readers of a revision: the human-eval sheet and the statistics."""
+    location = ["-d", REPO, "-r", tag, "--store", str(store.store)]
+    for args in (["humaneval", "export", *location, "--n", "3", "--allow-fewer", "--overwrite",
+                  "--out", str(work / "sheet.csv"), "--key", str(work / "key.csv")],
+                 ["stats", *location, "--json"]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code in (0, 2), (args[0], res.output[-3000:])
+        if res.exit_code == 2:
+            error_line(res.output)
+
+
 # --- rows: skipped with their reason, the rest exported -------------------------------------------------------
 
 
@@ -242,7 +254,7 @@ def corruptions(draw: st.DrawFn) -> list[tuple[int, str, Any]]:
             for field in draw(st.lists(st.sampled_from(sorted(BAD_VALUES)), min_size=n, max_size=n))]
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=10, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(changes=corruptions())
 def test_random_row_corruptions_never_raise_anything_but_our_one_line_errors(
@@ -266,6 +278,7 @@ def test_random_row_corruptions_never_raise_anything_but_our_one_line_errors(
             assert all(r["reason"] for r in skipped(out))  # every row left out says why
         no_staging_left(out)
     training_data_path(hostile, tag, processor)
+    evaluation_readers(hostile, tag, work)
     shutil.rmtree(work, ignore_errors=True)
 
 
