@@ -158,6 +158,7 @@ FILE_CASES = [
     ("build-json-a-list", {"build.json": b"[1, 2]"}, "build.json is not a JSON object"),
     ("answer-not-utf8", {"prompts/answer.txt": b"Answer \xff\xfe ${question}"}, "not UTF-8"),
     ("answer-other-placeholder", {"prompts/answer.txt": "Answer ${secret}\n"}, "not an answer template"),
+    ("answer-edited", {"prompts/answer.txt": "Answer in one word: ${question}\n"}, "but build.json recorded"),
     ("card-not-utf8", {"README.md": b"---\n\xff\n---\n"}, "README.md is not UTF-8"),
 ]
 

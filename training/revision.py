@@ -125,6 +125,20 @@ def parse_answer_template(raw: bytes, where: str) -> str:
     return text
 
 
+def check_template_hash(build_info: dict[str, Any], template: str | None, where: str) -> None:
+    """The answer template must be the one build.json recorded (its content hash): rows' prompts were
+    generated from it, so training on another one would optimise a prompt the model never answered."""
+    from videosavi.hashing import text_hash
+
+    expected = (build_info.get("prompts") or {}).get("answer") if isinstance(build_info.get("prompts"), dict) else None
+    if template is None or not isinstance(expected, str) or not 0 < len(expected) <= 64:
+        return
+    got = text_hash(template, len(expected))
+    if got != expected:
+        raise _refuse(where, ANSWER_TEMPLATE, f"hashes to {got}, but build.json recorded {expected} for the template "
+                      "the rows were made with")
+
+
 def open_revision(repo: str, revision: str, *, store: str | Path | None = None, endpoint: str | None = None,
                   token: str | None = None, cache_dir: str | Path | None = None) -> TrainingRevision:
     """Resolve `revision` to a sha, then load rows and side files of exactly that commit."""
@@ -146,5 +160,6 @@ def open_revision(repo: str, revision: str, *, store: str | Path | None = None, 
     build_info = parse_build_info(raw_build, where) if raw_build is not None else {}
     raw_prompt = _read_side_file(repo, sha, ANSWER_TEMPLATE, store=store, endpoint=endpoint, token=token)
     template = parse_answer_template(raw_prompt, where) if raw_prompt is not None else None
+    check_template_hash(build_info, template, where)
     return TrainingRevision(repo=repo, revision=revision, sha=sha, dataset=dataset, build_info=build_info,
                             answer_template=template)
