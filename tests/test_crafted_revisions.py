@@ -114,6 +114,8 @@ ROW_CASES = [
     ("source-as-a-path", {"source": "../x"}, "bad_field"),
     ("empty-answer", {"chosen": " "}, "bad_text"),
     ("huge-question", {"question": "why " * 100_000}, "bad_text"),
+    ("prompt-without-video", {"prompt": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
+     "bad_prompt"),
 ]
 
 
@@ -245,6 +247,11 @@ BAD_VALUES: dict[str, list[Any]] = {
     "rejected": ["\n\t"],
     "video_num_frames": [0, -5, 2**40, 1],
     "pair_id": ["", "p" * 500],
+    "prompt": [[], [{"role": "system", "content": [{"type": "text", "text": "no user turn"}]}],
+               [{"role": "user", "content": [{"type": "text", "text": "no video block"}]}],
+               [{"role": "user", "content": [{"type": "video", "text": None}, {"type": "video", "text": None}]}],
+               [{"role": "user", "content": [{"type": "image", "text": "x"}]}],
+               [{"role": "user", "content": [{"type": "video", "text": None}, {"type": "text", "text": "p" * 500_000}]}]],
 }
 
 

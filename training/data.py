@@ -38,7 +38,7 @@ from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 ROW_COLUMNS = ("pair_id", "source", "video_path", "video_sha256", "frame_indices", "question", "chosen", "rejected")
 OPTIONAL_COLUMNS = ("prompt",)
 # read when there, for `schemas.read_row`'s checks only: indices within the video
-GUARD_COLUMNS = ("video_num_frames",)
+GUARD_COLUMNS = ("video_num_frames", "prompt")
 PHRASE_COLUMNS = ("diff_spans",)  # read for RRPO only
 MAX_EXAMPLES = 10
 
@@ -265,7 +265,7 @@ def prepare_training_data(
         raise TrainingDataError(f"the revision lacks column(s) {', '.join(missing_cols)}; is it a videosavi dataset?")
     optional = [c for c in OPTIONAL_COLUMNS if c in dataset.column_names]
     guarded = [c for c in GUARD_COLUMNS if c in dataset.column_names]
-    table = dataset.select_columns([*columns, *optional, *guarded])
+    table = dataset.select_columns(list(dict.fromkeys([*columns, *optional, *guarded])))
     if max_pairs is not None:
         table = table.select(range(min(max_pairs, len(table))))
     rows: list[dict[str, Any]] = rows_of(table)
