@@ -251,7 +251,8 @@ BAD_VALUES: dict[str, list[Any]] = {
                [{"role": "user", "content": [{"type": "text", "text": "no video block"}]}],
                [{"role": "user", "content": [{"type": "video", "text": None}, {"type": "video", "text": None}]}],
                [{"role": "user", "content": [{"type": "image", "text": "x"}]}],
-               [{"role": "user", "content": [{"type": "video", "text": None}, {"type": "text", "text": "p" * 500_000}]}]],
+               [{"role": "user", "content": [{"type": "video", "text": None},
+                                             {"type": "text", "text": "p" * 500_000}]}]],
 }
 
 
