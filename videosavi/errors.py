@@ -73,7 +73,3 @@ class OutRefusedError(ConfigError):
     """`--out` names a place the command must not write (an input, a folder or file it did not write);
     nothing was touched."""
 
-
-class UntrustedInputError(VideosaviError):
-    """A file read back from a run directory, store or revision is not what the build wrote (a link out,
-    a special file, a template whose hash differs, a value outside the schema); nothing was used."""
