@@ -105,9 +105,16 @@ class ChangedSinceSamplingError(DecodeError):
     reason = "changed_since_sampling"
 
 
+class FramesTooLargeError(DecodeError):
+    """The frames asked for would not fit in memory (a resize of thousands of pixels a side, from a crafted
+    config or revision): refused before any decoder allocates them."""
+
+    reason = "frames_too_large"
+
+
 DECODE_REASONS: tuple[str, ...] = tuple(
     cls.reason for cls in (DecodeError, MissingFileError, UnreadableFileError, EmptyFileError, NotAVideoError,
                            NoVideoStreamError, TruncatedVideoError, CorruptVideoError, ClipOutOfRangeError,
                            FrameIndexError, DecodeTimeoutError, DecoderCrashError, OutsideRootError,
-                           ChangedSinceSamplingError)
+                           ChangedSinceSamplingError, FramesTooLargeError)
 )

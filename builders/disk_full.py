@@ -19,11 +19,20 @@ from videosavi.errors import DiskFullError
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
+# How libraries that do not raise OSError say the same: safetensors' SafetensorError carries the Rust
+# io::Error's Debug form (`IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })`),
+# torch's RuntimeError the C library's text.
+_FULL_TEXTS = ("No space left on device", "StorageFull", "Disk quota exceeded", "QuotaExceeded", "os error 28",
+               "code: 28,", "os error 122", "code: 122,")
+
+
 def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in _FULL_ERRNOS
     # SQLite reports SQLITE_FULL as an OperationalError whose text is fixed by the library.
-    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        return "disk is full" in str(exc)
+    return type(exc).__name__ in ("SafetensorError", "RuntimeError") and any(t in str(exc) for t in _FULL_TEXTS)
 
 
 def mount_point(path: Path) -> Path:
@@ -36,8 +45,10 @@ def mount_point(path: Path) -> Path:
     return p
 
 
-def disk_full_error(exc: BaseException, run_dir: Path) -> DiskFullError | None:
-    """The user-facing error for a full disk under `run_dir`, or None if `exc` is something else."""
+def disk_full_error(exc: BaseException, run_dir: Path,
+                    kept: str = "Finished videos are kept") -> DiskFullError | None:
+    """The user-facing error for a full disk under `run_dir`, or None if `exc` is something else.
+    `kept` says what survives (a build's finished videos, a training run's saved checkpoints)."""
     if not is_disk_full(exc):
         return None
     mount = mount_point(run_dir)
@@ -45,8 +56,8 @@ def disk_full_error(exc: BaseException, run_dir: Path) -> DiskFullError | None:
         free = f"{shutil.disk_usage(mount).free / 2**20:.1f} MiB free now"
     except OSError:
         free = "free space unknown"
-    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc).splitlines() or [""])[0][:200]
     return DiskFullError(
-        f"the disk holding {run_dir} (file system at {mount}, {free}) is full: {detail}. Finished videos are "
-        "kept; free some space there, then run the same command again to resume."
+        f"the disk holding {run_dir} (file system at {mount}, {free}) is full: {detail}. {kept}; free some space "
+        "there, then run the same command again to resume."
     )

@@ -32,6 +32,7 @@ from videosavi.builders.decode_errors import (
     DecodeTimeoutError,
     EmptyFileError,
     FrameIndexError,
+    FramesTooLargeError,
     MissingFileError,
     NotAVideoError,
     NoVideoStreamError,
@@ -41,6 +42,7 @@ from videosavi.builders.decode_errors import (
 from videosavi.builders.frame_indices import clip_frame_range, frame_timestamps, spread, uniform_indices
 from videosavi.builders.pyav_reader import PyAVReader, looks_like_container
 from videosavi.schemas import FrameSample
+from videosavi.schemas.frames import check_resize
 
 DECODERS: tuple[str, ...] = ("decord", "pyav")
 Resize = tuple[int, int] | None  # (height, width)
@@ -169,6 +171,25 @@ def _with_decoders(path: str | Path, resize: Resize, decoders: Sequence[str],
     raise last
 
 
+# At most this many bytes of decoded frames per call (32 frames of 4096 x 4096 x 3 are 1.6 GB).
+MAX_FRAME_BYTES = 4 << 30
+
+
+def check_frame_memory(path: str | Path, frames: int, resize: Resize) -> None:
+    """Refuse, before a decoder allocates anything, frames that would not fit in memory: a decoder asked
+    for 32 frames of 20000 x 20000 aborts the whole process (std::bad_alloc), leaving its work behind."""
+    if resize is None:
+        return
+    try:
+        h, w = check_resize(resize) or (0, 0)
+    except ValueError as exc:
+        raise FramesTooLargeError(str(exc), str(path)) from exc
+    need = frames * h * w * 3
+    if need > MAX_FRAME_BYTES:
+        raise FramesTooLargeError(f"{frames} frames of {h} x {w} need {need / 2**30:.1f} GiB, more than the "
+                                  f"{MAX_FRAME_BYTES / 2**30:.0f} GiB allowed; use a smaller resize", str(path))
+
+
 def decode_frames(path: str | Path, num_frames: int, clip_start: float | None = None,
                   clip_end: float | None = None, resize: Resize = None, *,
                   decoders: Sequence[str] = DECODERS) -> DecodedFrames:
@@ -176,6 +197,7 @@ def decode_frames(path: str | Path, num_frames: int, clip_start: float | None = 
 
     A clip with fewer than N frames gives all of its frames. `resize` is (height, width).
     """
+    check_frame_memory(path, num_frames, resize)
 
     def use(reader: Any) -> DecodedFrames:
         indices = uniform_indices(reader.num_frames, num_frames, reader.fps, clip_start, clip_end)
@@ -199,6 +221,7 @@ def decode_at_indices(path: str | Path, indices: Sequence[int], resize: Resize =
         raise ValueError("no frame indices given")
     if idx[0] < 0 or any(b <= a for a, b in pairwise(idx)):
         raise ValueError(f"frame indices must be >= 0 and strictly increasing, got {idx[:8]}...")
+    check_frame_memory(path, len(idx), resize)
     frames, _, _ = _with_decoders(path, resize, decoders, lambda reader: reader.read(idx))
     return frames
 

@@ -125,7 +125,7 @@ def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None,
     timings = {k: round(max(i.timings.get(k, 0.0) for i in infos), 3) for k in first.timings}
     merged = first.model_copy(update={"counts": counts, "shards": names, "shard_index": None, "num_shards": None,
                                       "timings": timings, "retrospective": merge_retrospective(infos)})
-    target.write_build_info(merged)
+    merged = target.write_final_build_info(merged)
     log.info(event("merged", run=str(target.path), shards=len(runs), pairs=counts.pairs,
                    videos_done=counts.videos_done, videos_skipped=counts.videos_skipped))
     return merged

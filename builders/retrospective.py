@@ -26,6 +26,9 @@ class PreviousContext:
 
     label: str
     descriptions: dict[str, str] = field(default_factory=dict)
+    # what the previous data says of itself (its build.json), when known: checked against this build
+    name: str | None = None
+    iteration: int | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -52,8 +55,37 @@ def previous_from_run_dir(path: str | Path) -> PreviousContext:
         raise ConfigError(f"--previous {path}: not a finished run directory (no build.json)")
     table = run.read_pairs_table().select(["video_uid", "description"])
     # the label is published in build.json and the card: the folder's name, never the local path above it
-    label = f"run directory {run.path.resolve().name} (iteration {run.read_build_info().iteration})"
-    return PreviousContext(label=label, descriptions=descriptions_from_rows(table.to_pylist()))
+    info = run.read_build_info()
+    label = f"run directory {run.path.resolve().name} (iteration {info.iteration})"
+    return PreviousContext(label=label, descriptions=descriptions_from_rows(table.to_pylist()), name=info.name,
+                           iteration=info.iteration)
+
+
+def check_previous_matches(previous: PreviousContext, *, name: str, iteration: int) -> PreviousContext:
+    """The previous data must be iteration N-1 of the same dataset (config `name`): another dataset's or
+    another iteration's descriptions would match few videos, and those few would be revised from the
+    wrong text without a word."""
+    if previous.name is not None and previous.name != name:
+        raise ConfigError(f"--previous {previous.label} is dataset {previous.name!r}, but this build makes "
+                          f"{name!r}: give iteration {iteration - 1} of the same dataset")
+    if previous.iteration is not None and previous.iteration != iteration - 1:
+        raise ConfigError(f"--previous {previous.label} is iteration {previous.iteration}, but iteration {iteration} "
+                          f"revises iteration {iteration - 1}'s descriptions: give that one")
+    return previous
+
+
+MIN_MATCHED_SHARE = 0.5
+
+
+def matched_share_warning(previous: PreviousContext, video_uids: Iterable[str]) -> str | None:
+    """A warning when fewer than half of this build's videos have a previous description (pure)."""
+    uids = list(video_uids)
+    matched = sum(1 for uid in uids if uid in previous.descriptions)
+    if not uids or matched >= MIN_MATCHED_SHARE * len(uids):
+        return None
+    return (f"only {matched} of {len(uids)} videos of this build have a description in --previous "
+            f"{previous.label}: the others are described afresh. Is it the previous iteration of this dataset, "
+            "built from the same sample?")
 
 
 def check_previous(previous: PreviousContext) -> PreviousContext:
@@ -66,7 +98,8 @@ def check_previous(previous: PreviousContext) -> PreviousContext:
 
 
 def resolve_previous(*, retrospective: bool, iteration: int, previous: str | None,
-                     descriptions: Mapping[str, str] | None) -> PreviousContext | None:
+                     descriptions: Mapping[str, str] | None, name: str | None = None,
+                     origin: Mapping[str, Any] | None = None) -> PreviousContext | None:
     """The previous context a build runs with, from `BuildOptions.previous` (a run directory, or the
     label of `descriptions` a caller read from a published revision); None in iteration 1."""
     if previous is None and descriptions is None:
@@ -78,9 +111,14 @@ def resolve_previous(*, retrospective: bool, iteration: int, previous: str | Non
         raise ConfigError("--previous is read by retrospective builds only; set retrospective: true in the config, "
                           "or drop --previous")
     if descriptions is not None:
-        return check_previous(PreviousContext(previous or "given descriptions", dict(descriptions)))
-    assert previous is not None
-    if not Path(previous).is_dir():
-        raise ConfigError(f"--previous {previous}: no such run directory (a published revision is given as "
-                          "ORG/NAME@REV to savi-build)")
-    return check_previous(previous_from_run_dir(previous))
+        given = origin or {}
+        ctx = PreviousContext(previous or "given descriptions", dict(descriptions), name=given.get("name"),
+                              iteration=given.get("iteration"))
+    else:
+        assert previous is not None
+        if not Path(previous).is_dir():
+            raise ConfigError(f"--previous {previous}: no such run directory (a published revision is given as "
+                              "ORG/NAME@REV to savi-build)")
+        ctx = previous_from_run_dir(previous)
+    check_previous(ctx)
+    return check_previous_matches(ctx, name=name, iteration=iteration) if name is not None else ctx

@@ -29,7 +29,7 @@ from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.pipeline_items import DecodedVideo, PipelineContext, VideoResult
 from videosavi.builders.prompts import STAGES, PromptSet
 from videosavi.builders.reserve import reserve_request, select_pairs
-from videosavi.builders.retrospective import PreviousContext, resolve_previous
+from videosavi.builders.retrospective import PreviousContext, matched_share_warning, resolve_previous
 from videosavi.builders.stage_runner import CallContext, StageRunner
 from videosavi.builders.top_up import available_videos, extend_runs, outcomes, quota_targets
 from videosavi.builders.version import BUILDER_VERSION
@@ -39,6 +39,7 @@ from videosavi.errors import ConfigError, RunDirMismatchError
 from videosavi.hashing import canonical_json
 from videosavi.locking import exclusive
 from videosavi.logs import event, run_log
+from videosavi.out_guard import check_apart, check_folder, claim_folder
 from videosavi.progress import progress_bar, progress_bars_enabled
 from videosavi.run_dir import RunDir
 from videosavi.schemas import (
@@ -81,6 +82,7 @@ class BuildOptions:
     # read from a published revision (`previous_descriptions`: video_uid -> text); builders/retrospective.py
     previous: str | None = None
     previous_descriptions: dict[str, str] | None = None
+    previous_origin: dict[str, Any] | None = None  # the name and iteration the published revision's build.json gives
     # build with a random-weight tiny model although neither the config nor --model names one
     allow_random_weights: bool = False
 
@@ -188,6 +190,20 @@ def _check_spec(cache: CallCache, spec: dict, run: RunDir, force: bool) -> None:
     cache.set_meta("spec", canonical_json(spec))
 
 
+BUILD_COMMAND = "savi-build"
+# What a build (its shards, merges and Ray driver included) writes at a run directory's top level.
+RUN_DIR_ENTRIES = ("build.json*", "videos.*", "data", "parts", "shards", "cache.sqlite*", "quarantine.jsonl*",
+                   "skipped.jsonl*", "prompts", "build.log*")
+
+
+def guard_run_dir(path: Path, cfg: BuildConfig, data_root: Path, force: bool) -> None:
+    """The run directory must stay apart from the videos it reads (a source root, the data root itself),
+    and `--force` discards only a run directory a build wrote (videosavi/out_guard.py)."""
+    roots = {f"root of source {name}": data_root / src.root for name, src in cfg.sources.items()}
+    check_apart(path, roots, containers={"data root": data_root})
+    check_folder(path, BUILD_COMMAND, owned=RUN_DIR_ENTRIES, replacing=force, flag="--force", legacy="cache.sqlite")
+
+
 def _wipe(run: RunDir) -> None:
     import shutil
 
@@ -254,11 +270,13 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     curation = load_curation_config(cfg.curation)
     data_root = resolve_data_root(opts.data_root)
     previous = resolve_previous(retrospective=cfg.retrospective, iteration=opts.iteration, previous=opts.previous,
-                                descriptions=opts.previous_descriptions)
+                                descriptions=opts.previous_descriptions, name=cfg.name, origin=opts.previous_origin)
     run = RunDir(opts.run_dir())
+    guard_run_dir(run.path, cfg, data_root, opts.force)
     # The lock comes before anything touches the directory: `--force` must never wipe a run that
     # another live build is writing (it is refused instead, naming that build).
     with exclusive(run.path, "savi-build"):
+        claim_folder(run.path, BUILD_COMMAND, RUN_DIR_ENTRIES)
         if opts.force:
             _wipe(run)
         with run_log(run.path):
@@ -306,6 +324,9 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
 
         window = opts.window or cfg.model.batch_size
         selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
+        few = matched_share_warning(previous, (v.video_uid for _, v in selected)) if previous is not None else None
+        if few:
+            log.warning(few)
         finished = cache.finished_videos()
         done_before = sum(1 for seq, _ in selected if seq in finished and shards.has_part(run.path, seq))
         log.info(event("videos", selected=len(selected), done_before=done_before, todo=len(selected) - done_before,
@@ -335,7 +356,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
         timings["finalize_s"] += time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_start
         info_out.timings = {k: round(v, 3) for k, v in timings.items()}
-        run.write_build_info(info_out)
+        info_out = run.write_final_build_info(info_out)
         stats = getattr(backend, "stats", None)
         model_stats = stats.as_dict() if stats is not None else {}
         if model_stats:

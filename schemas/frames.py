@@ -34,3 +34,23 @@ def check_frame_indices(indices: list[int], timestamps: list[float], num_frames:
             raise ValueError(f"frame timestamps must not decrease, got {t0} then {t1}")
     if timestamps and timestamps[0] < 0:
         raise ValueError("frame timestamps must be >= 0")
+
+
+# A Video-LLM's frames are a few hundred pixels a side; 4096 leaves room for any real use, while a crafted
+# `resize: [20000, 20000]` (1.2 GB per frame) is refused before a decoder allocates anything.
+MAX_RESIZE_SIDE = 4096
+
+
+def check_resize(value: object) -> tuple[int, int] | None:
+    """`resize` as (height, width) of whole pixels in [1, MAX_RESIZE_SIDE], or None for native size;
+    ValueError naming what is wrong otherwise (a config, or a revision's build.json, is where it came from)."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"resize is [height, width] in whole pixels or null, got {str(value)[:60]!r}")
+    h, w = value
+    if not (0 < h <= MAX_RESIZE_SIDE and 0 < w <= MAX_RESIZE_SIDE):
+        raise ValueError(f"resize is (height, width) in pixels, both above 0 and at most {MAX_RESIZE_SIDE}; "
+                         f"got {[h, w]} (use null for the native size)")
+    return (h, w)

@@ -127,7 +127,7 @@ def make_build_info(pairs: list[PreferencePair], iteration: int = 1, **overrides
         "config_hash": "0" * 16,
         "model": ModelInfo(backend="tiny", name_or_path="tiny-qwen2-vl", revision="local:0123456789ab"),
         "prompt_version": "p0123456789",
-        "prompts": {"question": "aaaa", "answer": "bbbb", "critique": "cccc", "refine": "dddd"},
+        "prompts": PromptSet.load().hashes,  # the templates write_run_dir writes: publishing re-hashes them
         "counts": counts,
     }
     fields.update(overrides)

@@ -233,9 +233,14 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(published: Published, t
     (out / "keep.txt").write_text("mine")
     res = _cli(*base, "-f", "swift", "-o", str(out), *roots)
     assert res.exit_code == 2 and "not empty" in res.output and (out / "keep.txt").read_text() == "mine"
+    res = _cli(*base, "-f", "swift", "-o", str(out), "--overwrite", *roots)  # --overwrite replaces only an export
+    assert res.exit_code == 2 and "--overwrite replaces only what savi export wrote" in res.output, res.output
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    assert _cli(*base, "-f", "swift", "-o", str(out), *roots).exit_code == 0
     res = _cli(*base, "-f", "swift", "-o", str(out), "--overwrite", *roots)
     assert res.exit_code == 0, res.output
-    assert not (out / "keep.txt").exists() and len(_jsonl(out / "train.jsonl")) == len(published.pairs)
+    assert len(_jsonl(out / "train.jsonl")) == len(published.pairs)
     assert f"-> {out / 'train.jsonl'}: 6 of 6 pairs, 1 clips cut" in res.output
 
 

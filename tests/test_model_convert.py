@@ -412,8 +412,15 @@ def test_out_is_only_replaced_with_force_and_only_by_a_complete_conversion(origi
     assert _convert(broken, out, "--force").exit_code == 2
     assert (out / "keep.txt").read_text() == "previous", "a failed --force run must keep the old folder"
 
+    res = _convert(originals["qwen2"].path, out, "--force")  # --force replaces only a conversion
+    assert res.exit_code == 2 and "--force replaces only what savi model convert wrote" in res.output, res.output
+    assert (out / "keep.txt").read_text() == "previous"
+    (out / "keep.txt").unlink()
+    res = _convert(originals["qwen2"].path, out)
+    assert res.exit_code == 0, res.output
+    (out / "videosavi-convert.json").write_text("{}")  # an earlier conversion: replaced whole
     res = _convert(originals["qwen2"].path, out, "--force")
     assert res.exit_code == 0, res.output
-    assert not (out / "keep.txt").exists() and (out / "videosavi-convert.json").is_file()
+    assert json.loads((out / "videosavi-convert.json").read_text())["format"]
     assert _leftovers(tmp_path) == []
     assert _convert(originals["qwen2"].path, tmp_path / "x", "--max-shard-size", "lots").exit_code == 2

@@ -45,6 +45,7 @@ from videosavi.config import load_config
 from videosavi.errors import ConfigError, LockedError, ManifestError, ModelError
 from videosavi.hashing import sha256_file
 from videosavi.hub.publish import publish_run
+from videosavi.out_guard import write_marker
 from videosavi.run_dir import RunDir
 
 HOLD_LOCK = """
@@ -81,6 +82,7 @@ def test_a_live_run_directory_refuses_a_second_build_even_forced_and_a_dead_hold
     out = tmp_path / "run"
     out.mkdir()
     (out / "videos.parquet").write_bytes(b"the live build's sample")
+    write_marker(out, "savi-build")  # a live build marks its run directory as soon as it holds it
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True,
                               env=subprocess_env())
     try:

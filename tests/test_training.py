@@ -413,8 +413,18 @@ def test_source_without_a_root_is_named(published: Published) -> None:
 
 
 def test_empty_revision_is_a_clear_error(tmp_path: Path, videosavi_cache: str) -> None:
+    """`savi publish` refuses a 0-pair run (issue 23); one committed to the store anyway is refused by training."""
+    from videosavi.errors import PublishError
+    from videosavi.hub.revision_files import assemble_revision
+    from videosavi.hub.store import GitStore
+    from videosavi.hub.validate import validate_run_dir
+
     run = write_run_dir(tmp_path / "run", [])
-    publish_run(run.path, "org/empty", store=tmp_path / "store")
+    with pytest.raises(PublishError, match="0 pairs"):
+        publish_run(run.path, "org/empty", store=tmp_path / "store")
+    assemble_revision(validate_run_dir(run.path), tmp_path / "files", repo="org/empty", tag="iter1")
+    GitStore(tmp_path / "store").publish("org/empty", "iter1", tmp_path / "files", force=False, message="empty",
+                                         tag_message="iter1")
     with pytest.raises(TrainingDataError, match="org/empty@iter1"):
         open_revision("org/empty", "iter1", store=tmp_path / "store")
 

@@ -16,6 +16,7 @@ the stored indices can be read.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ from videosavi.builders.source_files import source_path
 from videosavi.errors import TrainingDataError
 from videosavi.progress import progress_bar
 from videosavi.schemas.paths import check_relative_posix_path
+from videosavi.schemas.read_row import row_problem
 from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 
 # The columns training reads from a revision (fields of `PreferencePair`), and the ones it reads when there:
@@ -35,6 +37,8 @@ from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 # the question and the revision's answer template.
 ROW_COLUMNS = ("pair_id", "source", "video_path", "video_sha256", "frame_indices", "question", "chosen", "rejected")
 OPTIONAL_COLUMNS = ("prompt",)
+# read when there, for `schemas.read_row`'s checks only: indices within the video
+GUARD_COLUMNS = ("video_num_frames", "prompt")
 PHRASE_COLUMNS = ("diff_spans",)  # read for RRPO only
 MAX_EXAMPLES = 10
 
@@ -46,6 +50,7 @@ BAD_PATH = "bad_path"
 OUTSIDE_ROOT = "outside_root"  # a symbolic link leads out of the source's root (see builders/source_files.py)
 SHA_MISMATCH = "sha256_mismatch"
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -102,11 +107,11 @@ def file_digest(path: Path) -> tuple[str | None, str | None]:
     """(sha256, None) for a readable file, else (None, reason)."""
     from videosavi.hashing import sha256_file
 
-    if not path.exists():
-        return None, MISSING_FILE
-    if not path.is_file():
-        return None, NOT_A_FILE
     try:
+        if not path.exists():
+            return None, MISSING_FILE
+        if not path.is_file():
+            return None, NOT_A_FILE
         return sha256_file(path), None
     except OSError:
         return None, UNREADABLE
@@ -152,19 +157,45 @@ def enforce_share(counts: DataCounts, max_missing_share: float) -> None:
         )
 
 
+def rows_of(table: Any) -> list[dict[str, Any]]:
+    """A dataset's (or Arrow table's) rows as dicts; a column that cannot be read (text that is not
+    UTF-8, a nested value Arrow cannot convert) is one line naming the revision's problem."""
+    try:
+        return list(table.to_list() if hasattr(table, "to_list") else table.to_pylist())
+    except (UnicodeDecodeError, ValueError, TypeError, OverflowError) as exc:
+        raise TrainingDataError(f"the revision's rows cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
+                                "it was not written by savi publish") from exc
+
+
 def resolve_files(rows: list[dict[str, Any]], roots: dict[str, Path],
-                  follow_symlinks: Collection[str] = ()) -> list[Path | str]:
-    """Each row's file, or why it has none: `bad_path` (an unsafe path), `outside_root` (a link that
-    leaves the source's root; `follow_symlinks` names the sources allowed to)."""
+                  follow_symlinks: Collection[str] = (), refused: list[str | None] | None = None) -> list[Path | str]:
+    """Each row's file, or why it has none: `bad_path` (an unsafe path, or one the file system refuses),
+    `outside_root` (a link that leaves the source's root; `follow_symlinks` names the sources allowed
+    to), or the row's `refused` reason (a field `schemas.read_row` refused: nothing of it is opened)."""
     files: list[Path | str] = []
-    for r in rows:
+    for i, r in enumerate(rows):
+        if refused is not None and refused[i] is not None:
+            files.append(str(refused[i]))
+            continue
         try:
             files.append(video_file(roots, r["source"], r["video_path"], r["source"] in follow_symlinks))
-        except ValueError:
+        except (ValueError, OSError):
             files.append(BAD_PATH)
         except DecodeError as exc:
             files.append(exc.reason)
     return files
+
+
+def refuse_bad_rows(rows: list[dict[str, Any]]) -> list[str | None]:
+    """Each row's reason code from `schemas.read_row` (None: usable), logging the first few problems:
+    rows come from revisions anyone may have published, and a bad one is skipped, not fatal."""
+    refused: list[str | None] = []
+    for row in rows:
+        problem = row_problem(row)
+        refused.append(problem[0] if problem else None)
+        if problem and refused.count(problem[0]) <= 3:
+            log.warning("pair %s skipped (%s): %s", str(row.get("pair_id"))[:40], *problem)
+    return refused
 
 
 def hash_verdicts(rows: list[dict[str, Any]], files: list[Path | str],
@@ -233,10 +264,11 @@ def prepare_training_data(
     if missing_cols:
         raise TrainingDataError(f"the revision lacks column(s) {', '.join(missing_cols)}; is it a videosavi dataset?")
     optional = [c for c in OPTIONAL_COLUMNS if c in dataset.column_names]
-    table = dataset.select_columns([*columns, *optional])
+    guarded = [c for c in GUARD_COLUMNS if c in dataset.column_names]
+    table = dataset.select_columns(list(dict.fromkeys([*columns, *optional, *guarded])))
     if max_pairs is not None:
         table = table.select(range(min(max_pairs, len(table))))
-    rows: list[dict[str, Any]] = table.to_list()
+    rows: list[dict[str, Any]] = rows_of(table)
     if phrases:
         from videosavi.training.phrases import check_row_spans
 
@@ -265,8 +297,9 @@ def check_rows(rows: list[dict[str, Any]], roots: dict[str, Path], *, allow_sha_
     """Every row's video resolved under the roots, each distinct file hashed once against the rows'
     `video_sha256` (and trial-decoded where nothing vouches for it); rows need `source`, `video_path`,
     `video_sha256`, `frame_indices`. Shared by training and `savi export`."""
-    check_sources([r["source"] for r in rows], roots)
-    files = resolve_files(rows, roots, follow_symlinks)
+    refused = refuse_bad_rows(rows)
+    check_sources([r["source"] for r, bad in zip(rows, refused, strict=True) if bad is None], roots)
+    files = resolve_files(rows, roots, follow_symlinks, refused)
     unique = sorted({f for f in files if isinstance(f, Path)})
     digests = dict(zip(unique, parallel_map(file_digest, unique, workers=workers, label="hashing videos"), strict=True))
     reasons, to_decode, mismatch_files = hash_verdicts(rows, files, digests, allow_sha_mismatch=allow_sha_mismatch,
@@ -283,7 +316,7 @@ def _count(rows: list[dict[str, Any]], files: list[Path | str], reasons: list[st
     counts.skipped_rows = dict(sorted(Counter(r for r in reasons if r is not None).items()))
     by_file: dict[str, str | None] = {}
     for f, reason, r in zip(files, reasons, rows, strict=True):
-        key = str(f) if isinstance(f, Path) else f"{r['source']}:{r['video_path']}"
+        key = str(f) if isinstance(f, Path) else f"{str(r.get('source'))[:40]}:{str(r.get('video_path'))[:200]}"
         # A file counts as kept if any of its rows is kept (clips of one file may differ in indices).
         by_file[key] = None if reason is None or by_file.get(key, "x") is None else reason
     counts.total_videos = len(by_file)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from videosavi.builders.retrospective import PreviousContext, check_previous, descriptions_from_rows
 from videosavi.errors import ConfigError
+from videosavi.training.data import refuse_bad_rows, rows_of
 
 
 def parse_repo_revision(spec: str) -> tuple[str, str]:
@@ -29,7 +30,11 @@ def previous_from_revision(spec: str, *, store: str | Path | None = None,
 
     repo, revision = parse_repo_revision(spec)
     rev = open_revision(repo, revision, store=store, endpoint=endpoint)
-    rows = (rev.dataset.select_columns(["video_uid", "description"]).to_list()
+    rows = (rows_of(rev.dataset.select_columns(["video_uid", "description"]))
             if "description" in rev.dataset.column_names else [])
+    rows = [row for row, bad in zip(rows, refuse_bad_rows(rows), strict=True) if bad is None]  # bounded texts only
+    name, iteration = rev.build_info.get("name"), rev.build_info.get("iteration")
     return check_previous(PreviousContext(label=f"{repo}@{revision} ({rev.sha[:12]})",
-                                          descriptions=descriptions_from_rows(rows)))
+                                          descriptions=descriptions_from_rows(rows),
+                                          name=name if isinstance(name, str) else None,
+                                          iteration=iteration if isinstance(iteration, int) else None))

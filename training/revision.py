@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 BUILD_JSON = "build.json"
 ANSWER_TEMPLATE = "prompts/answer.txt"
+MAX_SIDE_FILE_BYTES = 32 << 20  # build.json of a 24K-pair build is a few KB
+MAX_TEMPLATE_BYTES = 64 << 10
 
 
 @dataclass
@@ -61,6 +63,82 @@ def _read_side_file(repo: str, sha: str, path: str, *, store: str | Path | None,
     return Path(local).read_bytes()
 
 
+def _refuse(where: str, path: str, problem: str) -> TrainingDataError:
+    return TrainingDataError(f"{where}: {path} {problem}; it was not written by savi publish, so it is not used "
+                             "(publish the run again, or pick another revision)")
+
+
+def parse_build_info(raw: bytes, where: str) -> dict[str, Any]:
+    """A revision's build.json, checked where training and export read it: a JSON object of bounded
+    size whose `config`, `config.frames` and `model` are objects, `iteration` a positive integer and
+    `config.frames.resize` a sane (height, width) (schemas/frames.py); one line otherwise."""
+    from videosavi.schemas.frames import check_resize
+
+    if len(raw) > MAX_SIDE_FILE_BYTES:
+        raise _refuse(where, BUILD_JSON, f"is {len(raw)} bytes (at most {MAX_SIDE_FILE_BYTES})")
+    try:
+        info = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _refuse(where, BUILD_JSON, f"is not UTF-8 text (byte {exc.start})") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise _refuse(where, BUILD_JSON, f"is not valid JSON ({str(exc)[:120]})") from exc
+    if not isinstance(info, dict):
+        raise _refuse(where, BUILD_JSON, "is not a JSON object")
+    config = info.get("config")
+    checks = [
+        (config is None or isinstance(config, dict), "config is not an object"),
+        (info.get("model") is None or isinstance(info.get("model"), dict), "model is not an object"),
+        (info.get("iteration") is None or (type(info.get("iteration")) is int and info["iteration"] >= 1),
+         "iteration is not a positive integer"),
+        (not isinstance(config, dict) or config.get("frames") is None or isinstance(config.get("frames"), dict),
+         "config.frames is not an object"),
+    ]
+    for ok, problem in checks:
+        if not ok:
+            raise _refuse(where, BUILD_JSON, problem)
+    try:
+        check_resize(((config or {}).get("frames") or {}).get("resize"))
+    except ValueError as exc:
+        raise _refuse(where, BUILD_JSON, f"config.frames.{exc}") from exc
+    return info
+
+
+def parse_answer_template(raw: bytes, where: str) -> str:
+    """A revision's answer template, checked before training renders prompts with it: UTF-8 text of
+    bounded size that renders a question (`${question}`) and asks for nothing else."""
+    from string import Template
+
+    if len(raw) > MAX_TEMPLATE_BYTES:
+        raise _refuse(where, ANSWER_TEMPLATE, f"is {len(raw)} bytes (at most {MAX_TEMPLATE_BYTES})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _refuse(where, ANSWER_TEMPLATE, f"is not UTF-8 text (byte {exc.start})") from exc
+    probe = "\x00question\x00"
+    try:
+        rendered = Template(text).substitute(question=probe)
+    except (KeyError, ValueError) as exc:
+        problem = f"is not an answer template (placeholder problem: {str(exc)[:80]})"
+        raise _refuse(where, ANSWER_TEMPLATE, problem) from exc
+    if probe not in rendered:
+        raise _refuse(where, ANSWER_TEMPLATE, "is not an answer template (it has no ${question})")
+    return text
+
+
+def check_template_hash(build_info: dict[str, Any], template: str | None, where: str) -> None:
+    """The answer template must be the one build.json recorded (its content hash): rows' prompts were
+    generated from it, so training on another one would optimise a prompt the model never answered."""
+    from videosavi.hashing import text_hash
+
+    expected = (build_info.get("prompts") or {}).get("answer") if isinstance(build_info.get("prompts"), dict) else None
+    if template is None or not isinstance(expected, str) or not 0 < len(expected) <= 64:
+        return
+    got = text_hash(template, len(expected))
+    if got != expected:
+        raise _refuse(where, ANSWER_TEMPLATE, f"hashes to {got}, but build.json recorded {expected} for the template "
+                      "the rows were made with")
+
+
 def open_revision(repo: str, revision: str, *, store: str | Path | None = None, endpoint: str | None = None,
                   token: str | None = None, cache_dir: str | Path | None = None) -> TrainingRevision:
     """Resolve `revision` to a sha, then load rows and side files of exactly that commit."""
@@ -77,14 +155,11 @@ def open_revision(repo: str, revision: str, *, store: str | Path | None = None, 
                                 f"{exc.__cause__ or exc}") from exc
     if len(dataset) == 0:
         raise TrainingDataError(f"{repo}@{revision} ({sha[:12]}) holds no preference pairs")
+    where = f"{repo}@{revision} ({sha[:12]})"
     raw_build = _read_side_file(repo, sha, BUILD_JSON, store=store, endpoint=endpoint, token=token)
-    build_info: dict[str, Any] = {}
-    if raw_build is not None:
-        try:
-            build_info = json.loads(raw_build.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TrainingDataError(f"{repo}@{revision}: {BUILD_JSON} is not valid JSON: {exc}") from exc
+    build_info = parse_build_info(raw_build, where) if raw_build is not None else {}
     raw_prompt = _read_side_file(repo, sha, ANSWER_TEMPLATE, store=store, endpoint=endpoint, token=token)
-    template = raw_prompt.decode("utf-8") if raw_prompt is not None else None
+    template = parse_answer_template(raw_prompt, where) if raw_prompt is not None else None
+    check_template_hash(build_info, template, where)
     return TrainingRevision(repo=repo, revision=revision, sha=sha, dataset=dataset, build_info=build_info,
                             answer_template=template)

@@ -28,7 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videosavi._faults import failpoint
 from videosavi.errors import ConfigError
+from videosavi.out_guard import check_apart, check_folder, claim_folder
 from videosavi.progress import progress_bars_enabled, status_console
 from videosavi.training.args import TrainArgs, TrainResult
 from videosavi.training.lora_targets import LoraTargets, check_spec, find_lora_targets
@@ -47,11 +49,28 @@ CHECKPOINTS_DIR = "checkpoints"
 TRAIN_JSON = "train.json"
 
 
+COMMAND = "savi train"
+# What a training run writes at OUTPUT's top level; it replaces these (and only these) when it starts.
+OUT_ENTRIES = (ADAPTER_DIR, MERGED_DIR, CHECKPOINTS_DIR, "plots", TRAIN_JSON, TRAIN_JSON + ".tmp")
+
+
 def check_output(output: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix a new run into a finished one's folder (its card would describe the wrong data)."""
+    """Refuse to mix a new run into a finished one's folder (its card would describe the wrong data), and
+    a folder holding anything a training run did not write (videosavi/out_guard.py): a run replaces its
+    own earlier adapter/ and merged/, never a folder of the same name that someone else put there."""
     if (output / TRAIN_JSON).exists() and not (resume or overwrite):
         raise ConfigError(f"{output} already holds a finished training run ({TRAIN_JSON}); use another --out, "
                           "or --overwrite to replace it")
+    check_folder(output, COMMAND, owned=OUT_ENTRIES, replacing=True, flag="--overwrite", legacy=TRAIN_JSON)
+
+
+def check_output_apart(args: TrainArgs, model_source: str) -> None:
+    """OUTPUT must not be, hold or lie in what training reads: the store, a video root, a local model."""
+    inputs: dict[str, str | Path | None] = {"store": args.store}
+    inputs.update({f"video root of {s}": p for s, p in (args.video_roots or {}).items()})
+    if Path(model_source).is_dir():
+        inputs["model folder"] = model_source
+    check_apart(args.output, inputs)
 
 
 def check_args(args: TrainArgs) -> None:
@@ -152,8 +171,22 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
     """Train, save adapter + merged model + cards + train.json; see the module docstring.
 
     `before_merge(model)` sees the trained PEFT model before merging folds it in place (tests compare
-    its logits with the saved artefacts; callers may evaluate it).
+    its logits with the saved artefacts; callers may evaluate it). A full disk (an OSError, or a
+    library's own error saying so, as safetensors' SafetensorError does) is the build's one line.
     """
+    from videosavi.builders.disk_full import disk_full_error
+
+    try:
+        return _train_dpo(args, before_merge)
+    except Exception as exc:
+        full = disk_full_error(exc, Path(args.output), kept="Checkpoints saved so far are kept (--resume goes on "
+                               "from the last one)")
+        if full is None:
+            raise
+        raise full from exc
+
+
+def _train_dpo(args: TrainArgs, before_merge: Callable[[Any], None] | None) -> TrainResult:
     from videosavi.compat import ensure_torchvision_importable
 
     ensure_torchvision_importable()  # before trl/transformers: their video processors import torchvision
@@ -164,8 +197,10 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
     use_cpu, bf16, checkpointing = pick_precision(args)
     run.precision = {"use_cpu": use_cpu, "bf16": bf16, "gradient_checkpointing": checkpointing}
     _check_lora_targets(run)
+    check_output_apart(args, run.source)
     _prepare_data(run)
     run.timings["data_s"] = time.perf_counter() - t0
+    claim_folder(args.output, COMMAND, OUT_ENTRIES)
     trainer, processor = _make_trainer(run)
     t1 = time.perf_counter()
     trainer.train(resume_from_checkpoint=_resume_from(args))
@@ -270,6 +305,7 @@ def _save(run: _Run, trainer: Any, processor: Any, before_merge: Callable[[Any],
     main = trainer.is_world_process_zero()
     if main:
         _clear_previous(output)
+    failpoint("train_save")
     trainer.save_model(str(result.adapter_dir))
     peft_model = trainer.accelerator.unwrap_model(trainer.model)
     if before_merge is not None:

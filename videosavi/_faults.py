@@ -12,7 +12,8 @@ past the same point unharmed, and the marker tells a test that the fault really 
 Points: `model_batch` (after a batch of model results is committed to the cache), `part_written`
 (after a video's part file, before it is marked done), `shard_written` (while finalising shards),
 `part_write` (inside the part write itself; use with `enospc`), `publish_committed` (after a
-publish commit, before its tag).
+publish commit, before its tag), `train_save` (before a training run saves its adapter), and the
+step boundaries of `savi loop`: `loop_built`, `loop_published`, `loop_trained`.
 """
 
 from __future__ import annotations

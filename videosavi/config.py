@@ -28,6 +28,7 @@ from pydantic import (
 from videosavi.errors import ConfigError
 from videosavi.hashing import stable_hash
 from videosavi.schemas.enums import SourceKind
+from videosavi.schemas.frames import check_resize
 from videosavi.training_options import TrainingOptions
 
 DEFAULT_PATTERNS: dict[str, str] = {
@@ -82,10 +83,7 @@ class FramesConfig(_Strict):
     @field_validator("resize")
     @classmethod
     def _positive_size(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
-        if value is not None and min(value) <= 0:
-            raise ValueError(f"resize is (height, width) in pixels, both above 0; got {list(value)} "
-                             "(use null for the native size)")
-        return value
+        return check_resize(value)
     workers: int = Field(default=2, ge=1, description="decoder worker processes")
     timeout_s: float = Field(default=60.0, gt=0, description="per-video decode timeout")
     max_tasks_per_worker: int = Field(default=200, ge=1)

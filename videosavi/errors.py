@@ -67,3 +67,9 @@ class ExportError(VideosaviError):
 
 class LockedError(VideosaviError):
     """Another live command holds the run directory or store repository; nothing was changed."""
+
+
+class OutRefusedError(ConfigError):
+    """`--out` names a place the command must not write (an input, a folder or file it did not write);
+    nothing was touched."""
+

@@ -90,6 +90,23 @@ class RunDir:
     def write_build_info(self, info: BuildInfo) -> None:
         atomic_write_text(self.build_json, info.model_dump_json(indent=2) + "\n")
 
+    def write_final_build_info(self, info: BuildInfo) -> BuildInfo:
+        """Write a finished build's build.json, unless the run was already finished with the same result:
+        then the file stays byte for byte as it was (its `created_at` and timings included), so re-running
+        a finished build (or merge) changes nothing and publishing it again is a no-op, not "changed
+        content under iterN" (`savi loop` resumes after a kill between build and publish). Returns the
+        build.json in effect."""
+        if self.build_json.is_file():
+            try:
+                old: BuildInfo | None = self.read_build_info()
+            except (ValueError, OSError):
+                old = None
+            if old is not None and old.model_copy(update={"created_at": info.created_at,
+                                                          "timings": info.timings}) == info:
+                return old
+        self.write_build_info(info)
+        return info
+
     def read_build_info(self) -> BuildInfo:
         if not self.build_json.exists():
             raise FileNotFoundError(f"{self.build_json} not found: is {self.path} a finished run directory?")

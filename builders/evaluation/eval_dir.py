@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from videosavi.builders.call_cache import CallCache
 from videosavi.errors import DatasetError, RunDirMismatchError
@@ -41,10 +42,27 @@ def write_json_model(path: Path, record: BaseModel) -> None:
     atomic_write_text(path, record.model_dump_json(indent=2) + "\n")
 
 
+def _brief(exc: Exception) -> str:
+    """One line for what is wrong with a file (a pydantic error lists every field on its own line)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "value"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"{where}: {first.get('msg')}{more}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
 def read_json_model(path: Path, model: type[M], what: str) -> M:
+    """The folder's record, or one line naming the file when it is missing, not UTF-8 or not valid."""
     if not path.is_file():
         raise DatasetError(f"{path.parent} is not {what}: {path.name} is missing")
-    return model.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        return model.model_validate_json(path.read_bytes().decode("utf-8"))
+    except (ValidationError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path} is not a valid {model.__name__} ({_brief(exc)}): was it edited? Make {what} "
+                           "again") from exc
 
 
 def check_spec(cache: CallCache, spec: dict, where: Path, force: bool) -> None:
@@ -68,7 +86,12 @@ def write_rows(path: Path, rows: Sequence[BaseModel], model: type[BaseModel]) ->
 
 
 def read_rows(path: Path, model: type[M]) -> list[M]:
-    return from_table(pq.read_table(path), model)
+    """Every row of a folder's parquet file as `model`; one line naming the file when one is not."""
+    try:
+        return from_table(pq.read_table(path), model)
+    except (ValidationError, pa.ArrowException) as exc:
+        raise DatasetError(f"{path} does not hold valid {model.__name__} rows ({_brief(exc)}): was it edited? "
+                           "Make it again") from exc
 
 
 @dataclass(frozen=True)

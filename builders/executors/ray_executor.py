@@ -103,11 +103,19 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
 
     from videosavi.builders.merge import merge_shards
     from videosavi.builders.reserve import reserve_request
-    from videosavi.builders.runner import load_or_sample, resolve_config, select_videos
+    from videosavi.builders.runner import (
+        BUILD_COMMAND,
+        RUN_DIR_ENTRIES,
+        guard_run_dir,
+        load_or_sample,
+        resolve_config,
+        select_videos,
+    )
     from videosavi.builders.sampler import sample_key
     from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
     from videosavi.config import resolve_data_root
-    from videosavi.run_dir import RunDir
+    from videosavi.out_guard import claim_folder
+    from videosavi.run_dir import RunDir, atomic_write_text
 
     t_start = time.perf_counter()
     whole = dataclasses.replace(opts, num_shards=1, shard_index=0)
@@ -116,7 +124,9 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
     data_root = Path(resolve_data_root(opts.data_root)).absolute()
     # The driver holds OUT for the whole build (each shard task locks its own OUT/shards/shard-I), and
     # takes it before `--force` removes anything.
+    guard_run_dir(out, cfg, data_root, opts.force)
     with exclusive(out, "savi-build --executor ray"), run_log(out):
+        claim_folder(out, BUILD_COMMAND, RUN_DIR_ENTRIES)
         main_run = RunDir(out)
         if opts.force:
             import shutil
@@ -181,9 +191,12 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
                 f"{len(failures)} of {n} shard(s) did not finish ({lines}). Finished shards and videos are kept "
                 f"under {out / SHARDS_DIR}; run the same command again to resume."
             )
+        prior = main_run.build_json.read_text(encoding="utf-8") if main_run.build_json.is_file() else None
         info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False)
         info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
-        main_run.write_build_info(info)
+        if prior is not None:  # a finished run built again keeps its build.json byte for byte
+            atomic_write_text(main_run.build_json, prior)
+        info = main_run.write_final_build_info(info)
         log.info(event("build_done", pairs=info.counts.pairs, videos_done=info.counts.videos_done,
                        videos_skipped=info.counts.videos_skipped, shards=n, seconds=info.timings["total_s"]))
         return BuildResult(out, info, sum(r["pending"] for r in results.values()))

@@ -11,11 +11,12 @@ from __future__ import annotations
 import errno
 import functools
 from collections.abc import Callable
+from pathlib import PurePath
 from typing import Any, TypeVar, cast
 
 import typer
 
-from videosavi.errors import VideosaviError
+from videosavi.errors import ConfigError, VideosaviError
 from videosavi.progress import disable_progress_bars
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,12 +54,29 @@ def progress_switch(enabled: bool) -> None:
         disable_progress_bars()
 
 
+def check_utf8_arguments(kwargs: dict[str, Any]) -> None:
+    """Refuse, naming the option, an argument that is not UTF-8 (a folder name in Latin-1, say): Python
+    carries its bytes as surrogates, and the first JSON record or log line naming it would fail deep
+    inside the command. Paths we write into records and cards must be text."""
+    for name, value in kwargs.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(item, (str, PurePath)):
+                continue
+            try:
+                str(item).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                shown = str(item).encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+                raise ConfigError(f"--{name.replace('_', '-')} {shown[:200]} is not UTF-8 text (byte {exc.start}); "
+                                  "give a name in UTF-8 (rename the folder, or choose another)") from None
+
+
 def friendly_errors(fn: F) -> F:
     """Decorate a command so user-facing errors print as one clean line instead of a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_utf8_arguments(kwargs)
             return fn(*args, **kwargs)
         except VideosaviError as exc:
             typer.secho(f"error: {exc}", fg="red", err=True)

@@ -125,7 +125,8 @@ def _previous(previous: Optional[str], store: Optional[Path], endpoint: Optional
     from videosavi.training.previous_revision import previous_from_revision
 
     ctx = previous_from_revision(previous, store=None if endpoint else (store or default_store()), endpoint=endpoint)
-    return {"previous": ctx.label, "previous_descriptions": ctx.descriptions}
+    return {"previous": ctx.label, "previous_descriptions": ctx.descriptions,
+            "previous_origin": {"name": ctx.name, "iteration": ctx.iteration}}
 
 
 def register(app: typer.Typer) -> None:

@@ -50,18 +50,22 @@ def sample(
     progress: Progress = True,
 ) -> None:
     """Sample the configured sources (seeded, stratified) into RUN_DIR/videos.parquet and summarise."""
+    from videosavi.builders.runner import BUILD_COMMAND, RUN_DIR_ENTRIES, guard_run_dir
     from videosavi.builders.sampler import sample_key, sample_videos
     from videosavi.config import load_config, resolve_data_root
     from videosavi.errors import ConfigError
+    from videosavi.out_guard import claim_folder
     from videosavi.run_dir import RunDir
 
     progress_switch(progress)
     cfg = load_config(announce_config(config))
     root = resolve_data_root(data_root)
     run = RunDir(out)
+    guard_run_dir(run.path, cfg, root, force)  # the run directory a build goes on with: apart from the videos
     if run.videos.exists() and not force:
         raise ConfigError(f"{run.videos} already exists: pass --force to replace it, or choose another --out")
     result = sample_videos(cfg, root, hash_files=hash_files)
+    claim_folder(run.path, BUILD_COMMAND, RUN_DIR_ENTRIES)
     run.write_videos(result.videos, sample_key(cfg))
     report = None
     if decode:

@@ -59,6 +59,7 @@ def export(
         "--video-url-prefix", metavar="PREFIX",
         help="label-studio: each task's video is PREFIX + SOURCE/PATH (default /data/local-files/?d=, Label "
              "Studio's own local-files route).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out and --key if they exist.")] = False,
 ) -> None:
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.humaneval import export_humaneval
@@ -66,7 +67,10 @@ def export(
     from videosavi.curation.stats import pairs_frame
     from videosavi.errors import ConfigError
     from videosavi.hub.revision_frame import load_revision_frame
+    from videosavi.out_guard import check_out_file
 
+    for option, path in (("--out", out), ("--key", key)):
+        check_out_file(path, overwrite=overwrite, option=option, flag="--overwrite")
     if bool(run_dir) == bool(dataset):
         raise ConfigError("give either --run-dir DIR or --dataset REPO --revision REV")
     if dataset and not revision:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from videosavi.hub.store import GitStore
 from videosavi.paths import cache_dir as videosavi_cache_dir
 
 REPO_TYPE = "dataset"
+MAX_CARD_BYTES = 16 << 20
 _NOT_FOUND_ERRORS = {"RepositoryNotFoundError", "RevisionNotFoundError", "RemoteEntryNotFoundError",
                      "EntryNotFoundError", "GatedRepoError"}
 
@@ -133,7 +135,11 @@ def _store_snapshot(store: GitStore, repo: str, sha: str, root: Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=final.parent))
     try:
-        store.export(repo, sha, tmp)
+        try:
+            store.export(repo, sha, tmp)
+        except tarfile.TarError as exc:  # a link out of the tree, an absolute path: refused by the "data" filter
+            raise HubError(f"{repo}@{sha[:12]} holds a file that cannot be read safely ({str(exc)[:200]}): it was "
+                           "not written by savi publish, so it is not used") from exc
         try:
             os.replace(tmp, final)
         except OSError:  # another process exported the same commit first: identical content
@@ -155,12 +161,42 @@ def _hub_snapshot(repo: str, sha: str, config_name: str, *, endpoint: str | None
         readme = hf_hub_download(repo, "README.md", **kwargs)
     except Exception as exc:
         raise _hub_failure(exc, repo, where) from exc
-    files = config_data_files(Path(readme).read_text(encoding="utf-8"), config_name, repo=repo, revision=sha)
+    text = _card_text(Path(readme), f"{repo}@{sha[:12]}")
+    try:
+        files = config_data_files(text, config_name, repo=repo, revision=sha)
+    except HubError:
+        raise
+    except Exception as exc:  # a card whose YAML is not what publishing writes
+        raise HubError(f"{repo}@{sha[:12]}: README.md does not declare its configs as savi publish writes them "
+                       f"({type(exc).__name__}: {str(exc)[:160]})") from exc
+    _check_patterns(files, f"{repo}@{sha[:12]}")
     patterns = [p for pats in files.values() for p in pats]
     try:
         return Path(snapshot_download(repo, allow_patterns=["README.md", *patterns], **kwargs))
     except Exception as exc:
         raise _hub_failure(exc, repo, where) from exc
+
+
+def _card_text(readme: Path, where: str) -> str:
+    """The card as text: a revision anyone published may hold anything there."""
+    data = readme.read_bytes()
+    if len(data) > MAX_CARD_BYTES:
+        raise HubError(f"{where}: README.md is {len(data)} bytes (at most {MAX_CARD_BYTES}); not a dataset card")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HubError(f"{where}: README.md is not UTF-8 text (byte {exc.start}); not a dataset card") from exc
+
+
+def _check_patterns(files: dict[str, list[str]], where: str) -> None:
+    """The card's data files must lie inside the revision: a pattern `../../x` or `/etc/*` would have
+    `datasets` read files of this machine as the revision's rows."""
+    for patterns in files.values():
+        for pattern in patterns:
+            parts = str(pattern).replace("\\", "/").split("/")
+            if not isinstance(pattern, str) or pattern.startswith("/") or ".." in parts or ":" in parts[0]:
+                raise HubError(f"{where}: README.md declares data files {str(pattern)[:80]!r} outside the revision; "
+                               "not a card savi publish writes")
 
 
 def load_revision(repo: str, revision: str, *, store: str | Path | None = None, endpoint: str | None = None,
@@ -187,8 +223,16 @@ def load_revision(repo: str, revision: str, *, store: str | Path | None = None, 
     readme = snapshot / "README.md"
     if not readme.is_file():
         raise HubError(f"{repo}@{revision} ({sha[:12]}) has no README.md declaring its configs")
-    text = readme.read_text(encoding="utf-8")
-    files = config_data_files(text, config_name, repo=repo, revision=sha)
+    text = _card_text(readme, f"{repo}@{revision} ({sha[:12]})")
+    try:
+        files = config_data_files(text, config_name, repo=repo, revision=sha)
+        features = card_features(text, config_name)
+    except HubError:
+        raise
+    except Exception as exc:  # a card whose YAML is not what publishing writes
+        raise HubError(f"{repo}@{revision} ({sha[:12]}): README.md does not declare its configs as savi publish "
+                       f"writes them ({type(exc).__name__}: {str(exc)[:160]})") from exc
+    _check_patterns(files, f"{repo}@{revision} ({sha[:12]})")
     if split is not None and split not in files:
         raise HubError(f"{repo}@{revision} config {config_name!r} has no split {split!r} (it has: {', '.join(files)})")
     if not all(p.endswith(".parquet") for pats in files.values() for p in pats):
@@ -198,7 +242,7 @@ def load_revision(repo: str, revision: str, *, store: str | Path | None = None, 
     data_files = {s: [str(snapshot / p) for p in pats] for s, pats in files.items()}
     try:
         return datasets.load_dataset("parquet", data_files=data_files, split=split,
-                                     features=card_features(text, config_name),
+                                     features=features,
                                      cache_dir=str(base / "datasets") if base else None)
     except (ValueError, FileNotFoundError) as exc:
         raise HubError(f"cannot load {repo}@{revision} ({sha[:12]}) config {config_name!r}: {exc}") from exc

@@ -22,6 +22,7 @@ from videosavi.errors import PublishError
 from videosavi.hub.names import check_tag, iteration_tag, split_repo_id
 from videosavi.hub.plan import PublishBackend
 from videosavi.hub.revision_files import assemble_revision
+from videosavi.hub.run_trust import incomplete_reasons
 from videosavi.hub.validate import ValidatedRun, validate_run_dir
 from videosavi.locking import exclusive
 from videosavi.progress import status_console
@@ -134,6 +135,9 @@ def _publish_locked(run_dir: str | Path, repo: str, *, backend: Literal["store",
                     allow_gap: bool) -> PublishResult:
     console = status_console()
     run = validate_run_dir(run_dir)
+    incomplete = incomplete_reasons(run.info, Path(run_dir))
+    if incomplete:
+        raise PublishError(f"{run_dir} is not a complete build, so it is not published: " + "; ".join(incomplete))
     tag = check_tag(tag or iteration_tag(run.info.iteration))
     be = make_backend(backend, store=store, token=token)
     check_no_gap(be, repo, run.info.iteration, tag, allow_gap)

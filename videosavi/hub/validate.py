@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from videosavi.errors import PublishError
+from videosavi.hub.run_trust import template_problems, untrusted_files
 from videosavi.progress import progress_bar
 from videosavi.run_dir import RunDir
 from videosavi.schemas import BuildInfo, PreferencePair, QuarantineRecord, VideoRef, VideoSkip
@@ -151,6 +152,9 @@ def validate_run_dir(path: str | Path) -> ValidatedRun:
     run = RunDir(Path(path))
     if not run.path.is_dir():
         raise PublishError(f"run directory not found: {run.path}")
+    untrusted = untrusted_files(run)  # before any file is opened: no link out, no special file
+    if untrusted:
+        raise _fail(run, untrusted)
     info = _read_build_info(run)
     names = sorted(p.name for p in run.data_dir.iterdir()) if run.data_dir.is_dir() else []
     problems = check_shard_names(names, info.shards)
@@ -174,6 +178,9 @@ def validate_run_dir(path: str | Path) -> ValidatedRun:
         if len(set(ids)) != len(ids):
             problems.append(f"{len(ids) - len(set(ids))} duplicate pair_id(s)")
     videos, quarantine, skipped = _side_records(run, problems)
+    changed = template_problems(info, run.prompts_dir)
+    if changed:
+        raise _fail(run, problems + changed)
     prompts = run.read_prompts()
     missing_prompts = sorted(set(info.prompts) - set(prompts))
     if missing_prompts:

@@ -3,8 +3,10 @@
 The orchestration takes its three steps as callables, so it is the same whether they call the
 Python APIs (the defaults below), a cluster job or a test double. Each finished iteration leaves
 `train.json` in its model folder; a re-run skips those iterations and goes on with their merged
-model, so an interrupted loop resumes instead of starting over (the build resumes on its own, and
-publishing the same files again is a no-op).
+model, so an interrupted loop resumes instead of starting over: the build resumes on its own (a finished
+one leaves its files byte for byte as they were), publishing the same files again is a no-op, and
+`publish_run` refuses a run that did not complete. Failpoints `loop_built`, `loop_published` and
+`loop_trained` mark the step boundaries for the kill tests.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from videosavi._faults import failpoint
 from videosavi.config import load_config
 from videosavi.errors import ConfigError
 
@@ -76,8 +79,11 @@ def run_loop(iterations: int, model: str, workdir: Path, *, build: BuildFn, publ
                             model_dir / "merged", skipped=True)
         else:
             run_dir = build(i, current, run_dir_of(workdir, i))
+            failpoint("loop_built")
             tag, sha = publish(run_dir)
+            failpoint("loop_published")
             trained = train(i, tag, current, model_dir)
+            failpoint("loop_trained")
             step = LoopStep(i, current, run_dir, tag, sha, trained)
         steps.append(step)
         if on_step is not None:

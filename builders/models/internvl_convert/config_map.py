@@ -89,6 +89,22 @@ _TOP_CONSUMED = (
 )
 
 
+# Upper bounds on config sizes, far above any released checkpoint (InternVL2.5-78B: 80 layers, hidden 8192,
+# vocab 152K) and far below what would make building the model hang or overflow.
+SIZE_LIMITS: dict[str, int] = {
+    "vocab_size": 1 << 22,
+    "hidden_size": 1 << 16,
+    "intermediate_size": 1 << 18,
+    "num_hidden_layers": 1024,
+    "num_attention_heads": 1024,
+    "num_key_value_heads": 1024,
+    "max_position_embeddings": 1 << 24,
+    "image_size": 8192,
+    "patch_size": 1024,
+}
+MAX_PATCHES = 256
+
+
 @dataclass(frozen=True)
 class ConversionPlan:
     """Everything the writer needs from config.json; `image_token_id` comes from the tokenizer."""
@@ -169,6 +185,10 @@ def _text_config(llm: dict[str, Any], text_arch: TextArch, origin: str) -> tuple
     for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
         if not isinstance(llm.get(key), int) or llm[key] <= 0:
             raise ConfigError(f"{origin}: llm_config.{key} is missing or not a positive integer")
+        _check_size(llm, key, f"{origin}: llm_config")
+    for key in ("num_key_value_heads", "max_position_embeddings"):
+        if llm.get(key) is not None:
+            _check_size(llm, key, f"{origin}: llm_config", positive=True)
     heads = int(llm["num_attention_heads"])
     kv_heads = int(llm.get("num_key_value_heads") or heads)
     hidden = int(llm["hidden_size"])
@@ -194,6 +214,7 @@ def _vision_config(vision: dict[str, Any], origin: str) -> dict[str, Any]:
                 "patch_size"):
         if not isinstance(vision.get(key), int) or vision[key] <= 0:
             raise ConfigError(f"{origin}: vision_config.{key} is missing or not a positive integer")
+        _check_size(vision, key, f"{origin}: vision_config")
     norm_type = vision.get("norm_type", "rms_norm")
     if norm_type not in ("layer_norm", "rms_norm"):
         raise ConfigError(f"{origin}: vision_config.norm_type {norm_type!r}; expected layer_norm or rms_norm")
@@ -210,8 +231,30 @@ def _vision_config(vision: dict[str, Any], origin: str) -> dict[str, Any]:
     return out
 
 
+def _check_size(section: dict[str, Any], key: str, where: str, positive: bool = False) -> None:
+    """A size above what any real checkpoint has (with room) is refused before anything is built:
+    `num_hidden_layers: 1000000000` would keep transformers building layers for minutes, and 10**12
+    sizes overflow on the way."""
+    value = section[key]
+    if positive and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+        raise ConfigError(f"{where}.{key} is {str(value)[:40]}, not a positive integer")
+    limit = SIZE_LIMITS.get(key)
+    if limit is not None and value > limit:
+        raise ConfigError(f"{where}.{key} is {value}, above {limit}, more than any real checkpoint has; "
+                          "is this config.json damaged?")
+
+
 def plan_conversion(cfg: dict[str, Any], origin: str = "config.json") -> ConversionPlan:
-    """Map an original InternVL config.json (parsed) to a `ConversionPlan`; see the module docstring."""
+    """Map an original InternVL config.json (parsed) to a `ConversionPlan`; see the module docstring.
+    A value of the wrong type anywhere is one `ConfigError` naming the file, never a traceback."""
+    try:
+        return _plan(cfg, origin)
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
+        raise ConfigError(f"{origin}: a value has the wrong type or size ({type(exc).__name__}: "
+                          f"{str(exc)[:120]})") from exc
+
+
+def _plan(cfg: dict[str, Any], origin: str) -> ConversionPlan:
     check_is_internvl(cfg, origin)
     llm = _section(cfg, "llm_config", origin)
     vision = _section(cfg, "vision_config", origin)
@@ -242,6 +285,11 @@ def plan_conversion(cfg: dict[str, Any], origin: str = "config.json") -> Convers
     vision_config = _vision_config(vision, origin)
     tile = int(cfg.get("force_image_size") or vision["image_size"])
     patch = int(vision["patch_size"])
+    if not 0 < tile <= SIZE_LIMITS["image_size"]:
+        raise ConfigError(f"{origin}: force_image_size {tile} must lie in 1..{SIZE_LIMITS['image_size']}")
+    for key in ("min_dynamic_patch", "max_dynamic_patch"):
+        if not 0 < int(cfg.get(key, 1)) <= MAX_PATCHES:
+            raise ConfigError(f"{origin}: {key} {cfg.get(key)} must lie in 1..{MAX_PATCHES}")
     ignored = {
         "config.json": sorted(set(cfg) - set(_TOP_CONSUMED)),
         "llm_config": sorted(set(llm) - set(_TEXT_COMMON + _QWEN2_ONLY + _TEXT_CONSUMED)),

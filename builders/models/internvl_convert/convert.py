@@ -37,8 +37,12 @@ from videosavi.builders.models.internvl_convert.weight_stream import (
 from videosavi.builders.models.weights import combine_file_hashes
 from videosavi.errors import ModelError
 from videosavi.hashing import sha256_file
+from videosavi.out_guard import check_apart, check_replaceable, replace_folder
 
 RECORD_FILE = "videosavi-convert.json"
+COMMAND = "savi model convert"
+# What a conversion writes (a conversion made before markers is recognised by its record file).
+OUT_ENTRIES = ("*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "tokenizer*")
 RECORD_FORMAT = "videosavi-convert/1"
 # ImageNet statistics: InternVL normalizes tiles and video frames with these, not CLIP's.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -154,21 +158,6 @@ def _readable_like_any_file(folder: Path) -> None:
     folder.chmod(0o777 & ~mask)
 
 
-def _move_into_place(tmp: Path, out: Path) -> None:
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-    os.replace(out, trash / out.name)
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        os.replace(trash / out.name, out)
-        raise
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
 def convert_internvl(
     src: str,
     out: str | Path,
@@ -182,10 +171,11 @@ def convert_internvl(
 
     started = time.perf_counter()
     out = Path(out).expanduser()
-    if out.exists() and not (force and out.is_dir()):
-        hint = "; pass --force to replace it" if out.is_dir() else " and is not a folder"
-        raise ModelError(f"{out}: already exists{hint}")
+    if Path(src).expanduser().is_dir():  # a folder: before anything else, OUT must not be, hold or lie in it
+        check_apart(out, {"source checkpoint": Path(src).expanduser()})
+    check_replaceable(out, COMMAND, force=force, flag="--force", owned=OUT_ENTRIES, legacy=RECORD_FILE)
     source = open_source(src, revision)
+    check_apart(out, {"source checkpoint": source.root})  # a hub id's cache snapshot
     plan = plan_conversion(source.config, origin=str(source.root / CONFIG_FILE))
     required_files(source.root, plan.text_arch)
     ensure_torchvision_importable()
@@ -194,7 +184,7 @@ def convert_internvl(
     try:
         record = _write(source, plan, tmp, max_shard_bytes)
         _readable_like_any_file(tmp)
-        _move_into_place(tmp, out)
+        replace_folder(tmp, out, COMMAND)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ConvertResult(out=out, record=record, seconds=time.perf_counter() - started)

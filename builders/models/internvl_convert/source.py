@@ -73,13 +73,31 @@ def _read_json(path: Path) -> Any:
         raise ModelError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def _shards(root: Path) -> tuple[tuple[Path, ...], dict[str, str] | None]:
+def check_shard_name(root: Path, name: object, index_path: Path, *, cache_snapshot: bool) -> None:
+    """A shard the index names must be a file inside SRC, decided from the name (and, for a plain
+    folder, where it resolves) before anything is opened: an index naming `/etc/passwd` or
+    `../x.safetensors` is refused without reading, let alone hashing, that file. A hub cache snapshot's
+    files are links into the cache's blob store, so there the name alone decides."""
+    if not isinstance(name, str) or not name or len(name) > 255 or "\x00" in name:
+        raise ModelError(f"{index_path}: weight_map names {str(name)[:80]!r}, not a shard file name")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or ".." in parts or "" in parts:
+        raise ModelError(f"{index_path}: weight_map names {name[:80]!r}, a file outside {root.name}; refusing to "
+                         "open it (a checkpoint's index names only its own shards)")
+    if not cache_snapshot and not (root / name).resolve().is_relative_to(root.resolve()):
+        raise ModelError(f"{index_path}: weight_map names {name[:80]!r}, which leads out of {root.name} through a "
+                         "symbolic link; refusing to open it")
+
+
+def _shards(root: Path, cache_snapshot: bool = False) -> tuple[tuple[Path, ...], dict[str, str] | None]:
     index_path = root / INDEX_FILE
     if index_path.is_file():
         index = _read_json(index_path)
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict) or not weight_map:
             raise ModelError(f"{index_path}: no weight_map")
+        for name in weight_map.values():
+            check_shard_name(root, name, index_path, cache_snapshot=cache_snapshot)
         names = sorted(set(weight_map.values()))
         for name in names:
             if not (root / name).is_file():
@@ -98,7 +116,7 @@ def open_source(src: str, revision: str | None = None) -> SourceCheckpoint:
     config = _read_json(root / CONFIG_FILE)
     if not isinstance(config, dict):
         raise ModelError(f"{root / CONFIG_FILE}: not a JSON object")
-    shards, index = _shards(root)
+    shards, index = _shards(root, cache_snapshot=rev is not None)
     return SourceCheckpoint(root=root, label=label, revision=rev, config=config, shards=shards, index=index)
 
 

@@ -67,6 +67,10 @@ def _manifest_present(src: SourceConfig, data_root: Path) -> bool:
 def check_data(cfg: BuildConfig, data_root: Path, config_label: str) -> list[Check]:
     """One row for the data root, then one per source."""
     demo = is_demo_layout(cfg)
+    if data_root.exists() and not data_root.is_dir():
+        return [fail("data root", f"{data_root} is a file, not a folder",
+                     "pass --data-root (or set VIDEOSAVI_DATA_ROOT) to the folder the config's source paths are under"),
+                *(skipped(f"source {name}", "needs the data root") for name in cfg.sources)]
     if not data_root.is_dir():
         fix = (f"write the demo videos: `savi demo-data --out {data_root}`" if demo
                else "pass --data-root (or set VIDEOSAVI_DATA_ROOT) to the folder the config's source paths are under")

@@ -1,8 +1,9 @@
 """Write an export into a staging folder beside OUT and move it into place only when it is complete.
 
 A failed or interrupted export never leaves a half-written OUT: the staging folder is removed, and
-an OUT that existed before (replaced only with `overwrite`) is untouched until the final rename.
-Staging sits in OUT's parent so the rename stays on one file system.
+an OUT that existed before (replaced only with `overwrite`, and only if `savi export` wrote it:
+videosavi/out_guard.py) is untouched until the final rename. Staging sits in OUT's parent so the
+rename stays on one file system.
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from videosavi.errors import ExportError
+from videosavi.out_guard import check_replaceable, replace_folder
+
+COMMAND = "savi export"
+# What an export writes at OUT's top level (an export made before markers is recognised by export.json).
+ENTRIES = frozenset({"train.jsonl", "dataset_info.json", "clips", "frames", "skipped.jsonl", "pair_ids.txt",
+                     "export.json"})
 
 
 def check_out(out: Path, *, overwrite: bool) -> Path:
-    """OUT as an absolute path, refused when it holds something and `overwrite` is off, or is a file."""
+    """OUT as an absolute path; refused when it holds something and `overwrite` is off, is a file, or
+    holds anything an earlier `savi export` did not write."""
     out = Path(out).expanduser().absolute()
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise ExportError(f"--out {out} exists and is not a folder")
-        if any(out.iterdir()) and not overwrite:
-            raise ExportError(f"--out {out} is not empty; choose another folder or pass --overwrite to replace it")
+    check_replaceable(out, COMMAND, force=overwrite, flag="--overwrite", owned=ENTRIES, legacy="export.json")
     return out
 
 
@@ -42,16 +46,5 @@ def staged(out: Path) -> Iterator[Path]:
 
 
 def commit(tmp: Path, out: Path) -> None:
-    """Move the finished export to `out`, replacing what was there (checked by `check_out`)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.replaced-{tmp.name.rsplit('-', 1)[-1]}")
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except OSError:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Move the finished export to `out`, replacing the earlier export there (checked by `check_out`)."""
+    replace_folder(tmp, out, COMMAND)

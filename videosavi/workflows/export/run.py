@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from videosavi.errors import ExportError
+from videosavi.out_guard import check_apart
 from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 from videosavi.version import __version__
 from videosavi.workflows.export.formats import FORMATS
@@ -126,26 +127,28 @@ def share_error(total: int, reasons: list[str | None], examples: list[str], limi
 def export_revision(opts: ExportOptions) -> ExportResult:
     """Export `opts.dataset@opts.revision` in `opts.format` to `opts.out`; see the module docstring."""
     from videosavi.formats.dpo_prompt import prompt_texts
-    from videosavi.training.data import check_rows
+    from videosavi.training.data import GUARD_COLUMNS, check_rows, rows_of
     from videosavi.training.revision import open_revision
     from videosavi.training.video_roots import resolve_roots
 
     t0 = time.perf_counter()
     check_options(opts)
-    out = check_out(opts.out, overwrite=opts.overwrite)
     roots = resolve_roots(opts.video_roots, opts.config, opts.data_root)
+    check_apart(opts.out, {**{f"video root of {s}": p for s, p in roots.items()}, "store": opts.store},
+                containers={"data root": opts.data_root})
+    out = check_out(opts.out, overwrite=opts.overwrite)
     rev = open_revision(opts.dataset, opts.revision, store=opts.store, endpoint=opts.endpoint)
     table = rev.dataset.with_format("arrow")[:]
     missing = [c for c in ROW_COLUMNS if c not in table.column_names]
     if missing:
         raise ExportError(f"{opts.dataset}@{opts.revision} lacks column(s) {', '.join(missing)}; "
                           "is it a videosavi dataset?")
-    rows: list[dict[str, Any]] = table.select(list(ROW_COLUMNS)).to_pylist()
-    check_roots_exist(roots, {r["source"] for r in rows})
+    guarded = [c for c in GUARD_COLUMNS if c in table.column_names]  # checked by schemas.read_row when there
+    rows: list[dict[str, Any]] = rows_of(table.select([*ROW_COLUMNS, *guarded]))
+    check_roots_exist(roots, {r["source"] for r in rows if isinstance(r["source"], str)})
     checked = check_rows(rows, roots, workers=opts.workers)
     reasons = list(checked.reasons)
     _raise_if_too_many(rows, checked.files, reasons, opts.max_missing_share)
-    prompts = prompt_texts(table, rev.answer_template)
     name = opts.name or dataset_name(opts.dataset, opts.revision)
 
     clips = cast(ClipMode, opts.clips)  # one of CLIP_MODES: checked with the other options
@@ -163,10 +166,10 @@ def export_revision(opts: ExportOptions) -> ExportResult:
         _raise_if_too_many(rows, checked.files, reasons, opts.max_missing_share)
 
         fmt = FORMATS[opts.format]
-        export_rows = [
-            _export_row(r, p, m, out, opts.image_format)
-            for r, p, m in zip(rows, prompts, media, strict=True) if m is not None
-        ]
+        kept = [i for i, m in enumerate(media) if m is not None]  # only rows that passed every check are rendered
+        prompts = dict(zip(kept, prompt_texts(table.take(kept), rev.answer_template), strict=True))
+        export_rows = [_export_row(rows[i], prompts[i], m, out, opts.image_format)
+                       for i, m in enumerate(media) if m is not None]
         _write_jsonl(tmp / fmt.file_name, [fmt.record(row) for row in export_rows])
         for file_name, content in fmt.side_files(name).items():
             (tmp / file_name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -195,7 +198,7 @@ def export_revision(opts: ExportOptions) -> ExportResult:
 
 def _raise_if_too_many(rows: list[dict[str, Any]], files: list[Path | None], reasons: list[str | None],
                        limit: float) -> None:
-    examples = [f"{f or r['source'] + ':' + r['video_path']} ({reason})"
+    examples = [f"{str(f or str(r['source'])[:40] + ':' + str(r['video_path']))[:200]} ({reason})"
                 for r, f, reason in zip(rows, files, reasons, strict=True) if reason is not None]
     error = share_error(len(rows), reasons, list(dict.fromkeys(examples)), limit)
     if error is not None:
