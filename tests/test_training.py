@@ -166,7 +166,7 @@ def test_adapter_reloads_to_identical_logits(trained: Trained) -> None:
 
     base, _ = load_policy(resolve_model_source("tiny-qwen2-vl"))
     model = PeftModel.from_pretrained(base, str(trained.result.adapter_dir))
-    assert torch.equal(_logits(model, trained.batch), trained.logits)
+    torch.testing.assert_close(_logits(model, trained.batch), trained.logits)  # computed floats: a tolerance
 
 
 def test_merged_model_loads_through_auto_classes_and_differs_from_base(trained: Trained) -> None:
@@ -279,7 +279,7 @@ def test_different_frames_change_the_logits(published: Published, probe_rows: li
     same = _logits(model, VideoDPOCollator(processor)([row]))
     again = _logits(model, VideoDPOCollator(processor)([dict(row)]))
     swapped = _logits(model, VideoDPOCollator(processor)([{**row, "video_file": str(other)}]))
-    assert torch.equal(same, again)
+    torch.testing.assert_close(same, again)  # computed floats: a tolerance, far below the difference below
     assert (same - swapped).abs().max() > 1e-4
 
 
