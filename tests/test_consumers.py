@@ -102,7 +102,7 @@ def published(small_reference: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def server(published: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
-    with HubServer(published["store"], log_path=tmp_path_factory.mktemp("olah") / "olah.log") as srv:
+    with HubServer(published["store"], log_path=tmp_path_factory.mktemp("hub-log") / "access.log") as srv:
         yield srv
 
 

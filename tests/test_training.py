@@ -502,7 +502,7 @@ def test_revision_read_through_a_hub_endpoint_matches_the_store(published: Publi
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # a loopback server only
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     local = open_revision(REPO, "iter1", store=published.store)
-    with HubServer(published.store, port=0, log_path=tmp_path / "olah.log") as srv:
+    with HubServer(published.store, port=0, log_path=tmp_path / "access.log") as srv:
         remote = open_revision(REPO, "iter1", endpoint=srv.endpoint, cache_dir=tmp_path / "cache")
     assert remote.sha == local.sha == published.sha
     assert remote.dataset["pair_id"] == local.dataset["pair_id"]

@@ -104,7 +104,7 @@ def _doc_example() -> tuple[str, str]:
 
 @pytest.fixture()
 def server(published: Published, tmp_path: Path) -> Iterator[HubServer]:
-    with HubServer(published.store, log_path=tmp_path / "olah.log") as srv:
+    with HubServer(published.store, log_path=tmp_path / "access.log") as srv:
         yield srv
 
 
