@@ -14,9 +14,10 @@ from typing import Any
 
 from videosavi.cards.metadata import ConfigSpec, card_data, license_of
 from videosavi.cards.stats import CardStats, error_table, fmt, overview_changes, trend_rows
-from videosavi.schemas import BuildInfo, PreferencePair
+from videosavi.schemas import BuildInfo
 from videosavi.schemas.arrow import field_table
 from videosavi.schemas.enums import SEVERITIES
+from videosavi.schemas.published import PublishedPair
 
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 
@@ -44,11 +45,10 @@ SOURCE_TERMS = {
 # a config not listed here is described by how `datasets` loads it.
 CONFIG_READERS = {
     "default": "`datasets` (`load_dataset(repo, revision=...)`, also `streaming=True`), `videosavi.load_revision`; "
-               "TRL `DPOTrainer` with `videosavi.training.VideoDPOCollator` (it reads `prompt`; frames decoded at "
-               "`frame_indices`); pandas / polars / DuckDB over `hf://` parquet. Not TRL's own data preparation: "
-               "`chosen`/`rejected` are text, and TRL keeps a message `prompt` only beside message completions",
-    "trl": "TRL `DPOTrainer` and its data utilities (`maybe_extract_prompt`, `maybe_apply_chat_template`): "
-           "`prompt`, `chosen`, `rejected` as chat messages; with `VideoDPOCollator` for the frames",
+               "TRL's own data preparation (`maybe_extract_prompt`, `maybe_apply_chat_template`) and `DPOTrainer` "
+               "(`prompt`, `chosen`, `rejected` are chat messages), with `videosavi.training.VideoDPOCollator` for "
+               "the frames; pandas / polars / DuckDB given an `HfFileSystem` (plain text under `chosen_text`, "
+               "`rejected_text`)",
     "swift": "ms-swift DPO (`swift rlhf --rlhf_type dpo`), which reads `messages`, `rejected_response` and "
              "`videos` (relative paths: `savi export --format swift` writes them absolute, clips cut)",
 }
@@ -214,7 +214,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "quarantine_rows": quarantine_rows,
         "skipped_rows": skipped_rows,
         "config_rows": config_rows(inputs.configs),
-        "field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(PreferencePair)],
+        "field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(PublishedPair)],
         "config_field_rows": [(c.name, [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(c.model)])
                               for c in inputs.configs if c.name != "default"],
         "source_rows": [[src, str(n), _cell(SOURCE_TERMS.get(_source_kind(info, src), SOURCE_TERMS["folder"]))]
