@@ -181,7 +181,8 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
                 f"{len(failures)} of {n} shard(s) did not finish ({lines}). Finished shards and videos are kept "
                 f"under {out / SHARDS_DIR}; run the same command again to resume."
             )
-        info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False)
+        info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False,
+                            allow_shortfall=opts.allow_shortfall)
         info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
         main_run.write_build_info(info)
         log.info(event("build_done", pairs=info.counts.pairs, videos_done=info.counts.videos_done,
