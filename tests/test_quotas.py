@@ -149,7 +149,7 @@ def test_killed_build_with_reserve_resumes_to_the_same_rows(lossy_config: Path, 
 def test_a_source_that_runs_out_reports_its_shortfall(tmp_path: Path, lossy_root: Path,
                                                       videosavi_cache: str) -> None:
     config = write_small_config(tmp_path / "big.yaml", {"sources": {"webvid": {"quota": 9}}})
-    with pytest.raises(ShortfallError, match="webvid: .* of 18 pairs"):  # without the flag: exit 2 in the CLI
+    with pytest.raises(ShortfallError, match=r"webvid: .* of 18 pairs"):  # without the flag: exit 2 in the CLI
         run_build(BuildOptions(config=config, data_root=lossy_root, out=tmp_path / "run"))
     result = run_build(BuildOptions(config=config, data_root=lossy_root, out=tmp_path / "run", allow_shortfall=True))
     assert result.info.allow_shortfall
