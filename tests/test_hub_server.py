@@ -48,7 +48,7 @@ repo, rev = sys.argv[1], sys.argv[2]
 default = datasets.load_dataset(repo, revision=rev, split="train")
 swift = datasets.load_dataset(repo, "swift", revision=rev, split="train")
 print(json.dumps({"pair_ids": list(default["pair_id"]), "iterations": sorted(set(default["iteration"])),
-                  "chosen": list(default["chosen"]), "questions": list(default["question"]),
+                  "chosen": list(default["chosen_text"]), "questions": list(default["question"]),
                   "swift_columns": swift.column_names, "swift": swift.to_list()}))
 """
 
@@ -80,8 +80,11 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         publish_run(run, REPO, store=store)
         expected[f"iter{it}"] = pq.read_table(run / "data").column("pair_id").to_pylist()
     big = write_run_dir(base / "big", _bulky(make_pairs(n_videos=34, seed=5), 30_000, seed=5)).path
-    publish_run(big, BIG, store=store)
-    (shard,) = sorted((big / "data").glob("*.parquet"))
+    sha = publish_run(big, BIG, store=store).commit_sha
+    (built,) = sorted((big / "data").glob("*.parquet"))
+    shard = base / "published" / "data" / built.name  # the bytes the store serves (the default config's layout)
+    shard.parent.mkdir(parents=True)
+    shard.write_bytes(GitStore(store).read_file(BIG, sha, f"data/{built.name}") or b"")
     expected["big"] = pq.read_table(shard).column("pair_id").to_pylist()
     odd = {"tiny.bin": TINY_BINARY, "empty.txt": b"", "README.md": b"# odd files\n"}
     _publish_files(store, ODD, "files", odd, base / "odd-files")
