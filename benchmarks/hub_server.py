@@ -1,14 +1,13 @@
-"""What the hub server's front costs, and what byte ranges buy: per-request latency and shard reads.
+"""What the hub server costs per request, and what byte ranges buy: route latency and shard reads.
 
     .venv/bin/python benchmarks/hub_server.py [--shard-mb 8] [--requests 50] [--workdir DIR]
 
 Publishes two small iterations and one run with a single shard of about `--shard-mb` MB (synthetic
 pairs from tests/factories.py with a hard-to-compress critique), starts `HubServer`, and prints:
 
-- the median latency of the same request sent to the front (`HubServer.endpoint`) and to olah
-  directly (`HubServer.olah_url`), for the routes the front proxies (revision info, refs) and those
-  it serves from git (file HEAD, a small file GET); the difference on a proxied route is the
-  front's overhead (one revision lookup in git plus one loopback hop);
+- the median latency of each read route huggingface_hub and `datasets` call (repository info with
+  file metadata, refs, commits, a recursive tree, paths-info, a file HEAD and a small file GET),
+  every one answered from git by `HubServer`;
 - a 1 MB range GET from the shard, first (the blob is copied out of git once) and warm;
 - stock `datasets.load_dataset(..., streaming=True)` over every row of the shard and
   `pandas.read_parquet("hf://...")`, each in a fresh interpreter (includes importing datasets).
@@ -96,18 +95,20 @@ def main() -> None:
         t0 = time.perf_counter()
         with HubServer(store) as server:
             start_s = time.perf_counter() - t0
-            print(f"server start (olah + front): {start_s:.2f} s")
-            print(f"{'request':<44} {'front ms':>9} {'olah ms':>9}")
-            routes = [("revision info (proxied)", f"/api/datasets/{REPO}/revision/iter1", "GET"),
-                      ("refs (proxied)", f"/api/datasets/{REPO}/refs", "GET"),
-                      ("HEAD README.md (git)", f"/datasets/{REPO}/resolve/iter1/README.md", "HEAD"),
-                      ("GET build.json (git)", f"/datasets/{REPO}/resolve/iter1/build.json", "GET")]
+            print(f"server start: {start_s:.2f} s")
+            print(f"{'request':<44} {'ms':>9}")
+            routes = [("repository info, files metadata", f"/api/datasets/{REPO}/revision/iter1?blobs=true", "GET"),
+                      ("refs", f"/api/datasets/{REPO}/refs", "GET"),
+                      ("commits", f"/api/datasets/{REPO}/commits/iter2", "GET"),
+                      ("tree, recursive", f"/api/datasets/{REPO}/tree/iter1?recursive=true", "GET"),
+                      ("list datasets", "/api/datasets", "GET"),
+                      ("HEAD README.md", f"/datasets/{REPO}/resolve/iter1/README.md", "HEAD"),
+                      ("GET build.json", f"/datasets/{REPO}/resolve/iter1/build.json", "GET")]
             figures: dict[str, object] = {"start_s": start_s, "shard_bytes": size}
             for label, path, method in routes:
-                front = _median_ms(server.endpoint + path, args.requests, method)
-                olah = _median_ms(f"{server.olah_url}{path}", args.requests, method)
-                figures[label] = {"front_ms": front, "olah_ms": olah}
-                print(f"{label:<44} {front:9.1f} {olah:9.1f}")
+                ms = _median_ms(server.endpoint + path, args.requests, method)
+                figures[label] = {"ms": ms}
+                print(f"{label:<44} {ms:9.1f}")
             url = f"{server.endpoint}/datasets/{BIG}/resolve/iter1/data/{shard.name}"
             rng_header = {"Range": f"bytes={size // 2}-{size // 2 + 999_999}"}
             cold, warm = _get(url, headers=rng_header), _get(url, headers=rng_header)

@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/publish.py [--pairs 24000] [--workdir DIR] [--json PATH]
 
 Prints seconds for: validating the run directory, assembling the revision (swift shards, card,
-plots), the first publish into a fresh store, a no-op re-publish, starting olah, and loading the
-revision back with `videosavi.load_revision` (through olah and from the store path) and with stock
-`datasets.load_dataset` through olah (in a fresh interpreter; the time that interpreter needs just to
+plots), the first publish into a fresh store, a no-op re-publish, starting the hub server, and loading
+the revision back with `videosavi.load_revision` (through the server and from the store path) and with
+stock `datasets.load_dataset` through the server (in a fresh interpreter; the time that interpreter needs just to
 import `datasets` is measured separately). Sizes: the pairs' parquet shards, the whole revision
 (pairs + swift shards + manifest + card + plots) and the store on disk. Rows come from
 tests/factories.py (synthetic, valid).
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.factories
 
-LOAD_DATASET = "stock datasets.load_dataset through olah"
+LOAD_DATASET = "stock datasets.load_dataset through the hub server"
 IMPORT_DATASETS = "fresh interpreter: import datasets only"
 FIRST_PUBLISH = "publish_run, first (validate..push)"
 
@@ -95,11 +95,11 @@ def measure_publish(pairs: int = 24_000, pairs_per_shard: int = 5_000, workdir: 
             raise RuntimeError("re-publishing identical files was not a no-op")
         timed("load_revision from the store path", lambda: load_revision("bench/vs", "iter1", store=store,
                                                                          cache_dir=work / "c-store"))
-        server = timed("start olah (HubServer)", lambda: HubServer(store).start())
+        server = timed("start the hub server (HubServer)", lambda: HubServer(store).start())
         try:
-            ds = timed("load_revision through olah", lambda: load_revision("bench/vs", "iter1",
+            ds = timed("load_revision through the hub server", lambda: load_revision("bench/vs", "iter1",
                                                                            endpoint=server.endpoint,
-                                                                           cache_dir=work / "c-olah"))
+                                                                           cache_dir=work / "c-server"))
             if ds.num_rows != len(rows):
                 raise RuntimeError(f"loaded {ds.num_rows} rows, published {len(rows)}")
             env = {**os.environ, "HF_ENDPOINT": server.endpoint, "HF_HOME": str(work / "hf"), "HF_HUB_OFFLINE": "0",

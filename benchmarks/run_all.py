@@ -110,9 +110,9 @@ def publish_rows(p: PublishFigures) -> list[tuple[str, str, str, str]]:
         (what, "publish_run: first / identical again", f"{s[FIRST_PUBLISH]:.1f} s / {noop:.1f} s",
          f"timed alone: validate {s.get('validate (schema + every row)', 0):.1f} s, "
          f"assemble {s.get('assemble (swift, card, plots)', 0):.1f} s"),
-        (what, "datasets.load_dataset through olah", f"{s[LOAD_DATASET]:.1f} s",
+        (what, "datasets.load_dataset through the hub server", f"{s[LOAD_DATASET]:.1f} s",
          f"fresh interpreter; importing datasets alone {s[IMPORT_DATASETS]:.1f} s; "
-         f"load_revision via olah {s.get('load_revision through olah', 0):.1f} s"),
+         f"load_revision via the server {s.get('load_revision through the hub server', 0):.1f} s"),
         (what, "parquet size: pairs (data/)", f"{_mb(p.data_parquet_bytes)} ({p.shards} shards)",
          f"{p.data_parquet_bytes / max(p.pairs, 1):.0f} B/pair; whole revision {_mb(p.revision_bytes)}, "
          f"store {_mb(p.store_bytes)}"),

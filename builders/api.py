@@ -23,19 +23,21 @@ from videosavi.errors import ConfigError
 def run_build(config: BuildConfig, *, iteration: int = 1, out: str | Path | None = None,
               data_root: str | Path | None = None, model: str | None = None, limit_videos: int | None = None,
               num_shards: int = 1, shard_index: int = 0, force: bool = False,
-              previous: str | None = None, allow_random_weights: bool = False,
+              previous: str | None = None, allow_random_weights: bool = False, allow_shortfall: bool = False,
               executor: str | Executor = "local", **executor_options: Any) -> BuildResult:
     """Build (or resume) one iteration of `config` into `out` (default runs/iterN), with the executor
     named `executor` (`local`, `ray`; `executor_options` such as `address=` go to it). Progress bars
     follow `videosavi.disable_progress_bars()` / `enable_progress_bars()`.
 
     `model` replaces the config's model (a tiny-* name, a hub id or a folder: the previous iteration's
-    merged model); `previous` is the previous iteration's run directory (retrospective builds)."""
+    merged model); `previous` is the previous iteration's run directory (retrospective builds).
+    A source whose reserve runs out is `ShortfallError` unless `allow_shortfall` (see BuildOptions)."""
     if not isinstance(config, BuildConfig):
         raise ConfigError(f"run_build takes a BuildConfig, got {type(config).__name__}: read a file with "
                           "videosavi.load_config(path)")
     opts = BuildOptions(iteration=iteration, config=config, data_root=data_root, out=out, model=model,
                         limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force,
-                        previous=previous, allow_random_weights=allow_random_weights)
+                        previous=previous, allow_random_weights=allow_random_weights,
+                        allow_shortfall=allow_shortfall)
     runner = get_executor(executor, **executor_options) if isinstance(executor, str) else executor
     return runner.run(opts)

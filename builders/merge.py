@@ -7,13 +7,14 @@ unsharded build; counts are re-derived from the shards' build.json files and the
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 from videosavi.builders import shards
 from videosavi.builders.counts import add_pair_counts
-from videosavi.builders.reserve import reserve_request, select_pairs
+from videosavi.builders.reserve import check_shortfall, reserve_request, select_pairs
 from videosavi.builders.top_up import extend_runs, outcomes, quota_targets
 from videosavi.config import BuildConfig, resolve_data_root
 from videosavi.errors import DatasetError, ReserveNeededError, VideosaviError
@@ -55,7 +56,7 @@ def merge_retrospective(infos: Sequence[BuildInfo]) -> RetrospectiveInfo | None:
 
 
 def merge_shards(out: Path, shard_dirs: Sequence[Path], data_root: Path | None = None,
-                 top_up: bool = True) -> BuildInfo:
+                 top_up: bool = True, allow_shortfall: bool = False) -> BuildInfo:
     """Merge the shards into `out`, keeping each source's quota of pairs.
 
     When the merged shards are short of pairs (lost videos, quarantined or curated pairs) and the
@@ -63,7 +64,8 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path], data_root: Path | None =
     `ReserveNeededError` says to build the shards again (the same commands resume them) and merge again.
     `data_root` locates the manifests for that walk (default: `$VIDEOSAVI_DATA_ROOT` or the cwd).
     The target and every shard are locked for the merge: a shard still being built is refused, as is a
-    second merge into the same target.
+    second merge into the same target. When a source's reserve has run out, the merged run is written
+    and `ShortfallError` names the shortfall, unless `allow_shortfall` (or the shards were built with it).
     """
     missing = [str(d) for d in shard_dirs if not RunDir(d).build_json.is_file()]
     if not shard_dirs or missing:
@@ -75,10 +77,20 @@ def merge_shards(out: Path, shard_dirs: Sequence[Path], data_root: Path | None =
         for d in [out, *shard_dirs]:
             held.enter_context(exclusive(d, "savi merge-shards"))
         held.enter_context(run_log(out))
-        return _merge_locked(out, shard_dirs, data_root, top_up)
+        return _merge_locked(out, shard_dirs, data_root, top_up, allow_shortfall)
 
 
-def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None, top_up: bool) -> BuildInfo:
+def reserve_added_message(request: dict[str, int], more: Sequence[VideoRef]) -> str:
+    """What a reserve round added, per source: the videos that can be built, against those asked for
+    (a source near the end of its manifest may give fewer, or some turn out unavailable)."""
+    added = Counter(v.source for v in more if v.available)
+    per_source = ", ".join(f"{s}: {added.get(s, 0)} of {n} asked" for s, n in sorted(request.items()))
+    return (f"the shards are short of pairs; {sum(added.values())} reserve video(s) were added to every shard's "
+            f"videos.parquet ({per_source}). Run the same shard builds again (they resume), then merge-shards again.")
+
+
+def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None, top_up: bool,
+                  allow_shortfall: bool) -> BuildInfo:
     runs = [RunDir(d) for d in shard_dirs]
     infos = [r.read_build_info() for r in runs]
     first = infos[0]
@@ -104,13 +116,9 @@ def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None,
         more = extend_runs(cfg, resolve_data_root(data_root), videos, request, runs, runs[0].read_sample_key()) \
             if request else []
         if any(v.available for v in more):
-            wanted = ", ".join(f"{k}: {v}" for k, v in sorted(request.items()))
-            log.warning(event("merge_needs_reserve", videos=sum(v.available for v in more), by_source=request))
-            raise ReserveNeededError(
-                f"the shards are short of pairs; {sum(v.available for v in more)} reserve video(s) ({wanted}) "
-                "were added to every shard's videos.parquet. Run the same shard builds again (they resume), "
-                "then merge-shards again."
-            )
+            log.warning(event("merge_needs_reserve", videos=sum(v.available for v in more), asked=request,
+                              added=dict(Counter(v.source for v in more if v.available))))
+            raise ReserveNeededError(reserve_added_message(request, more))
     selection = select_pairs(found, quota_targets(cfg))
     target = RunDir(out)
     target.path.mkdir(parents=True, exist_ok=True)
@@ -123,11 +131,14 @@ def _merge_locked(out: Path, shard_dirs: Sequence[Path], data_root: Path | None,
     counts.sources = selection.fills
     add_pair_counts(counts, target.read_pairs_table())
     timings = {k: round(max(i.timings.get(k, 0.0) for i in infos), 3) for k in first.timings}
+    allow = allow_shortfall or all(i.allow_shortfall for i in infos)
     merged = first.model_copy(update={"counts": counts, "shards": names, "shard_index": None, "num_shards": None,
-                                      "timings": timings, "retrospective": merge_retrospective(infos)})
+                                      "timings": timings, "retrospective": merge_retrospective(infos),
+                                      "allow_shortfall": allow})
     merged = target.write_final_build_info(merged)
     log.info(event("merged", run=str(target.path), shards=len(runs), pairs=counts.pairs,
                    videos_done=counts.videos_done, videos_skipped=counts.videos_skipped))
+    check_shortfall(merged, whole=first.limit_videos is None and all(o.done for o in found))
     return merged
 
 

@@ -3,7 +3,7 @@
     describe  (retrospective builds)  one per video      free text          the critic reads it later
     question                          one per video      JSON (schema)      -> one item per kept question
     answer                            one per question   free text          a0, the rejected side
-    critique                          one per question   JSON (schema)      kept only if it names an issue
+    critique                          one per question   JSON (schema)      curated: kept only if it names an issue
     refine                            one per question   free text          a1, the chosen side
 
 Each stage's messages and parser are the pure functions in builders/stages/; what is kept between
@@ -96,7 +96,7 @@ class _PairStages:
         return Stage("answer", "question", self._params("answer"), None, messages,
                      lambda text, finish, last: parse_answer(text))
 
-    # --- critique: kept only when it names an issue ------------------------------------------------------
+    # --- critique: kept when it names an issue, or whatever it found when the curation keeps those ---------
     def critique(self) -> Stage:
         def messages(item: WorkItem) -> list[dict]:
             assert item.question is not None
@@ -113,10 +113,9 @@ class _PairStages:
                      lambda text, finish, last: parse_critique(text), keep=keep)
 
     def _names_issue(self, critique: Any) -> bool:
-        """A pair needs at least one issue (the record requires it, and refining needs something to fix);
-        placeholder issues ("none") count as none only when the curation says so."""
-        if not critique.issues:
-            return False
+        """Whether the critique may go on to a refinement: always when the curation keeps critiques that
+        found nothing (`paper`: the pair stands if the refinement differs from the answer); otherwise only
+        when it names a real issue (not an empty list, not only "none"-like placeholders)."""
         cur = self.ctx.curation
         return not cur.drop_no_issue or critique_has_issue(critique, cur.no_issue_phrases)
 

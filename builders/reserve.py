@@ -19,7 +19,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from videosavi.schemas import QUESTION_TYPES, SourceFill
+from videosavi.errors import ShortfallError
+from videosavi.schemas import QUESTION_TYPES, BuildInfo, SourceFill
 
 # Reserve requests assume at least this share of a new video's pairs survives, so a source that loses
 # many pairs asks for more videos at once (fewer rounds) but never more than twice the plain estimate.
@@ -103,6 +104,32 @@ def select_pairs(outcomes: Sequence[VideoOutcome], targets: Targets) -> Selectio
         fill.shortfall_pairs = fill.requested_pairs - fill.delivered_pairs
     sel.fills = {source: sel.fills[source] for source in targets.pairs}  # config order, whatever came first
     return sel
+
+
+def shortfall_message(fills: Mapping[str, SourceFill]) -> str | None:
+    """One line naming every source whose pairs were not met and by how much; None when all were met.
+
+    Called once the reserve is exhausted (no pending video, no reserve video left to draw), so a
+    shortfall here means the source's manifest ran out, not that work is still to do."""
+    short = [(s, f) for s, f in fills.items() if f.shortfall_pairs > 0]
+    if not short:
+        return None
+    named = "; ".join(f"{s}: {f.delivered_pairs} of {f.requested_pairs} pairs (shortfall {f.shortfall_pairs}, "
+                      f"{f.videos_used} videos used, {f.reserve_videos_used} of them reserve)" for s, f in short)
+    return (f"the reserve ran out before every quota was met: {named}. The run directory is kept (build.json "
+            "records the shortfall). Add videos to the manifest(s) and run the same command again, lower the "
+            "quota, or pass --allow-shortfall to keep the run as it is (its card states the shortfall)")
+
+
+def check_shortfall(info: BuildInfo, *, whole: bool) -> None:
+    """`ShortfallError` for a whole, finished build (or merge) whose reserve ran out, unless it was built
+    with `allow_shortfall`. A preview, one shard of several, or a build with pending videos is not judged
+    here (the merge, or the next run, is)."""
+    if not whole or info.allow_shortfall:
+        return
+    message = shortfall_message(info.counts.sources)
+    if message is not None:
+        raise ShortfallError(message)
 
 
 def reserve_request(outcomes: Sequence[VideoOutcome], targets: Targets) -> dict[str, int]:

@@ -28,7 +28,7 @@ from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.pipeline_items import DecodedVideo, PipelineContext, VideoResult
 from videosavi.builders.prompts import STAGES, PromptSet
-from videosavi.builders.reserve import reserve_request, select_pairs
+from videosavi.builders.reserve import check_shortfall, reserve_request, select_pairs
 from videosavi.builders.retrospective import PreviousContext, matched_share_warning, resolve_previous
 from videosavi.builders.stage_runner import CallContext, StageRunner
 from videosavi.builders.top_up import available_videos, extend_runs, outcomes, quota_targets
@@ -85,6 +85,9 @@ class BuildOptions:
     previous_origin: dict[str, Any] | None = None  # the name and iteration the published revision's build.json gives
     # build with a random-weight tiny model although neither the config nor --model names one
     allow_random_weights: bool = False
+    # keep a whole build whose reserve ran out before every quota was met (else: ShortfallError, exit 2);
+    # recorded in build.json (`allow_shortfall`) so publishing knows the shortfall was accepted
+    allow_shortfall: bool = False
 
     def run_dir(self) -> Path:
         if self.out:
@@ -365,6 +368,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
         log.info(event("build_done", pairs=c.pairs, videos_done=c.videos_done, videos_skipped=c.videos_skipped,
                        pending=pending, quarantined=sum(s.quarantined for s in c.stages.values()),
                        shards=len(info_out.shards), seconds=round(timings["total_s"], 1)))
+        check_shortfall(info_out, whole=opts.num_shards == 1 and opts.limit_videos is None and not pending)
         return BuildResult(run.path, info_out, pending, model_stats)
     finally:
         cache.close()
@@ -492,6 +496,7 @@ def finalize_run(run: RunDir, cfg: BuildConfig, info: ModelInfo, prompts: Prompt
         shard_index=opts.shard_index if opts.num_shards > 1 else None,
         num_shards=opts.num_shards if opts.num_shards > 1 else None, limit_videos=opts.limit_videos,
         retrospective=_retrospective_info(previous, finished) if cfg.retrospective else None,
+        allow_shortfall=opts.allow_shortfall,
     )
 
 

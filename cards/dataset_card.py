@@ -14,9 +14,12 @@ from typing import Any
 
 from videosavi.cards.metadata import ConfigSpec, card_data, license_of
 from videosavi.cards.stats import CardStats, error_table, fmt, overview_changes, trend_rows
-from videosavi.schemas import BuildInfo, PreferencePair
+from videosavi.curation import reasons
+from videosavi.curation.config import load_curation_config
+from videosavi.schemas import BuildInfo
 from videosavi.schemas.arrow import field_table
-from videosavi.schemas.enums import SEVERITIES
+from videosavi.schemas.enums import PAIR_SEVERITIES, SEVERITIES
+from videosavi.schemas.published import PublishedPair
 
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 
@@ -44,11 +47,10 @@ SOURCE_TERMS = {
 # a config not listed here is described by how `datasets` loads it.
 CONFIG_READERS = {
     "default": "`datasets` (`load_dataset(repo, revision=...)`, also `streaming=True`), `videosavi.load_revision`; "
-               "TRL `DPOTrainer` with `videosavi.training.VideoDPOCollator` (it reads `prompt`; frames decoded at "
-               "`frame_indices`); pandas / polars / DuckDB over `hf://` parquet. Not TRL's own data preparation: "
-               "`chosen`/`rejected` are text, and TRL keeps a message `prompt` only beside message completions",
-    "trl": "TRL `DPOTrainer` and its data utilities (`maybe_extract_prompt`, `maybe_apply_chat_template`): "
-           "`prompt`, `chosen`, `rejected` as chat messages; with `VideoDPOCollator` for the frames",
+               "TRL's own data preparation (`maybe_extract_prompt`, `maybe_apply_chat_template`) and `DPOTrainer` "
+               "(`prompt`, `chosen`, `rejected` are chat messages), with `videosavi.training.VideoDPOCollator` for "
+               "the frames; pandas / polars / DuckDB given an `HfFileSystem` (plain text under `chosen_text`, "
+               "`rejected_text`)",
     "swift": "ms-swift DPO (`swift rlhf --rlhf_type dpo`), which reads `messages`, `rejected_response` and "
              "`videos` (relative paths: `savi export --format swift` writes them absolute, clips cut)",
 }
@@ -123,6 +125,43 @@ def _curation_profile(info: BuildInfo) -> str:
     return f"{profile}" + (f" (with {', '.join(overrides)} set)" if overrides else "")
 
 
+# The two selection options the `paper` and `curated` profiles differ on most, named on the card with
+# what each did to this build: (config key, what it decides, reason code it counts under).
+SELECTION_OPTIONS = (
+    ("drop_no_issue", "critiques that found no issue", reasons.NO_ISSUE),
+    ("drop_truncated", "answers cut off by the token limit", reasons.TRUNCATED_ANSWER),
+)
+
+
+def selection_rows(info: BuildInfo) -> list[list[str]]:
+    """option | what | this build | questions left without a pair (pure)."""
+    cfg = load_curation_config(info.config.get("curation") if isinstance(info.config.get("curation"), dict) else None)
+    rows = []
+    for key, what, code in SELECTION_OPTIONS:
+        on = bool(getattr(cfg, key))
+        rows.append([f"`{key}`", what, "dropped" if on else "kept",
+                     str(info.counts.filtered.get(code, 0))])
+    return rows
+
+
+def filtered_rows(info: BuildInfo) -> list[list[str]]:
+    """reason | meaning | pairs or questions removed, for every curation reason this build counted (pure)."""
+    return [[f"`{code}`", _cell(reasons.REASONS.get(code, "")), str(n)]
+            for code, n in sorted(info.counts.filtered.items()) if n]
+
+
+def shortfall_note(info: BuildInfo) -> str | None:
+    """The card's statement of a shortfall: which sources delivered fewer pairs than requested, and that
+    the build was told to keep it (`--allow-shortfall`); None when every quota was met."""
+    short = {s: f for s, f in info.counts.sources.items() if f.shortfall_pairs > 0}
+    if not short:
+        return None
+    named = ", ".join(f"{s} {f.delivered_pairs} of {f.requested_pairs} pairs" for s, f in short.items())
+    how = ("built with `--allow-shortfall`: the sources ran out of videos and the revision was kept as it is"
+           if info.allow_shortfall else "the build did not complete its quotas")
+    return f"**Shortfall:** {named} ({sum(f.shortfall_pairs for f in short.values())} pairs short; {how})."
+
+
 def _retrospective_rows(info: BuildInfo) -> list[list[str]]:
     """The describe stage's provenance, so a reader can tell iteration 1's fresh descriptions from revised ones."""
     r = info.retrospective
@@ -158,7 +197,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
                         for src, counts in s.by_source_question_type.items()]
     composition_rows.append(["**total**", *[str(s.by_question_type.get(q, 0)) for q in qtypes], str(s.n_pairs)])
     severity_rows = [[sev, str(s.by_severity.get(sev, 0)), _pct(s.by_severity.get(sev, 0), s.n_pairs)]
-                     for sev in SEVERITIES]
+                     for sev in PAIR_SEVERITIES if sev in SEVERITIES or s.by_severity.get(sev, 0)]
     error_header, error_rows = error_table(inputs.stats, tag, prev, prev_tag)
     length_rows = [
         ["mean words", fmt(s.chosen_words.mean), fmt(s.rejected_words.mean)],
@@ -200,6 +239,9 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "composition_rows": composition_rows,
         "quota_rows": quota_rows,
         "curation_profile": _curation_profile(info),
+        "selection_rows": selection_rows(info),
+        "filtered_rows": filtered_rows(info),
+        "shortfall_note": shortfall_note(info),
         "severity_rows": severity_rows,
         "issues_per_pair": fmt(s.issues_per_pair.mean, ".3g"),
         "error_header": error_header,
@@ -214,7 +256,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "quarantine_rows": quarantine_rows,
         "skipped_rows": skipped_rows,
         "config_rows": config_rows(inputs.configs),
-        "field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(PreferencePair)],
+        "field_rows": [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(PublishedPair)],
         "config_field_rows": [(c.name, [[_code(n), _code(t), _cell(d)] for n, t, d in field_table(c.model)])
                               for c in inputs.configs if c.name != "default"],
         "source_rows": [[src, str(n), _cell(SOURCE_TERMS.get(_source_kind(info, src), SOURCE_TERMS["folder"]))]

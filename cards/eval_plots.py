@@ -28,14 +28,15 @@ def error_table_figure(table: ErrorTable) -> Any:
     lines.set_title("Errors by type")
     lines.legend(fontsize=8)
     bottom = [0] * len(xs)
-    for severity, color in _SEVERITY_COLORS.items():
+    shown = {**_SEVERITY_COLORS, "unrated": "#7f7f7f"} if table.rated else {"unrated": "#7f7f7f"}
+    for severity, color in shown.items():
         values = [getattr(table.total.cells[label], severity) for label in table.labels]
-        bars.bar(xs, values, bottom=bottom, color=color, label=severity)
+        bars.bar(xs, values, bottom=bottom, color=color, label=severity if table.rated else "all errors")
         bottom = [a + b for a, b in zip(bottom, values, strict=True)]
     judged = {c.label: c.judged for c in table.columns}
     bars.set_xticks(xs, [f"{label}\n({judged[label]} judged)" for label in table.labels])
     bars.set_ylabel("errors")
-    bars.set_title("All errors by severity")
+    bars.set_title("All errors by severity" if table.rated else "All errors")
     bars.legend(fontsize=8)
     return fig
 

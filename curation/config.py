@@ -73,13 +73,16 @@ _SWITCHES = (
 
 CurationProfile = Literal["curated", "paper"]
 
-# What each profile changes from the field defaults (the defaults are `curated`). `paper` keeps only the
-# checks that make a pair unusable, as the paper's pipeline does: unparseable or schema-invalid replies
-# never become pairs anyway; empty, truncated and identical answers are dropped here.
+# What each profile changes from the field defaults (the defaults are `curated`). `paper` makes a pair of
+# every question whose refined answer differs from the initial one, as the paper's pipeline does: a
+# critique that found no issue still leads to a refinement, and a long answer cut by the token limit is
+# kept (dropping those would bias the rejected side toward short answers). Unparseable or
+# schema-invalid replies never become pairs anyway; empty answers and chosen == rejected cannot.
 PROFILES: dict[str, dict[str, Any]] = {
     "curated": {},
     "paper": {
         "drop_duplicate_questions": False,
+        "drop_truncated": False,
         "drop_refusals": False,
         "drop_restated": False,
         "drop_no_issue": False,
@@ -97,8 +100,8 @@ class CurationConfig(BaseModel):
 
     profile: CurationProfile = Field(
         default="curated",
-        description="curated: every filter below; paper: only what makes a pair unusable (empty, truncated, "
-        "chosen equal to rejected)",
+        description="curated: every filter below; paper: a pair from every question whose refined answer differs "
+        "from the initial one (only empty answers and chosen equal to rejected are dropped)",
     )
     enabled: bool = Field(default=True, description="master switch; false = keep everything")
     drop_duplicate_questions: bool = Field(default=True, description="exact and near-duplicate questions per video")
@@ -109,14 +112,17 @@ class CurationConfig(BaseModel):
     drop_same_answer: bool = Field(default=True, description="chosen equal to rejected after normalisation")
     drop_empty: bool = Field(default=True, description="answers with fewer than min_answer_words words")
     min_answer_words: int = Field(default=1, ge=1)
-    drop_truncated: bool = Field(default=True, description="answers cut off by the token limit")
+    drop_truncated: bool = Field(
+        default=True, description="answers cut off by the token limit (counted as truncated_answer; paper: kept)")
     drop_refusals: bool = Field(default=True, description="answers containing a refusal phrase")
     refusal_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSAL_PHRASES))
     drop_restated: bool = Field(default=True, description="answers that only restate the question")
     restate_max_new_words: int = Field(
         default=0, ge=0, description="an answer with at most this many content words not in the question restates it"
     )
-    drop_no_issue: bool = Field(default=True, description="critiques whose issues are all 'none'-like")
+    drop_no_issue: bool = Field(
+        default=True, description="critiques that found no issue: an empty issue list, or issues that are all "
+        "'none'-like (counted as no_issue; paper: refined anyway)")
     no_issue_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_NO_ISSUE_PHRASES))
     drop_length_ratio: bool = Field(default=True, description="chosen/rejected word ratio outside the band")
     length_ratio_min: float = Field(default=0.5, gt=0)

@@ -1,11 +1,13 @@
 """The error table of `savi eval judge`: the paper's Table 2 measured on your own iterations.
 
-Rows are the six error types and a total; columns are the answers folders in the order given
-(iter1, iter2, ...). Each cell counts the errors the judge listed in that folder's answers, split by
-severity; the change column compares each folder with the one before it, and the total row also
-with the first (the paper reports -79.5% from iteration 1 to 4). Only judged answers count: answers
-the judge could not grade (`unjudged`) and questions a model did not answer (`unanswered`) are
-reported per column, never taken as error-free. Pure functions: records in, table out.
+Rows are the six error types and a total; columns are the answers folders in the order given (iter1,
+iter2, ...). Each cell counts the errors the judge listed in that folder's answers (the paper's
+figure); when the judge also rated severity (`--severity`, not in the paper) the cell splits them
+into critical and minor as an extra. The change column compares each folder with the one before it,
+and the total row also with the first (the paper reports -79.5% from iteration 1 to 4). Only judged
+answers count: answers the judge could not grade (`unjudged`) and questions a model did not answer
+(`unanswered`) are reported per column, never taken as error-free. Pure functions: records in, table
+out.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ TOTAL = "total"
 class Cell(BaseModel):
     critical: int = 0
     minor: int = 0
+    unrated: int = Field(default=0, description="errors the judge gave no severity (it was not asked for one)")
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy rejects decorators over @property
     @property
     def all(self) -> int:
-        return self.critical + self.minor
+        return self.critical + self.minor + self.unrated
 
 
 class TableRow(BaseModel):
@@ -60,6 +63,11 @@ class ErrorTable(BaseModel):
     change_from_first: float | None = Field(description="total errors, last column against the first")
     columns: list[ColumnSummary]
 
+    @property
+    def rated(self) -> bool:
+        """Whether any error carries a severity (then the table shows the critical/minor split)."""
+        return any(c.critical or c.minor for c in self.total.cells.values())
+
     def cell(self, error_type: str, label: str) -> Cell:
         row = self.total if error_type == TOTAL else next(r for r in self.rows if r.error_type == error_type)
         return row.cells[label]
@@ -90,7 +98,8 @@ def error_table(records: Sequence[JudgementRecord], labels: Sequence[str]) -> Er
         for r in judged:
             for e in r.errors:
                 cell = counts[e.error_type][label]
-                setattr(cell, e.severity, getattr(cell, e.severity) + 1)
+                kind = e.severity or "unrated"
+                setattr(cell, kind, getattr(cell, kind) + 1)
         by_type = {t: sum(len(r.errors) for r in judged if r.question_type == t) for t in QUESTION_TYPES}
         columns.append(ColumnSummary(
             label=label, questions=len(mine), judged=len(judged),
@@ -98,7 +107,7 @@ def error_table(records: Sequence[JudgementRecord], labels: Sequence[str]) -> Er
             answers_with_errors=sum(bool(r.errors) for r in judged), errors_by_question_type=by_type))
     rows = [_with_changes(TableRow(error_type=et, cells=counts[et]), labels) for et in ERROR_TYPES]
     total_cells = {label: Cell(**{sev: sum(getattr(counts[et][label], sev) for et in ERROR_TYPES)
-                                  for sev in SEVERITIES}) for label in labels}
+                                  for sev in (*SEVERITIES, "unrated")}) for label in labels}
     total = _with_changes(TableRow(error_type=TOTAL, cells=total_cells), labels)
     first_last = _change(total_cells[labels[0]].all, total_cells[labels[-1]].all) if len(labels) > 1 else None
     return ErrorTable(labels=labels, rows=rows, total=total, change_from_first=first_last, columns=columns)
@@ -109,10 +118,11 @@ def _pct(value: float | None) -> str:
 
 
 def table_markdown(table: ErrorTable) -> str:
-    """The table as Markdown: per label all (critical/minor) errors, and the change to the next label."""
+    """The table as Markdown: per label all errors (with their critical/minor split when the judge rated
+    severity), and the change to the next label."""
     header = ["error type"]
     for i, label in enumerate(table.labels):
-        header.append(f"{label} (critical/minor)")
+        header.append(f"{label} (critical/minor)" if table.rated else label)
         if i:
             header.append(f"change {table.labels[i - 1]}→{label}")
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -121,7 +131,7 @@ def table_markdown(table: ErrorTable) -> str:
         cells = [name]
         for i, label in enumerate(table.labels):
             c = row.cells[label]
-            cells.append(f"{c.all} ({c.critical}/{c.minor})")
+            cells.append(f"{c.all} ({c.critical}/{c.minor})" if table.rated else str(c.all))
             if i:
                 cells.append(_pct(row.change.get(label)))
         lines.append("| " + " | ".join(cells) + " |")

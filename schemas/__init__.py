@@ -17,9 +17,11 @@ from videosavi.schemas.build_info import (
 from videosavi.schemas.critique import Critique, CritiqueIssue
 from videosavi.schemas.enums import (
     ERROR_TYPES,
+    PAIR_SEVERITIES,
     QUESTION_TYPES,
     SEVERITIES,
     ErrorType,
+    PairSeverity,
     QuestionType,
     Severity,
 )
@@ -31,6 +33,7 @@ from videosavi.schemas.video import VideoRef
 
 __all__ = [
     "ERROR_TYPES",
+    "PAIR_SEVERITIES",
     "QUESTION_TYPES",
     "SEVERITIES",
     "BuildCounts",
@@ -41,6 +44,7 @@ __all__ = [
     "ErrorType",
     "FrameSample",
     "ModelInfo",
+    "PairSeverity",
     "PreferencePair",
     "QuarantineRecord",
     "Question",

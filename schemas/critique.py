@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from videosavi.schemas.enums import ErrorType, Severity
+from videosavi.schemas.enums import ErrorType, PairSeverity, Severity
 from videosavi.schemas.limits import ISSUE_FIELD_MAX_CHARS, MAX_ISSUES, SUMMARY_MAX_CHARS
 
 IssueText = Annotated[str, StringConstraints(min_length=1, max_length=ISSUE_FIELD_MAX_CHARS, strip_whitespace=True)]
@@ -23,7 +23,8 @@ class CritiqueIssue(BaseModel):
 
 
 class Critique(BaseModel):
-    """May hold zero issues: the builder counts such critiques and makes no pair from them."""
+    """May hold zero issues: the `curated` profile drops such critiques (counted as `no_issue`); the
+    `paper` profile refines the answer anyway and keeps the pair when the refinement differs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,6 +32,8 @@ class Critique(BaseModel):
     summary: Annotated[str, StringConstraints(min_length=1, max_length=SUMMARY_MAX_CHARS, strip_whitespace=True)]
 
 
-def pair_severity(issues: list[CritiqueIssue]) -> Severity:
-    """A pair is critical if any of its issues is."""
+def pair_severity(issues: list[CritiqueIssue]) -> PairSeverity:
+    """A pair is critical if any of its issues is, minor if it has issues, "none" if it has none."""
+    if not issues:
+        return "none"
     return "critical" if any(i.severity == "critical" for i in issues) else "minor"

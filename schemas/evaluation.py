@@ -69,11 +69,17 @@ class EvalSetInfo(BaseModel):
     name: str = Field(description="the config's name")
     seed: int
     config_hash: str = Field(description="data hash of the build config whose holdout the set came from")
-    holdout: dict[str, Any] = Field(description="the config's eval section (holdout share and salt)")
+    protocol: Literal["held-out", "paper"] = Field(
+        default="held-out", description="held-out: questions about videos no build of the config can use; paper: "
+        "questions of iteration 1's published pairs, as the paper's Table 2 did")
+    holdout: dict[str, Any] = Field(description="the config's eval section (holdout share and salt); empty for "
+                                    "the paper protocol")
     n_questions: int
     by_question_type: dict[str, int]
     by_source: dict[str, int]
-    questions_from: Literal["model", "file"]
+    questions_from: Literal["model", "file", "revision"]
+    questions_revision: str | None = Field(
+        default=None, description="paper protocol: the revision the questions came from, as ORG/NAME@REV (sha)")
     question_model: ModelInfo | None = Field(default=None, description="the model that wrote the questions")
     question_prompt_hash: str | None = None
     num_frames: int
@@ -117,18 +123,21 @@ class AnswersInfo(BaseModel):
 
 
 class JudgedError(BaseModel):
-    """One error the judge found in an answer: the words, why they are wrong, then the labels."""
+    """One error the judge found in an answer: the words, why they are wrong, then the type (Figure 12's
+    output) and, when the judge was asked to rate it (`savi eval judge --severity`), its severity."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     quote: JudgeText = Field(description="the problematic words of the answer, or what it leaves out")
     explanation: JudgeText = Field(description="why this is an error, from what the frames show")
     error_type: ErrorType
-    severity: Severity
+    severity: Severity | None = Field(default=None, description="critical or minor; null unless asked for")
 
 
 class Judgement(BaseModel):
-    """The judge's reply about one answer (also the JSON Schema its decoding is held to)."""
+    """The judge's reply about one answer: the errors of Figure 12's six types, and an overall assessment.
+    Its JSON Schema (with `severity` left out, or required, as the judge was asked) is what decoding is
+    held to (builders/evaluation/judge_stage.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -180,6 +189,7 @@ class JudgeInfo(BaseModel):
     prompt_hash: str
     schema_hash: str
     params: dict[str, Any]
+    severity: bool = Field(default=False, description="the judge also rated each error critical or minor")
     answers: list[JudgedAnswers]
     videosavi_version: str
     created_at: str

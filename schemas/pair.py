@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from videosavi.schemas.critique import CritiqueIssue, pair_severity
 from videosavi.schemas.diff import diff_spans
-from videosavi.schemas.enums import QuestionType, Severity
+from videosavi.schemas.enums import PairSeverity, QuestionType
 from videosavi.schemas.frames import check_frame_indices
 from videosavi.schemas.messages import ChatMessage, video_blocks
 from videosavi.schemas.paths import RelativePosixPath
@@ -62,9 +62,11 @@ class PreferencePair(BaseModel):
     chosen: NonEmptyStr = Field(description="the answer refined after self-critique a1 (preferred)")
     critique: NonEmptyStr = Field(description="the critic's summary")
     issues: list[CritiqueIssue] = Field(
-        min_length=1, description="statement, reason, evidence, severity, error_type per issue"
+        description="statement, reason, evidence, severity, error_type per issue; empty when the critique "
+        "found none (kept by the `paper` curation profile)"
     )
-    severity: Severity = Field(description="critical if any issue is critical, else minor")
+    severity: PairSeverity = Field(description="critical if any issue is critical, minor if it has issues, none "
+                                   "if it has none")
     chosen_words: int = Field(ge=0, description="words in chosen (length-bias analysis)")
     rejected_words: int = Field(ge=0, description="words in rejected")
     diff_spans: list[DiffSpan] = Field(
@@ -127,7 +129,7 @@ class PreferencePair(BaseModel):
         f.setdefault("video_uid", make_video_uid(f["source"], f["video_id"], f.get("clip_start"), f.get("clip_end")))
         issues = [i if isinstance(i, CritiqueIssue) else CritiqueIssue.model_validate(i) for i in f["issues"]]
         f["issues"] = issues
-        f.setdefault("severity", pair_severity(issues) if issues else "minor")
+        f.setdefault("severity", pair_severity(issues))
         f.setdefault("chosen_words", word_count(f["chosen"]))
         f.setdefault("rejected_words", word_count(f["rejected"]))
         f.setdefault("diff_spans", diff_spans(f["rejected"], f["chosen"]))

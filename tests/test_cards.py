@@ -20,11 +20,11 @@ from videosavi.cards.stats import card_stats
 from videosavi.config import BuildConfig, load_config
 from videosavi.errors import PublishError
 from videosavi.formats.swift_rows import SwiftDpoRow
-from videosavi.formats.trl_rows import TrlDpoRow
 from videosavi.hub.revision_files import EXAMPLE_CHARS, assemble_revision, side_records_summary
 from videosavi.hub.validate import validate_run_dir
 from videosavi.schemas import ERROR_TYPES, PreferencePair, QuarantineRecord, VideoSkip
 from videosavi.schemas.arrow import arrow_schema, features
+from videosavi.schemas.published import PublishedPair
 
 REPO = "org/videosavi"
 
@@ -71,11 +71,10 @@ def test_yaml_header_parses_and_declares_configs_and_derived_features(staged: di
     assert configs["default"]["data_files"] == [{"split": "train", "path": "data/train-*.parquet"}]
     assert configs["default"].get("default") is True
     assert configs["swift"]["data_files"] == [{"split": "train", "path": "swift/train-*.parquet"}]
-    assert configs["trl"]["data_files"] == [{"split": "train", "path": "trl/train-*.parquet"}]
+    assert set(configs) == {"default", "swift"}  # the default config is TRL's form: no separate `trl` config
     infos = DatasetInfosDict.from_dataset_card_data(card.data)
-    assert infos["default"].features == features(PreferencePair)
+    assert infos["default"].features == features(PublishedPair)
     assert infos["swift"].features == features(SwiftDpoRow)
-    assert infos["trl"].features == features(TrlDpoRow)
     assert infos["default"].splits["train"].num_examples == len(staged["pairs"])
     # every declared data pattern matches files that were staged
     for c in configs.values():
@@ -125,11 +124,11 @@ def test_composition_lengths_and_change_sections(staged: dict) -> None:
 def test_body_states_provenance_fields_terms_loading_and_citation(staged: dict) -> None:
     readme = staged["readme"]
     fields = {r[0].strip("`") for r in _table_rows(readme, "| field |")}
-    assert {f.name for f in arrow_schema(PreferencePair)} <= fields
+    assert {f.name for f in arrow_schema(PublishedPair)} <= fields
+    assert {f.name for f in arrow_schema(PreferencePair)} | {"chosen_text", "rejected_text"} == fields
     swift_fields = {r[0].strip("`") for r in _table_rows(readme, "| field |", after="`swift` config:")}
     assert swift_fields == {"messages", "rejected_response", "videos"}
-    trl_fields = [r[0].strip("`") for r in _table_rows(readme, "| field |", after="`trl` config:")]
-    assert trl_fields == list(TrlDpoRow.model_fields)
+    assert "`trl` config:" not in readme and "maybe_extract_prompt(pairs[0])" in readme
     assert "&lt;video&gt;" in readme  # `<video>` outside code spans is escaped, not an HTML tag
     assert 'load_dataset("org/videosavi", revision="iter2", split="train")' in readme
     assert 'videosavi.load_revision("org/videosavi", "iter2")' in readme
@@ -203,17 +202,16 @@ def test_a_custom_license_without_a_valid_name_and_link_is_refused(tmp_path: Pat
 
 def test_configs_table_says_which_library_reads_which_config(staged: dict) -> None:
     rows = {r[0].strip("`"): r for r in _table_rows(staged["readme"], "| config | files |")}
-    assert set(rows) == {"default", "swift", "trl"}
-    for name, model, pattern in (("default", PreferencePair, "data/train-*.parquet"),
-                                 ("swift", SwiftDpoRow, "swift/train-*.parquet"),
-                                 ("trl", TrlDpoRow, "trl/train-*.parquet")):
+    assert set(rows) == {"default", "swift"}
+    for name, model, pattern in (("default", PublishedPair, "data/train-*.parquet"),
+                                 ("swift", SwiftDpoRow, "swift/train-*.parquet")):
         _, files, n_rows, columns, readers = rows[name]
         assert files == f"`{pattern}`" and n_rows == str(len(staged["pairs"]))
         assert [c.strip("`") for c in columns.split(", ")] == list(model.model_fields)
         assert readers == CONFIG_READERS[name].replace("|", "\\|")
-    assert "TRL `DPOTrainer`" in rows["default"][4] and "VideoDPOCollator" in rows["default"][4]
+    assert "`DPOTrainer`" in rows["default"][4] and "VideoDPOCollator" in rows["default"][4]
     assert "ms-swift" in rows["swift"][4] and "savi export" in rows["swift"][4]
-    assert "maybe_extract_prompt" in rows["trl"][4] and "Not TRL's own data preparation" in rows["default"][4]
+    assert "maybe_extract_prompt" in rows["default"][4] and "HfFileSystem" in rows["default"][4]
 
 
 def test_self_critique_section_does_not_claim_table_2_and_trend_matches_the_rows(staged: dict) -> None:

@@ -3,10 +3,11 @@ Qwen2-VL, real videos), published to a local store and served by the real hub se
 `datasets.load_dataset` in a fresh process.
 
 - the default config's `prompt` is exactly the messages a0 was generated from (the question);
-- the `trl` config goes through TRL's own data preparation (`maybe_extract_prompt`,
+- the default config goes through TRL's own data preparation (`maybe_extract_prompt`,
   `maybe_apply_chat_template`, `DPOTrainer`'s tokenisation) with the question in every prompt and the
-  answers intact, where the default config would lose it (its answers are text);
+  answers intact (it is TRL's conversational preference form);
 - the default config with `VideoDPOCollator` trains under that same prompt;
+- docs/export.md's pandas / polars / DuckDB block runs as written against the hub server;
 - `savi export` (through `--endpoint`, roots from `--config/--data-root`) writes ms-swift rows whose
   STAR clips are cut to exactly the span the builder used.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,20 +55,19 @@ from trl.data_utils import is_conversational, maybe_apply_chat_template, maybe_e
 from videosavi.training import VideoDPOCollator
 
 repo, rev, model_dir, out, roots = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
-default = datasets.load_dataset(repo, revision=rev, split="train")
-rows = datasets.load_dataset(repo, "trl", revision=rev, split="train")
+rows = datasets.load_dataset(repo, revision=rev, split="train")  # the DEFAULT config, nothing else
 processor = AutoProcessor.from_pretrained(model_dir)
 tok = processor.tokenizer
 
 extracted = rows.map(maybe_extract_prompt)
-templated = [maybe_apply_chat_template({k: ex[k] for k in ("prompt", "chosen", "rejected")}, tok) for ex in extracted]
+templated = [maybe_apply_chat_template(dict(ex), processor) for ex in extracted]
 trainer = DPOTrainer(model=AutoModelForImageTextToText.from_pretrained(model_dir),
                      args=DPOConfig(output_dir=out, report_to=[], use_cpu=True, bf16=False, max_length=None),
                      train_dataset=rows, processing_class=tok)
 prepared = trainer.train_dataset
 
-# the default config with the public collator: TRL's vision path, the collator builds the prompt
-with_images = default.add_column("images", [[]] * len(default))
+# the same config with the public collator: TRL's vision path, the frames decoded per batch
+with_images = rows.add_column("images", [[]] * len(rows))
 video_trainer = DPOTrainer(
     model=AutoModelForImageTextToText.from_pretrained(model_dir),
     args=DPOConfig(output_dir=out + "-video", report_to=[], use_cpu=True, bf16=False, max_length=None,
@@ -77,17 +78,15 @@ batch = video_trainer.data_collator([dict(r) for r in with_images.select(range(2
 prompt_ids = [ids[mask == 0] for ids, mask in zip(batch["input_ids"][:2], batch["completion_mask"][:2])]
 
 print(json.dumps({
-    "questions": list(default["question"]), "chosen": list(default["chosen"]),
-    "rejected": list(default["rejected"]), "default_prompts": list(default["prompt"]),
-    "trl_pair_ids": list(rows["pair_id"]), "pair_ids": list(default["pair_id"]),
-    "trl_conversational": [is_conversational(dict(r)) for r in rows],
+    "questions": list(rows["question"]), "chosen": list(rows["chosen_text"]),
+    "rejected": list(rows["rejected_text"]), "prompts": list(rows["prompt"]), "pair_ids": list(rows["pair_id"]),
+    "conversational": [is_conversational(dict(r)) for r in rows],
     "extracted_prompts": list(extracted["prompt"]), "extracted_chosen": list(extracted["chosen"]),
     "extracted_rejected": list(extracted["rejected"]),
-    "templated": templated,
+    "templated": [{k: t[k] for k in ("prompt", "chosen", "rejected")} for t in templated],
     "prepared_prompts": [tok.decode(ids) for ids in list(prepared["prompt_ids"])],
     "prepared_chosen": [tok.decode(ids) for ids in list(prepared["chosen_ids"])],
     "prepared_rejected": [tok.decode(ids) for ids in list(prepared["rejected_ids"])],
-    "default_extracted_prompt": maybe_extract_prompt(dict(default[0]))["prompt"],
     "collated_prompts": [tok.decode(ids) for ids in prompt_ids],
 }))
 """
@@ -102,7 +101,7 @@ def published(small_reference: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def server(published: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
-    with HubServer(published["store"], log_path=tmp_path_factory.mktemp("olah") / "olah.log") as srv:
+    with HubServer(published["store"], log_path=tmp_path_factory.mktemp("hub-log") / "access.log") as srv:
         yield srv
 
 
@@ -117,8 +116,11 @@ def test_the_default_prompt_is_what_a0_was_generated_from(published: dict[str, A
         assert p.prompt[0].content[1].text == p.question  # the bundled answer template is the bare question
 
 
-def test_trl_reads_the_published_revision_with_the_question_in_every_prompt(
+def test_trl_reads_the_default_config_with_the_question_in_every_prompt(
         published: dict[str, Any], server: HubServer, small_config: Path, demo_root: Path, tmp_path: Path) -> None:
+    """Rows of the DEFAULT config, loaded with stock `datasets.load_dataset` through the hub server, go
+    through TRL's own `maybe_extract_prompt` -> `maybe_apply_chat_template` and `DPOTrainer`'s
+    tokenisation with the question in every prompt and both answers intact."""
     roots = {k: str(v) for k, v in roots_from_config(small_config, demo_root).items()}
     env = {**os.environ, "HF_ENDPOINT": server.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
            "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false", "CUDA_VISIBLE_DEVICES": ""}
@@ -130,29 +132,61 @@ def test_trl_reads_the_published_revision_with_the_question_in_every_prompt(
         env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    n = len(published["pairs"])
+    pairs = published["pairs"]
     questions = got["questions"]
-    assert len(questions) == n and got["trl_pair_ids"] == got["pair_ids"]
-    # default config: the conversational prompt, as stored
-    for prompt, q in zip(got["default_prompts"], questions, strict=True):
+    assert got["pair_ids"] == [p.pair_id for p in pairs] and len(questions) == len(pairs) > 0
+    assert got["chosen"] == [p.chosen for p in pairs] and got["rejected"] == [p.rejected for p in pairs]
+    for prompt, q in zip(got["prompts"], questions, strict=True):
         assert prompt == [{"role": "user", "content": [{"type": "video", "text": None}, {"type": "text", "text": q}]}]
-    # trl config through TRL's own preparation: the prompt survives, the answers are intact
-    assert all(got["trl_conversational"])
+    assert all(got["conversational"])
+    reached = 0
     for i, q in enumerate(questions):
-        assert got["extracted_prompts"][i][-1]["content"][-1]["text"] == q
-        assert got["extracted_chosen"][i][0]["content"][0]["text"] == got["chosen"][i]
+        # maybe_extract_prompt keeps the stored prompt and leaves the answers whole
+        assert got["extracted_prompts"][i] == got["prompts"][i]
+        assert got["extracted_chosen"][i] == [{"role": "assistant", "content": [{"type": "text", "text":
+                                                                                 got["chosen"][i]}]}]
         assert got["extracted_rejected"][i][0]["content"][0]["text"] == got["rejected"][i]
         templated = got["templated"][i]
         assert q in templated["prompt"] and "<|video_pad|>" in templated["prompt"]
         assert got["chosen"][i] in templated["chosen"] and got["rejected"][i] in templated["rejected"]
+        assert q not in templated["chosen"] and q not in templated["rejected"]
+        # and DPOTrainer's own tokenisation of the same rows
         assert q in got["prepared_prompts"][i]
         assert got["chosen"][i] in got["prepared_chosen"][i] and got["rejected"][i] in got["prepared_rejected"][i]
-        assert q not in got["prepared_chosen"][i]
-    # why the TRL form is a config of its own: beside text answers TRL rebuilds the prompt from their common start
-    assert isinstance(got["default_extracted_prompt"], str) and questions[0] not in got["default_extracted_prompt"]
-    # the default config with VideoDPOCollator: the prompt the collator builds holds the question
+        reached += bool(templated["prompt"].strip()) and q in got["prepared_prompts"][i]
+    assert reached == len(pairs)
+    print(f"\n{reached} of {len(pairs)} rows reach TRL with a non-empty prompt holding their question")
+    # the same config with VideoDPOCollator: the prompt the collator builds holds the question
     for text, q in zip(got["collated_prompts"], questions[:2], strict=True):
         assert q in text and "<|video_pad|>" in text
+
+
+def test_the_pandas_polars_duckdb_block_of_docs_export_runs_as_written(published: dict[str, Any], server: HubServer,
+                                                                       tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "export.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "import duckdb" in b)
+    m = re.search(r"# settings\n(?P<body>.*?)# end of settings\n", block, re.S)
+    assert m is not None and "REPO, REVISION" in m.group("body"), "the block lost its settings"
+    report = ("\nimport json as _json\n"
+              "print(_json.dumps({'pandas': sorted(frame['pair_id']), 'polars': sorted(pairs['pair_id'].to_list()), "
+              "'polars_chosen': sorted(pairs['chosen_text'].to_list()), 'duckdb': by_type}))\n")
+    script = tmp_path / "block.py"
+    script.write_text(f"REPO, REVISION = {REPO!r}, 'iter1'\n" + block[m.end():] + report, encoding="utf-8")
+    env = {**os.environ, "HF_ENDPOINT": server.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+           "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    for var in ("HF_DATASETS_CACHE", "HF_HUB_CACHE"):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    pairs = published["pairs"]
+    assert got["pandas"] == got["polars"] == sorted(p.pair_id for p in pairs)
+    assert got["polars_chosen"] == sorted(p.chosen for p in pairs)
+    by_type: dict[str, int] = {}
+    for p in pairs:
+        by_type[p.question_type] = by_type.get(p.question_type, 0) + 1
+    assert got["duckdb"] == [[k, v] for k, v in sorted(by_type.items())]
 
 
 @pytest.fixture()

@@ -163,7 +163,8 @@ def test_judge_table_counts_exactly_the_parsed_judgements(eval_run: EvalRun) -> 
     counted: Counter = Counter()
     for r in records:
         for e in parse_judgement(r.raw_text or "").errors:
-            counted[(r.label, e.error_type, e.severity)] += 1
+            assert e.severity is None  # Figure 12's protocol asks for none
+            counted[(r.label, e.error_type)] += 1
     payload = json.loads(eval_run.judge_output)
     assert payload == json.loads(jd.table_json.read_text())
     table = payload["table"]
@@ -173,8 +174,8 @@ def test_judge_table_counts_exactly_the_parsed_judgements(eval_run: EvalRun) -> 
     for label in ("iter1", "iter2"):
         for et in ERROR_TYPES:
             cell = rows[et]["cells"][label]
-            assert [cell[s] for s in SEVERITIES] == [counted[(label, et, s)] for s in SEVERITIES]
-            assert cell["all"] == cell["critical"] + cell["minor"]
+            assert cell["all"] == cell["unrated"] == counted[(label, et)]
+            assert [cell[s] for s in SEVERITIES] == [0, 0]
         assert rows[TOTAL]["cells"][label]["all"] == sum(v for k, v in counted.items() if k[0] == label)
     before, after = (rows[TOTAL]["cells"][k]["all"] for k in ("iter1", "iter2"))
     assert rows[TOTAL]["change"]["iter2"] == (None if before == 0 else pytest.approx((after - before) / before))
@@ -184,7 +185,8 @@ def test_judge_table_counts_exactly_the_parsed_judgements(eval_run: EvalRun) -> 
     assert info["prompt_hash"] == text_hash(jd.prompt.read_text()) == JudgePrompt.load().hash  # stored, versioned
     assert [a["label"] for a in info["answers"]] == ["iter1", "iter2"]
     md = jd.table_md.read_text()
-    assert "| **total** |" in md and "change iter1→iter2" in md
+    assert "| **total** |" in md and "change iter1→iter2" in md and "critical/minor" not in md
+    assert info["severity"] is False
 
 
 def test_judge_plot_has_one_point_per_iteration(eval_run: EvalRun) -> None:
@@ -200,10 +202,52 @@ def test_judge_plot_has_one_point_per_iteration(eval_run: EvalRun) -> None:
     for line, row in zip(lines, table.rows, strict=True):
         assert list(line.get_ydata()) == [row.cells[k].all for k in ("iter1", "iter2")]
     bars = [p.get_height() for p in fig.axes[1].patches]
-    assert bars == [table.total.cells[k].critical for k in ("iter1", "iter2")] + [
-        table.total.cells[k].minor for k in ("iter1", "iter2")]
+    assert bars == [table.total.cells[k].all for k in ("iter1", "iter2")]  # no severity asked: one bar each
     with Image.open(JudgeDir(eval_run.judge).plot) as img:
         assert img.format == "PNG" and img.width > 500
+
+
+def test_the_judge_prompt_gives_figure_12s_six_definitions_whole() -> None:
+    """Both halves of every Figure 12 definition, in our words; severity only when asked for."""
+    text = JudgePrompt.load().text
+    for words in ("the frames contradict", "never appear in the video",  # factual inaccuracy
+                  "wrong sequence", "which action led to which",  # temporal ordering: order and causal links
+                  "relative locations",  # spatial relationship
+                  "not in the video", "wrong property",  # object hallucination: absent objects and wrong attributes
+                  "why something happened", "motives or intentions",  # causal reasoning
+                  "needed to answer the question", "change how the scene is understood"):  # detail omission
+        assert words in text, words
+    assert '"severity"' not in text and "critical" not in text
+    rated = JudgePrompt.load(severity=True)
+    assert '"severity": "critical"' in rated.text and rated.hash != JudgePrompt.load().hash
+
+
+def test_severity_is_stripped_unless_asked_and_required_when_asked() -> None:
+    from videosavi.builders.evaluation.judge_stage import judge_schema
+    from videosavi.builders.stages.parsing import ParseError
+
+    rated = json.dumps({"errors": [{"quote": "a", "explanation": "b", "error_type": "object_hallucination",
+                                    "severity": "minor"}], "assessment": "c"})
+    plain = json.dumps({"errors": [{"quote": "a", "explanation": "b", "error_type": "object_hallucination"}],
+                        "assessment": "c"})
+    assert parse_judgement(rated).errors[0].severity is None
+    assert parse_judgement(rated, severity=True).errors[0].severity == "minor"
+    with pytest.raises(ParseError, match="severity"):
+        parse_judgement(plain, severity=True)
+    items = {s: judge_schema(s)["properties"]["errors"]["items"] for s in (False, True)}
+    assert "severity" not in items[False]["properties"] and "severity" in items[True]["required"]
+
+
+def test_judge_with_severity_rates_every_error_and_splits_the_table(eval_run: EvalRun, demo_root: Path,
+                                                                     tmp_path: Path) -> None:
+    res = judge_answers(eval_run.answers, eval_model_config("tiny-qwen2-vl"), tmp_path / "rated",
+                        data_root=demo_root, max_new_tokens=200, severity=True)
+    assert res.info.severity is True and res.info.prompt_hash == JudgePrompt.load(severity=True).hash
+    judged = [r for r in res.records if r.status == "judged"]
+    assert judged and all(e.severity in ("critical", "minor") for r in judged for e in r.errors)
+    table = error_table(res.records, res.labels)
+    assert all(c.unrated == 0 for c in table.total.cells.values())
+    assert table.rated == any(r.errors for r in judged)
 
 
 @pytest.mark.parametrize(("max_new_tokens", "constrained"), [(4, True), (48, False)])
@@ -250,3 +294,75 @@ def test_make_set_needs_a_holdout_and_answer_needs_the_videos(eval_run: EvalRun,
     res = CliRunner().invoke(app, ["eval", "answer", "--set", str(eval_run.eval_set), "--model", "tiny-qwen2-vl",
                                    "--out", str(tmp_path / "a"), "--data-root", str(tmp_path)])
     assert res.exit_code == 2 and "lack their exact video" in res.output
+
+
+# --- the paper's protocol: iteration 1's questions ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def iter1_store(small_reference: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from videosavi.hub.publish import publish_run
+
+    store = tmp_path_factory.mktemp("paper-protocol") / "store"
+    publish_run(small_reference, "org/paper-eval", store=store)
+    return store
+
+
+def test_the_paper_protocol_asks_iteration_1s_questions_on_their_own_frames(
+        iter1_store: Path, small_reference: Path, small_config: Path, demo_root: Path, tmp_path: Path) -> None:
+    from tests.factories import read_pairs
+
+    pairs = {p.pair_id: p for p in read_pairs(small_reference)}
+    out = invoke("eval", "make-set", "--protocol", "paper", "--dataset", "org/paper-eval", "--revision", "iter1",
+                 "--store", iter1_store, "--config", small_config, "--data-root", demo_root, "--n", "3",
+                 "--out", tmp_path / "set")
+    assert "wrote 3 questions" in out
+    es = EvalSetDir(tmp_path / "set")
+    info, questions = es.read_info(), es.read_questions()
+    assert info.protocol == "paper" and info.questions_from == "revision" and info.holdout == {}
+    assert info.questions_revision is not None and info.questions_revision.startswith("org/paper-eval@iter1 (")
+    by_question = {(p.video_uid, p.question): p for p in pairs.values()}
+    for q in questions:  # each is a pair's own question, video and frames: what iteration 1 asked itself
+        pair = by_question[(q.video_uid, q.question)]
+        assert (q.frame_indices, q.video_sha256, q.question_type) == (pair.frame_indices, pair.video_sha256,
+                                                                       pair.question_type)
+    assert [q.question_type for q in questions] == ["spatial", "temporal", "spatial"]
+    assert len({q.video_uid for q in questions}) == 3  # one per video while videos last
+    again = tmp_path / "again"
+    invoke("eval", "make-set", "--protocol", "paper", "--dataset", "org/paper-eval", "--store", iter1_store,
+           "--config", small_config, "--out", again, "--n", "3")
+    assert EvalSetDir(again).read_questions() == questions and EvalSetDir(again).read_info().set_id == info.set_id
+    # the set answers like any other (the videos under the config's roots, hashes checked)
+    invoke("eval", "answer", "--set", tmp_path / "set", "--model", "tiny-qwen2-vl", "--out", tmp_path / "a",
+           "--data-root", demo_root)
+    assert AnswersDir(tmp_path / "a").read_info().n_answered == 3
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--protocol", "paper", "--store", "STORE"], "pass --dataset"),
+    (["--protocol", "paper", "--dataset", "org/paper-eval", "--store", "STORE", "--questions", "q.csv"],
+     "do not apply"),
+    (["--protocol", "paper", "--dataset", "org/paper-eval", "--store", "STORE", "--revision", "iter9"], "iter9"),
+    (["--protocol", "paper", "--dataset", "org/paper-eval", "--store", "STORE", "--n", "99"], "fewer than --n 99"),
+    (["--dataset", "org/paper-eval"], "--dataset is for --protocol paper"),
+    (["--protocol", "table2"], "unknown --protocol"),
+])
+def test_paper_protocol_refusals(iter1_store: Path, small_config: Path, tmp_path: Path, args: list[str],
+                                 words: str) -> None:
+    args = [str(iter1_store) if a == "STORE" else a for a in args]
+    res = CliRunner().invoke(app, ["eval", "make-set", "--config", str(small_config), "--out", str(tmp_path / "s"),
+                                   *args])
+    assert res.exit_code == 2 and words in res.output, res.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_paper_protocol_refuses_a_later_iterations_pairs(small_config: Path, tmp_path: Path) -> None:
+    from tests.factories import make_pairs
+    from videosavi.builders.evaluation.make_set import make_paper_eval_set
+    from videosavi.errors import ConfigError
+    from videosavi.schemas import PreferencePair
+    from videosavi.schemas.arrow import to_table
+
+    rows = to_table(make_pairs(n_videos=2, iteration=2), PreferencePair).to_pylist()
+    with pytest.raises(ConfigError, match=r"iteration\(s\) \[2\]"):
+        make_paper_eval_set(load_config(small_config), tmp_path / "s", rows, revision_label="org/x@iter2", n=2)

@@ -289,13 +289,16 @@ def test_master_switch_turns_everything_off() -> None:
 
 def test_paper_profile_keeps_all_but_unusable_pairs() -> None:
     paper = load_curation_config({"profile": "paper"})
-    assert (paper.drop_same_answer, paper.drop_empty, paper.drop_truncated) == (True, True, True)
+    assert (paper.drop_same_answer, paper.drop_empty) == (True, True)
     assert not (paper.drop_duplicate_questions or paper.drop_refusals or paper.drop_restated
-                or paper.drop_no_issue or paper.drop_length_ratio)
+                or paper.drop_no_issue or paper.drop_length_ratio or paper.drop_truncated)
+    curated = load_curation_config({"profile": "curated"})
+    assert curated.drop_no_issue and curated.drop_truncated  # the two named options of `curated`
     assert paper.balance == "keep"
     content = [make_pair(chosen="I cannot determine where the cup is."),
                make_pair(question="What is the person holding?", rejected="The person is holding something."),
                make_pair(issues=[{**make_issue(), "statement": "none"}]),
+               make_pair(question="What moves first?", issues=[]),  # a critique that found nothing
                make_pair(rejected="The cup is on the floor.", chosen=" ".join(["The cup is on the table"] * 3) + ".")]
     assert curate_video(content, paper).kept == content  # curated drops every one of these
     assert curate_video(content, load_curation_config({"profile": "curated"})).kept == []

@@ -148,7 +148,9 @@ def test_pyav_fallback_applies_rotation_like_decord(vids: dict[str, Path], name:
     b = decode_frames(vids[name], 5, decoders=("pyav",))
     assert a.frames.shape == (5, 160, 120, 3)  # shown portrait: decord applied the display matrix
     assert b.frames.shape == a.frames.shape
-    assert np.array_equal(a.frames, b.frames)
+    # two decoders (each with its own FFmpeg and colour conversion, SIMD paths differ by CPU): the same
+    # picture within rounding, and a rotation applied the wrong way would differ by tens of levels
+    assert np.abs(a.frames.astype(int) - b.frames.astype(int)).mean() < 1.0
     ra = decode_frames(vids[name], 5, resize=(64, 64), decoders=("decord",))
     rb = decode_frames(vids[name], 5, resize=(64, 64), decoders=("pyav",))
     assert ra.frames.shape == rb.frames.shape == (5, 64, 64, 3)

@@ -160,8 +160,8 @@ def test_first_publish_is_one_commit_with_every_file_then_a_tag_on_its_id(runs: 
     paths = {op.path_in_repo for op in ops if isinstance(op, CommitOperationAdd)}
     assert {"README.md", "build.json", "videos.parquet", "data/train-00000-of-00002.parquet",
             "data/train-00001-of-00002.parquet", "swift/train-00000-of-00002.parquet",
-            "trl/train-00000-of-00002.parquet", "plots/error_types.png", "prompts/refine.txt",
-            "quarantine_summary.json"} <= paths
+            "plots/error_types.png", "prompts/refine.txt", "quarantine_summary.json"} <= paths
+    assert not any(p.startswith("trl/") for p in paths)  # the default config is TRL's form
     assert not any(isinstance(op, CommitOperationDelete) for op in ops)  # .gitattributes is the Hub's
     assert set(hub.commits[commit["parent_commit"]]) == {".gitattributes"}  # parent = the head it listed
     _, tag = hub.calls[4]
@@ -193,7 +193,7 @@ def test_republish_is_a_noop_changed_content_refused_and_force_moves_the_tag(run
     # the old two-shard layout is deleted in the same commit, so data/train-*.parquet matches only new shards
     _, commit = next(c for c in hub.calls if c[0] == "create_commit")
     deleted = {op.path_in_repo for op in commit["operations"] if isinstance(op, CommitOperationDelete)}
-    assert deleted == {f"{d}/train-0000{i}-of-00002.parquet" for d in ("data", "swift", "trl") for i in (0, 1)}
+    assert deleted == {f"{d}/train-0000{i}-of-00002.parquet" for d in ("data", "swift") for i in (0, 1)}
     assert sorted(p for p in hub.commits[forced.commit_sha] if p.startswith("data/")) == \
         ["data/train-00000-of-00001.parquet"]
 

@@ -64,7 +64,10 @@ def test_saved_model_reloads_with_identical_logits(name: str, tiny_paths: dict[s
     with torch.no_grad():
         reloaded = model(**inputs).logits
         original = built(**_inputs(built_proc, _video())).logits
-    assert torch.equal(reloaded, original)
+    # the weights round-trip exactly; the logits are computed floats, compared with a tolerance
+    saved, built_state = model.state_dict(), built.state_dict()
+    assert saved.keys() == built_state.keys() and all(torch.equal(saved[k], built_state[k]) for k in saved)
+    torch.testing.assert_close(reloaded, original)
 
     out = model.generate(**inputs, max_new_tokens=6, min_new_tokens=6, do_sample=False)
     new = out[0, inputs["input_ids"].shape[1] :]

@@ -72,11 +72,15 @@ def test_two_iterations_become_two_tagged_commits_on_main(runs: dict[str, Path],
     for required in ("README.md", "build.json", "videos.parquet", "quarantine_summary.json",
                      "prompts/question.txt", "plots/error_types.png", "swift/train-00000-of-00001.parquet"):
         assert required in files2
-    # the data are the run's own bytes
-    shard = git(store, "rev-parse", "iter2:data/train-00000-of-00001.parquet").strip()
-    local = subprocess.run(["git", "hash-object", str(runs["iter2"] / "data/train-00000-of-00001.parquet")],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    assert shard == local
+    # the data are the run's own rows, in TRL's conversational preference form
+    blob = subprocess.run(["git", f"--git-dir={store / 'datasets' / 'org' / 'videosavi'}", "cat-file", "blob",
+                           "iter2:data/train-00000-of-00001.parquet"], capture_output=True, check=True).stdout
+    published = pq.read_table(pa.BufferReader(blob))
+    local = pq.read_table(runs["iter2"] / "data/train-00000-of-00001.parquet")
+    assert published.column("pair_id").to_pylist() == local.column("pair_id").to_pylist()
+    assert published.column("chosen_text").to_pylist() == local.column("chosen").to_pylist()
+    assert [m[0]["content"][0]["text"] for m in published.column("rejected").to_pylist()] == \
+        local.column("rejected").to_pylist()
 
 
 def test_card_follows_length_ratio_and_severity_over_every_earlier_iteration(runs: dict[str, Path],

@@ -9,6 +9,7 @@ enough that some critiques are cut off and quarantined.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -21,7 +22,7 @@ from videosavi.builders.merge import merge_shards
 from videosavi.builders.reserve import Targets, VideoOutcome, reserve_request, select_pairs
 from videosavi.builders.runner import BuildOptions, run_build
 from videosavi.cli import app
-from videosavi.errors import ReserveNeededError
+from videosavi.errors import ReserveNeededError, ShortfallError
 from videosavi.run_dir import RunDir
 
 S, T = "spatial", "temporal"
@@ -127,6 +128,7 @@ def test_merge_shards_cli_says_to_build_the_shards_again(lossy_config: Path, los
     res = CliRunner().invoke(app, ["merge-shards", str(tmp_path / "m"), *map(str, shard_dirs),
                                    "--data-root", str(lossy_root)])
     assert res.exit_code == 2 and "Run the same shard builds again" in res.output
+    assert re.search(r"(\d+) reserve video\(s\) were added .*\((\w+: \d+ of \d+ asked(, )?)+\)", res.output)
 
 
 def test_killed_build_with_reserve_resumes_to_the_same_rows(lossy_config: Path, lossy_root: Path,
@@ -147,7 +149,10 @@ def test_killed_build_with_reserve_resumes_to_the_same_rows(lossy_config: Path, 
 def test_a_source_that_runs_out_reports_its_shortfall(tmp_path: Path, lossy_root: Path,
                                                       videosavi_cache: str) -> None:
     config = write_small_config(tmp_path / "big.yaml", {"sources": {"webvid": {"quota": 9}}})
-    result = run_build(BuildOptions(config=config, data_root=lossy_root, out=tmp_path / "run"))
+    with pytest.raises(ShortfallError, match=r"webvid: .* of 18 pairs"):  # without the flag: exit 2 in the CLI
+        run_build(BuildOptions(config=config, data_root=lossy_root, out=tmp_path / "run"))
+    result = run_build(BuildOptions(config=config, data_root=lossy_root, out=tmp_path / "run", allow_shortfall=True))
+    assert result.info.allow_shortfall
     webvid = result.info.counts.sources["webvid"]
     assert webvid.requested_pairs == 18 and webvid.shortfall_pairs == 18 - webvid.delivered_pairs > 0
     assert result.info.counts.pairs_by_source["webvid"] == webvid.delivered_pairs

@@ -47,9 +47,15 @@ def test_severity_must_match_issues() -> None:
     assert make_pair(issues=[make_issue("minor"), make_issue("critical")]).severity == "critical"
 
 
-def test_at_least_one_issue() -> None:
-    with pytest.raises(ValidationError):
-        make_pair(issues=[])
+def test_a_pair_without_issues_has_severity_none_and_nothing_else() -> None:
+    """A critique that found nothing still yields a pair under the `paper` profile: its severity says so."""
+    pair = make_pair(issues=[])
+    assert (pair.issues, pair.severity) == ([], "none")
+    for wrong in ("minor", "critical"):
+        with pytest.raises(ValidationError, match="severity"):
+            make_pair(issues=[], severity=wrong)
+    with pytest.raises(ValidationError, match="severity"):
+        make_pair(issues=[make_issue("minor")], severity="none")
 
 
 def test_unknown_error_type_rejected() -> None:

@@ -30,7 +30,7 @@ class TrainingRevision:
     repo: str
     revision: str
     sha: str
-    dataset: Any  # datasets.Dataset of PreferencePair rows
+    dataset: Any  # datasets.Dataset of PreferencePair rows (`chosen`/`rejected` as text, whatever the layout)
     build_info: dict[str, Any] = field(default_factory=dict)
     answer_template: str | None = None
 
@@ -156,6 +156,9 @@ def open_revision(repo: str, revision: str, *, store: str | Path | None = None, 
     if len(dataset) == 0:
         raise TrainingDataError(f"{repo}@{revision} ({sha[:12]}) holds no preference pairs")
     where = f"{repo}@{revision} ({sha[:12]})"
+    from videosavi.formats.published_rows import record_columns
+
+    dataset = record_columns(dataset)  # the record's text `chosen`/`rejected` (published as messages)
     raw_build = _read_side_file(repo, sha, BUILD_JSON, store=store, endpoint=endpoint, token=token)
     build_info = parse_build_info(raw_build, where) if raw_build is not None else {}
     raw_prompt = _read_side_file(repo, sha, ANSWER_TEMPLATE, store=store, endpoint=endpoint, token=token)

@@ -60,6 +60,11 @@ class ReserveNeededError(VideosaviError):
     shards must be built again before the merge can deliver the quotas."""
 
 
+class ShortfallError(VideosaviError):
+    """A source's reserve ran out before its pairs were met. The run directory is finished and holds what
+    was built (build.json records the shortfall); `--allow-shortfall` accepts it as it is."""
+
+
 class ExportError(VideosaviError):
     """An export cannot be written as asked (bad --out, a root that is not there, too many unusable
     rows); nothing partial is left at --out."""

@@ -1,7 +1,7 @@
 """Temporary working folders that a killed process cannot leave behind for good.
 
 Publishing stages a full copy of a revision (the data included) in a temporary folder, and the hub
-server gives olah one. `kill -9` skips every `finally`, so those copies would pile up in the temp
+server keeps its blob cache in one. `kill -9` skips every `finally`, so those copies would pile up in the temp
 directory. Each folder's name carries its owner's pid (`videosavi-<kind>-<pid>-<random>`); the next
 command of any such kind removes the folders whose owner is gone. A live owner's folder is never
 touched, and neither is anything without the prefix.

@@ -1,4 +1,5 @@
-"""`savi eval judge`: a judge model lists the errors of every answer, by error type and severity.
+"""`savi eval judge`: a judge model lists the errors of every answer by error type (and, with
+`severity=True`, rates each critical or minor).
 
 Answers folders of one eval set only (same `set_id` and `question_version`), each under its own
 label. Each question's frames are decoded once and shown to the judge with every folder's answer to
@@ -99,16 +100,17 @@ def _record(label: str, q: EvalQuestion, out: StageOutcome) -> JudgementRecord:
 
 
 def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path, *, data_root: Path,
-                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, force: bool = False, workers: int = 2) -> JudgeResult:
+                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, force: bool = False, workers: int = 2,
+                  severity: bool = False) -> JudgeResult:
     """Judge every answer of `answer_dirs`; writes the judgements under `out` (see eval_dir.py)."""
     loaded, set_info, questions = load_answer_dirs(answer_dirs)
     check_videos(questions, set_info, Path(data_root))
     jd = JudgeDir(out)
     jd.path.mkdir(parents=True, exist_ok=True)
-    prompt = JudgePrompt.load()
+    prompt = JudgePrompt.load(severity)
     params = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": max_new_tokens}
     # unconstrained: no schema reaches the backend (nor the call key); replies are still validated
-    schema = judge_schema() if judge_cfg.constrained else None
+    schema = judge_schema(severity) if judge_cfg.constrained else None
     backend = load_quietly(judge_cfg)
     judge = backend.info.model_copy(update={"name_or_path": display_model_name(backend.info.name_or_path)})
     cache = CallCache(jd.cache_db)
@@ -118,7 +120,8 @@ def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path
     try:
         check_spec(cache, {"set_id": set_info.set_id, "question_version": set_info.question_version,
                            "judge": judge.name_or_path, "revision": judge.revision, "prompt": prompt.hash,
-                           "schema": schema_hash(), "params": params, "constrained": judge_cfg.constrained},
+                           "schema": schema_hash(severity), "params": params, "constrained": judge_cfg.constrained,
+                           "severity": severity},
                    jd.path, force)
         runner = StageRunner(backend, cache, CallContext(
             model=backend.info.name_or_path, revision=backend.info.revision, prompt_hashes={"judge": prompt.hash},
@@ -147,7 +150,7 @@ def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path
                             video_sha256=q.video_sha256, frame_indices=list(q.frame_indices), frames=frames,
                             messages=prompt.messages(q.question, answer.answer, len(q.frame_indices)), params=params,
                             json_schema=schema, slot=question_slot(q.question_id),
-                            parse=lambda text, finish, last: parse_judgement(text)))
+                            parse=lambda text, finish, last: parse_judgement(text, severity)))
             for tid, outcome in runner.run(tasks).items():
                 label, q = by_task[tid]
                 records[(label, q.question_id)] = _record(label, q, outcome)
@@ -164,7 +167,7 @@ def judge_answers(answer_dirs: Sequence[Path], judge_cfg: ModelConfig, out: Path
     ordered = [records[(label, q.question_id)] for label in labels for q in questions]
     info = JudgeInfo(
         set_id=set_info.set_id, question_version=set_info.question_version, judge=judge, prompt_hash=prompt.hash,
-        schema_hash=schema_hash(), params={**params, "constrained": judge_cfg.constrained},
+        schema_hash=schema_hash(severity), params={**params, "constrained": judge_cfg.constrained}, severity=severity,
         answers=[JudgedAnswers(label=a.label, path=str(a.path), model=a.info.model) for a in loaded],
         videosavi_version=__version__, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     write_rows(jd.judgements, ordered, JudgementRecord)

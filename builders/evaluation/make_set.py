@@ -1,4 +1,9 @@
-"""`savi eval make-set`: a fixed set of questions about held-out videos, written once.
+"""`savi eval make-set`: a fixed set of questions, written once, by one of two protocols.
+
+`held-out` (the default): questions about held-out videos, which no build of the config can use.
+`paper` (`make_paper_eval_set`): the paper's Table 2 protocol, questions taken from iteration 1's
+published pairs (their videos and the frames the model saw), so every later model answers what
+iteration 1 asked itself. The rest of this docstring is about the held-out draw.
 
 Videos come from `draw.eval_candidates` (held out from every build of the config). Each video
 yields one question, spatial and temporal in turn, so the set is balanced; the question is written
@@ -11,11 +16,11 @@ next one. Model calls go through the build's call cache, so an interrupted run r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import cast
+from typing import Any, Literal, cast
 
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
@@ -155,20 +160,73 @@ def _from_file(cfg: BuildConfig, data_root: Path, given: list[GivenQuestion]) ->
     return drawn
 
 
-def _ids(cfg: BuildConfig, questions: list[EvalQuestion]) -> tuple[str, str]:
+def _ids(cfg: BuildConfig, questions: list[EvalQuestion], protocol: str = "held-out",
+         questions_revision: str | None = None) -> tuple[str, str]:
     """(set_id, question_version): the draw, and the questions' words."""
     rule = cfg.eval.model_dump(mode="json") if cfg.eval else None
     videos = [[q.question_id, q.video_uid, q.video_sha256, q.frame_indices] for q in questions]
-    set_id = "set-" + stable_hash({"sources": {k: v.key_dump() for k, v in cfg.sources.items()},
-                                   "seed": cfg.seed, "holdout": rule, "videos": videos})
+    drawn: dict[str, Any] = {"sources": {k: v.key_dump() for k, v in cfg.sources.items()},
+                             "seed": cfg.seed, "holdout": rule, "videos": videos}
+    if protocol != "held-out":  # the held-out ids stay what they were
+        drawn.update(protocol=protocol, revision=questions_revision)
+    set_id = "set-" + stable_hash(drawn)
     version = "qv-" + stable_hash([[q.question_id, q.video_uid, q.question_type, q.question] for q in questions])
     return set_id, version
 
 
-def make_eval_set(cfg: BuildConfig, data_root: Path, out: Path, *, n: int | None = None,
-                  questions_file: Path | None = None, force: bool = False) -> EvalSetInfo:
-    """Draw, question and write the set under `out` (see the module docstring)."""
-    rule = require_holdout(cfg, "savi eval make-set")
+def pick_paper_questions(rows: Sequence[Mapping[str, Any]], n: int, seed: int) -> list[Mapping[str, Any]]:
+    """`n` of iteration 1's pairs, in a seeded order fixed by their pair ids: spatial and temporal in
+    turn and one per video while there are videos left (the held-out set's balance), then the rest of
+    the order. Pure, so the same revision and seed always give the same set."""
+    order = sorted(rows, key=lambda r: stable_hash([seed, r["pair_id"]]))
+    picked: list[Mapping[str, Any]] = []
+    used_videos: set[str] = set()
+    taken: set[str] = set()
+    for one_per_video in (True, False):
+        while len(picked) < n:
+            turn = QUESTION_TYPES[len(picked) % len(QUESTION_TYPES)]
+            fits = [r for r in order if r["pair_id"] not in taken
+                    and (not one_per_video or r["video_uid"] not in used_videos)]
+            if not fits:
+                break
+            row = next((r for r in fits if r["question_type"] == turn), fits[0])
+            picked.append(row)
+            taken.add(row["pair_id"])
+            used_videos.add(row["video_uid"])
+    return picked
+
+
+def make_paper_eval_set(cfg: BuildConfig, out: Path, rows: Sequence[Mapping[str, Any]], *, revision_label: str,
+                        n: int | None = None, force: bool = False) -> EvalSetInfo:
+    """The paper's protocol: `n` (default 200) questions of iteration 1's published pairs `rows` (record
+    columns), each with the video and frames the pair was made from. `cfg` supplies the source roots,
+    frame resize and answer sampling, as for the held-out set; no holdout is needed."""
+    es = _prepare_out(out, force)
+    n = n or DEFAULT_N
+    if n < 1:
+        raise ConfigError("--n must be at least 1")
+    iterations = sorted({int(r["iteration"]) for r in rows})
+    if iterations != [1]:
+        raise ConfigError(f"{revision_label} holds pairs of iteration(s) {iterations}: the paper's protocol asks "
+                          "iteration 1's questions, pass its revision (--revision iter1)")
+    unknown = sorted({str(r["source"]) for r in rows} - set(cfg.sources))
+    if unknown:
+        raise ConfigError(f"{revision_label} has pairs of source(s) {', '.join(unknown)} that the config does not "
+                          "name: pass the config the revision was built with (its video roots are needed)")
+    if len(rows) < n:
+        raise ConfigError(f"{revision_label} holds {len(rows)} pairs, fewer than --n {n}")
+    picked = pick_paper_questions(rows, n, cfg.seed)
+    questions = [EvalQuestion(
+        question_id=f"q{k + 1:04d}", source=r["source"], video_id=r["video_id"], video_path=r["video_path"],
+        clip_start=r["clip_start"], clip_end=r["clip_end"], video_sha256=r["video_sha256"],
+        video_num_frames=r["video_num_frames"], frame_indices=list(r["frame_indices"]),
+        frame_timestamps=list(r["frame_timestamps"]), question_type=r["question_type"], question=r["question"],
+    ) for k, r in enumerate(picked)]
+    return _write_set(cfg, es, Drawn(questions=questions), protocol="paper", questions_from="revision",
+                      questions_revision=revision_label)
+
+
+def _prepare_out(out: Path, force: bool) -> EvalSetDir:
     es = EvalSetDir(out)
     if es.exists():
         if not force:
@@ -177,6 +235,14 @@ def make_eval_set(cfg: BuildConfig, data_root: Path, out: Path, *, n: int | None
                 "place; use another --out, or --force to replace it (answers made on it will no longer match)")
         for p in (es.info_json, es.questions):
             p.unlink()
+    return es
+
+
+def make_eval_set(cfg: BuildConfig, data_root: Path, out: Path, *, n: int | None = None,
+                  questions_file: Path | None = None, force: bool = False) -> EvalSetInfo:
+    """Draw, question and write the set under `out` (see the module docstring)."""
+    rule = require_holdout(cfg, "savi eval make-set")
+    es = _prepare_out(out, force)
     if n is not None and n < 1:
         raise ConfigError("--n must be at least 1")
     if questions_file is not None:
@@ -194,15 +260,23 @@ def make_eval_set(cfg: BuildConfig, data_root: Path, out: Path, *, n: int | None
                 "lower --n or raise eval.holdout before the first build")
     if not drawn.questions:
         raise ConfigError("no eval question could be made: every drawn video was skipped")
-    set_id, version = _ids(cfg, drawn.questions)
+    return _write_set(cfg, es, drawn, protocol="held-out",
+                      questions_from="file" if questions_file is not None else "model")
+
+
+def _write_set(cfg: BuildConfig, es: EvalSetDir, drawn: Drawn, *, protocol: Literal["held-out", "paper"],
+               questions_from: Literal["model", "file", "revision"],
+               questions_revision: str | None = None) -> EvalSetInfo:
+    set_id, version = _ids(cfg, drawn.questions, protocol, questions_revision)
     by_type = {t: sum(q.question_type == t for q in drawn.questions) for t in QUESTION_TYPES}
     by_source: dict[str, int] = {}
     for q in drawn.questions:
         by_source[q.source] = by_source.get(q.source, 0) + 1
     info = EvalSetInfo(
         set_id=set_id, question_version=version, name=cfg.name, seed=cfg.seed, config_hash=cfg.data_hash(),
-        holdout=rule.model_dump(mode="json"), n_questions=len(drawn.questions), by_question_type=by_type,
-        by_source=by_source, questions_from="file" if questions_file is not None else "model",
+        protocol=protocol, holdout=cfg.eval.model_dump(mode="json") if cfg.eval and protocol == "held-out" else {},
+        n_questions=len(drawn.questions), by_question_type=by_type,
+        by_source=by_source, questions_from=questions_from, questions_revision=questions_revision,
         question_model=drawn.model, question_prompt_hash=drawn.prompt_hash, num_frames=cfg.frames.num_frames,
         resize=list(cfg.frames.resize) if cfg.frames.resize else None,
         source_roots={name: src.root for name, src in cfg.sources.items()},

@@ -192,7 +192,8 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
                 f"under {out / SHARDS_DIR}; run the same command again to resume."
             )
         prior = main_run.build_json.read_text(encoding="utf-8") if main_run.build_json.is_file() else None
-        info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False)
+        info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False,
+                            allow_shortfall=opts.allow_shortfall)
         info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
         if prior is not None:  # a finished run built again keeps its build.json byte for byte
             atomic_write_text(main_run.build_json, prior)

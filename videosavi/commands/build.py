@@ -12,6 +12,7 @@ from videosavi.commands.options import (
     HUB_ENDPOINT,
     AllowGap,
     AllowRandomWeights,
+    AllowShortfall,
     BuildModel,
     BuildOut,
     Config,
@@ -58,6 +59,7 @@ def build(
     hub: PublishHub = False,
     allow_gap: AllowGap = False,
     allow_random_weights: AllowRandomWeights = False,
+    allow_shortfall: AllowShortfall = False,
     progress: Progress = True,
 ) -> None:
     """Build one iteration: sample videos, ask/answer/critique/refine, validate, curate, write shards."""
@@ -71,7 +73,7 @@ def build(
     opts = BuildOptions(
         iteration=iteration, config=announce_config(config), data_root=data_root, out=out, model=model,
         limit_videos=limit_videos, num_shards=num_shards, shard_index=shard_index, force=force,
-        allow_random_weights=allow_random_weights,
+        allow_random_weights=allow_random_weights, allow_shortfall=allow_shortfall,
         **_previous(previous, store, HUB_ENDPOINT if hub else endpoint),
     )
     result = get_executor(executor, **({"address": ray_address} if executor == "ray" else {})).run(opts)
@@ -96,11 +98,14 @@ def merge_shards(
     data_root: Annotated[Optional[Path], typer.Option(
         "--data-root", help="Root of the config's manifests, to draw reserve videos when the shards are short."
     )] = None,
+    allow_shortfall: AllowShortfall = False,
 ) -> None:
     """Merge separately built shards (--num-shards/--shard-index) into one run directory (--out).
 
     When the shards together are short of their pairs, reserve videos are added to every shard's sample
-    and the merge stops (exit 2): build the shards again with the same commands, then merge again."""
+    and the merge stops (exit 2): build the shards again with the same commands, then merge again. When
+    the sources have no videos left, the merged run is written and the shortfall is an error (exit 2)
+    unless --allow-shortfall."""
     from videosavi.builders.merge import merge_shards as do_merge
 
     if out is None:
@@ -112,7 +117,7 @@ def merge_shards(
             raise typer.BadParameter("give the merged run directory as --out OUT", param_hint="--out")
         warn_deprecated("savi merge-shards OUT SHARD...", "savi merge-shards SHARD... --out OUT")
         out, shard_dirs = shard_dirs[0], shard_dirs[1:]
-    do_merge(out, shard_dirs, data_root=data_root)
+    do_merge(out, shard_dirs, data_root=data_root, allow_shortfall=allow_shortfall)
     print_summary(out)
 
 

@@ -12,13 +12,19 @@ from videosavi.commands.options import (
     AnswerModel,
     AnswersOut,
     DataRoot,
+    Endpoint,
     EvalConfig,
     EvalSetOut,
     JsonOutput,
     JudgeModel,
     JudgeOut,
+    MaybeDataset,
+    MaybeRevision,
     QuestionModel,
+    ReadHub,
+    Store,
     announce_config,
+    read_location,
     vocab_command,
 )
 
@@ -35,6 +41,12 @@ BaseUrl = Annotated[Optional[str], typer.Option(
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Requests per model batch.")]
 
 
+Protocol = Annotated[str, typer.Option(
+    "--protocol", help="held-out: questions about videos no build of the config can use (the default); paper: "
+                       "the questions of iteration 1's published pairs (--dataset, --revision iter1), as the paper's "
+                       "Table 2 did.")]
+
+
 @eval_app.command("make-set", cls=vocab_command())
 @friendly_errors
 def make_set(
@@ -46,17 +58,39 @@ def make_set(
     questions: Annotated[Optional[Path], typer.Option(
         "--questions", help="Use these questions (.jsonl/.csv/.parquet: video_uid, question_type, question).")] = None,
     model: QuestionModel = None,
+    protocol: Protocol = "held-out",
+    dataset: MaybeDataset = None,
+    revision: MaybeRevision = None,
+    store: Store = None,
+    endpoint: Endpoint = None,
+    hub: ReadHub = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing eval set in --out.")] = False,
 ) -> None:
-    """Draw held-out videos and write one question about each, spatial and temporal in turn."""
+    """Write a fixed eval set: held-out videos with one question each, or (--protocol paper) iteration 1's questions."""
     from videosavi.builders.evaluation.make_set import make_eval_set
     from videosavi.builders.runner import apply_model_override, check_random_weights
     from videosavi.config import load_config, resolve_data_root
+    from videosavi.errors import ConfigError
 
+    if protocol == "held-out" and revision is not None:
+        raise ConfigError("--revision is for --protocol paper (questions of a published revision)")
+    if protocol not in ("held-out", "paper"):
+        raise ConfigError(f"unknown --protocol {protocol!r}: use held-out or paper")
     cfg = load_config(announce_config(config))
-    check_random_weights(cfg, model, allow=False)
-    cfg = apply_model_override(cfg, model)
-    info = make_eval_set(cfg, resolve_data_root(data_root), out, n=n, questions_file=questions, force=force)
+    if protocol == "paper":
+        if dataset is None:
+            raise ConfigError("--protocol paper takes its questions from a published revision: pass --dataset "
+                              "ORG/NAME (and --revision iter1, --store/--endpoint/--hub)")
+        if questions is not None or model is not None:
+            raise ConfigError("--protocol paper takes the questions of the revision: --questions and --model do "
+                              "not apply")
+        info = _paper_set(cfg, out, dataset, revision or "iter1", read_location(store, endpoint, hub), n, force)
+    else:
+        if dataset is not None:
+            raise ConfigError("--dataset is for --protocol paper (questions of a published revision)")
+        check_random_weights(cfg, model, allow=False)
+        cfg = apply_model_override(cfg, model)
+        info = make_eval_set(cfg, resolve_data_root(data_root), out, n=n, questions_file=questions, force=force)
     types = ", ".join(f"{v} {k}" for k, v in info.by_question_type.items())
     sources = ", ".join(f"{v} {k}" for k, v in info.by_source.items())
     typer.echo(f"wrote {info.n_questions} questions ({types}; {sources}) to {out}")
@@ -64,6 +98,23 @@ def make_set(
     if info.skipped:
         typer.secho(f"note: {len(info.skipped)} drawn video(s) gave no question (listed in evalset.json)",
                     fg="yellow", err=True)
+
+
+def _paper_set(cfg: Any, out: Path, dataset: str, revision: str, where: tuple[Path | None, str | None],
+               n: int | None, force: bool) -> Any:
+    """The paper protocol's set, from the revision's pairs read at its commit (record columns)."""
+    from videosavi.builders.evaluation.make_set import make_paper_eval_set
+    from videosavi.formats.published_rows import record_columns
+    from videosavi.hub.load import load_revision, resolve_revision
+    from videosavi.paths import default_store
+
+    store, endpoint = where
+    if store is None and endpoint is None:
+        store = default_store()
+    sha = resolve_revision(dataset, revision, store=store, endpoint=endpoint)
+    rows = record_columns(load_revision(dataset, sha, store=store, endpoint=endpoint)).to_list()
+    return make_paper_eval_set(cfg, out, rows, revision_label=f"{dataset}@{revision} ({sha[:12]})", n=n,
+                               force=force)
 
 
 def _model_config(name: str, backend: str | None, base_url: str | None, batch_size: int,
@@ -110,14 +161,14 @@ def _print_table(table: Any, result: Any) -> None:
     out = Table(title=f"errors found by {result.info.judge.name_or_path} (eval set {result.info.set_id})")
     out.add_column("error type", style="bold")
     for i, label in enumerate(table.labels):
-        out.add_column(f"{label}\ncrit/minor", justify="right")
+        out.add_column(f"{label}\ncrit/minor" if table.rated else label, justify="right")
         if i:
             out.add_column("change", justify="right", style="dim")
     for row in [*table.rows, table.total]:
         cells = [row.error_type.replace("_", " ")]
         for i, label in enumerate(table.labels):
             c = row.cells[label]
-            cells.append(f"{c.all} ({c.critical}/{c.minor})")
+            cells.append(f"{c.all} ({c.critical}/{c.minor})" if table.rated else str(c.all))
             if i:
                 ch = row.change.get(label)
                 cells.append("n/a" if ch is None else f"{ch * 100:+.1f}%")
@@ -149,10 +200,13 @@ def judge(
         "--constrained/--unconstrained",
         help="Hold replies to the schema while decoding (unconstrained: parse and validate them afterwards, for "
              "servers whose strict mode rejects the schema's length limits).")] = True,
+    severity: Annotated[bool, typer.Option(
+        "--severity", help="Also have the judge rate each error critical or minor (not in the paper's protocol; "
+                           "an extra split in the table).")] = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace judgements made in --out with another judge setup.")] = False,
 ) -> None:
-    """Judge every answer: errors by type and severity, per answers folder, like the paper's Table 2."""
+    """Judge every answer: errors by type per answers folder, like the paper's Table 2 (--severity: rated too)."""
     import json
 
     from videosavi.builders.evaluation.eval_dir import JudgeDir
@@ -165,7 +219,8 @@ def judge(
     if not dirs:
         raise ConfigError("give the answers folders: --answers A1 A2 ...")
     result = judge_answers(dirs, _model_config(model, backend, base_url, batch_size, constrained), out,
-                           data_root=resolve_data_root(data_root), max_new_tokens=max_new_tokens, force=force)
+                           data_root=resolve_data_root(data_root), max_new_tokens=max_new_tokens, force=force,
+                           severity=severity)
     table = write_report(result, JudgeDir(out))
     if as_json:
         typer.echo(json.dumps({"judge": result.info.model_dump(mode="json"), "table": table.model_dump(mode="json")},

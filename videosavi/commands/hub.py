@@ -1,4 +1,4 @@
-"""`savi hub serve` (the local store over the Hub's API: olah behind a Hub-shaped front, read-only,
+"""`savi hub serve` (the local store over the Hub's read-only API, answered from git, on
 loopback) and `savi hub resolve`."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def serve(
     def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    # Stop the server (and olah) on Ctrl-C and on `kill` alike, even where the shell started us with SIGINT ignored.
+    # Stop the server on Ctrl-C and on `kill` alike, even where the shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     console = Console(stderr=True)

@@ -275,6 +275,10 @@ AllowRandomWeights = Annotated[bool, typer.Option(
     "--allow-random-weights",
     help="Build with a random-weight tiny model although nothing else asks for it (the config names no "
          "model). Its text is meaningless: for tests and demos only.")]
+AllowShortfall = Annotated[bool, typer.Option(
+    "--allow-shortfall",
+    help="Keep a build whose sources ran out of videos before their quota of pairs was met (recorded in "
+         "build.json; the card states the shortfall). Without it such a build ends with exit 2.")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 MaxMissingShare = Annotated[float, typer.Option("--max-missing-share", help=field_help("max_missing_share"))]
 LoraTargets = Annotated[str, typer.Option("--lora-targets", help=field_help("lora_targets"))]

@@ -15,6 +15,7 @@ from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.dataclass_options import GivenOptions, with_dataclass_options
 from videosavi.commands.options import (
     AllowRandomWeights,
+    AllowShortfall,
     Config,
     DataRoot,
     Dataset,
@@ -130,6 +131,7 @@ def loop(
     video_root: VideoRoots = None,
     limit_videos: LimitVideos = None,
     allow_random_weights: AllowRandomWeights = False,
+    allow_shortfall: AllowShortfall = False,
     progress: Progress = True,
     *,
     training: GivenOptions[TrainingOptions],
@@ -160,7 +162,7 @@ def loop(
 
     run_loop(iterations, model, out, start=start, on_step=report,
              build=default_build(config, data_root, limit_videos=limit_videos,
-                                 allow_random_weights=allow_random_weights),
+                                 allow_random_weights=allow_random_weights, allow_shortfall=allow_shortfall),
              publish=default_publish(dataset, hub=hub, store=store),
              train=default_train(template))
 

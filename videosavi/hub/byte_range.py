@@ -1,31 +1,49 @@
-"""HTTP `Range` headers checked strictly before a file is served (pure).
+"""HTTP `Range` headers decided by RFC 9110's rules before a file is served (pure).
 
 Starlette's `FileResponse` serves byte ranges well (206, `Content-Range`, multipart for several
-ranges, `If-Range`) but is lenient where the hub server must be strict: it answers a malformed
-header with 400 and silently drops list items it cannot parse. Clients of the Hub (huggingface_hub's
-`HfFileSystem`, fsspec, pyarrow) read a 416 as "nothing more to read" and a 4xx other than that as
-a failure, so a header that names no valid byte range is answered 416 with the file's size here,
-and only headers that are entirely well-formed reach `FileResponse`.
+ranges, `If-Range`) but is lenient where the hub server must be exact, so the header is decided here
+and `FileResponse` only ever sees a canonical list of satisfiable ranges:
+
+- a unit other than `bytes` is ignored (RFC 9110 14.2: the whole file, 200);
+- empty list elements are ignored (`bytes=0-3,` is `bytes=0-3`, RFC 9110 5.6.1);
+- a list is served with its satisfiable ranges; only when none is satisfiable the answer is 416 with
+  `Content-Range: bytes */size` (RFC 9110 14.1.2, 15.5.17);
+- a last position past the end is cut at the end and a suffix longer than the file is the whole file;
+- numbers of any length are read without Python's int-digit limit (a first position of 5,000 digits
+  is past the end of any file: 416, never a 500);
+- a `bytes` header that does not parse (`bytes=abc`, `bytes=9-3`) is 416 as well, rather than 200:
+  the Hub's clients (huggingface_hub's `HfFileSystem`, fsspec, pyarrow) read a 416 as "nothing more
+  to read" and must never receive a whole multi-GB file for a request they meant as a range.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-# RFC 9110 14.1.1: a range spec is `first-last`, `first-` or `-suffix_length`; a header may list several.
-_SPEC = re.compile(r"^\s*(?:(\d+)-(\d*)|-(\d+))\s*$")
+# RFC 9110 14.1.1: a range spec is `first-last`, `first-` or `-suffix_length`.
+_SPEC = re.compile(r"^[ \t]*(?:(\d+)-(\d*)|-(\d+))[ \t]*$")
+_HUGE = 1 << 62  # larger than any file; stands in for numbers too long to need their exact value
+_MAX_DIGITS = 18
+MAX_RANGES = 100  # more ranges than this in one request is refused (416), as servers commonly do
+
+Outcome = Literal["ignore", "partial", "unsatisfiable"]
 
 
 @dataclass(frozen=True)
 class RangeDecision:
-    """`satisfiable` False means answer 416 with `Content-Range: bytes */size`."""
+    """`ignore`: serve the whole file (200); `partial`: serve `ranges` (206); `unsatisfiable`: 416."""
 
-    satisfiable: bool
-    ranges: tuple[tuple[int, int], ...] = ()  # half-open [start, end) byte offsets, as requested
+    outcome: Outcome
+    ranges: tuple[tuple[int, int], ...] = ()  # half-open [start, end) byte offsets, all within the file
+
+    @property
+    def satisfiable(self) -> bool:
+        return self.outcome == "partial"
 
     def header(self) -> str:
-        """The same ranges as a canonical `Range` value (what FileResponse is handed)."""
+        """The ranges as a canonical `Range` value (what FileResponse is handed)."""
         return "bytes=" + ",".join(f"{s}-{e - 1}" for s, e in self.ranges)
 
 
@@ -33,33 +51,34 @@ def unsatisfied_content_range(size: int) -> str:
     return f"bytes */{size}"
 
 
-def check_range(header: str, size: int) -> RangeDecision:
-    """Decide a `Range` header against a file of `size` bytes.
+def _number(digits: str) -> int:
+    """The value of a digit string, capped at `_HUGE` before Python would refuse to parse it."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else _HUGE
 
-    Satisfiable when the unit is `bytes` and every listed spec is well-formed (first <= last) and
-    overlaps the file. Anything else is unsatisfiable, a malformed header included, so a client never
-    gets a 400 or the whole file for a range request. (RFC 9110 would let a list with some satisfiable
-    items through; the Hub's clients never send lists, and FileResponse refuses such a list too.)
-    """
+
+def check_range(header: str, size: int) -> RangeDecision:
+    """Decide a `Range` header against a file of `size` bytes (see the module docstring)."""
     unit, sep, specs = header.partition("=")
-    if not sep or unit.strip().lower() != "bytes" or not specs.strip():
-        return RangeDecision(False)
+    if not sep or unit.strip().lower() != "bytes":
+        return RangeDecision("ignore")
+    items = [item for item in specs.split(",") if item.strip()]
+    if not items or len(items) > MAX_RANGES:
+        return RangeDecision("unsatisfiable")
     ranges: list[tuple[int, int]] = []
-    for spec in specs.split(","):
-        m = _SPEC.match(spec)
+    for item in items:
+        m = _SPEC.match(item)
         if m is None:
-            return RangeDecision(False)
+            return RangeDecision("unsatisfiable")
         first, last, suffix = m.groups()
         if suffix is not None:
-            length = int(suffix)  # a zero-length suffix selects nothing: unsatisfiable below
-            ranges.append((max(size - length, 0) if length else size, size))
+            length = _number(suffix)
+            if length > 0 and size > 0:
+                ranges.append((max(size - length, 0), size))
             continue
-        start = int(first)
-        if last and int(last) < start:
-            return RangeDecision(False)
-        end = min(int(last) + 1, size) if last else size
-        ranges.append((start, end))
-    if any(not (0 <= s < e <= size) for s, e in ranges):
-        # One unsatisfiable item refuses the whole list (FileResponse would answer 416 for it too).
-        return RangeDecision(False)
-    return RangeDecision(True, tuple(ranges))
+        start = _number(first)
+        if last and _number(last) < start:
+            return RangeDecision("unsatisfiable")  # first > last: the header is invalid
+        if start < size:
+            ranges.append((start, min(_number(last) + 1, size) if last else size))
+    return RangeDecision("partial", tuple(ranges)) if ranges else RangeDecision("unsatisfiable")

@@ -1,34 +1,34 @@
-"""The thin layer `savi hub serve` puts in front of olah, so stock Hub clients get the Hub's answers.
+"""The hub server's ASGI app: the Hub's read-only API for dataset repositories, answered from git.
 
-olah 0.5.4 serves a store of bare git repositories as a Hub mirror, but three of its answers make
-stock clients misbehave: an unknown revision is a 401 (`datasets` then falls back to whatever it
-cached, silently), a `Range` request gets 200 and the whole file (`streaming=True` and
-`pandas.read_parquet("hf://...")` break on files over a few MB), and a non-UTF-8 file of 121-149
-bytes is a 500 (it is sniffed as a git-lfs pointer). This ASGI app answers every request first:
+Every route huggingface_hub 2.x and `datasets` call to read a dataset is answered here from the bare
+repositories of a store (one `git` call on exact object names per lookup; nothing else runs):
 
-- **Checked here, for every repository route:** the method (only GET/HEAD, and POST for the
-  read-only `paths-info`; anything else is 405 with `Allow`, so the store cannot be changed), the
-  repository (404 `X-Error-Code: RepoNotFound`) and the revision, looked up by exact name in the
-  repository's refs or as a full commit sha (404 `RevisionNotFound`; never a rev expression such as
-  `iter2~1`, which olah would hand to GitPython). huggingface_hub maps these codes to
-  `RepositoryNotFoundError` / `RevisionNotFoundError`, which `datasets` re-raises instead of falling
-  back to its cache.
-- **Served here from git** (`git_tree.GitTree`), because they read file contents or sizes, which is
-  where olah is wrong: `resolve` (file bytes and HEAD metadata: `ETag` = git blob id, `X-Repo-Commit`,
-  `Content-Length`; single and multiple byte ranges as 206 through Starlette's `FileResponse`, a
-  malformed or unsatisfiable `Range` as 416; a missing file as 404 `EntryNotFound` carrying
-  `X-Repo-Commit`, which huggingface_hub caches as a known absence), the `tree` listing and
-  `paths-info` (sizes and blob ids from git, `lastCommit` for `expand=true`).
-- **Proxied to olah** with the revision replaced by the commit sha already resolved: repository and
-  revision info (`/api/datasets/<repo>[/revision/<rev>]`: card data, siblings, sha), `refs`,
-  `commits`, and any route that is not about a repository. olah reads no file contents for these
-  beyond the README, so its pointer sniffing and missing ranges cannot bite; the Authorization
-  header is never forwarded.
+- `GET /api/datasets`: `list_datasets` (`search`, `author`, `filter`, `limit`, `full`, `expand`)
+- `GET /api/datasets/<repo>[/revision/<rev>]`: `dataset_info`, `repo_info`, `repo_exists`,
+  `revision_exists`, `resolve_revision` (`blobs=true`: sizes and blob ids; `expand=`)
+- `GET /api/datasets/<repo>/refs`: `list_repo_refs`
+- `GET /api/datasets/<repo>/commits/<rev>`: `list_repo_commits` (paged by `Link`, `expand[]=formatted`)
+- `GET /api/datasets/<repo>/tree/<rev>[/<path>]`: `list_repo_tree`, `list_repo_files`,
+  `verify_repo_checksums`, `HfFileSystem.ls`
+- `POST /api/datasets/<repo>/paths-info/<rev>`: `get_paths_info`, `HfFileSystem.info`
+- `GET/HEAD /datasets/<repo>/resolve/<rev>/<path>`: `hf_hub_download`, `snapshot_download`,
+  `file_exists`, `get_hf_file_metadata`, `HfFileSystem.open` (byte ranges)
+- `GET /api/datasets/<repo>/auth-check`: `auth_check` (read: 200; `/write`: 403, the server is read-only)
+- `GET /api/whoami-v2`: `whoami`, 401 in the Hub's error shape (a local store has no users)
 
-File bytes are read from git once per blob into a content-addressed cache (`blob_cache/<blob id>`,
-the server's temporary folder) and ranges are served by seeking in that file; a commit sha's
-lookups are cached for the server's lifetime, since commits are immutable. Names (tags, branches)
-are resolved on every request, so a tag moved by `savi publish --force` is seen at once.
+The Hub's error shape everywhere: JSON `{"error": ...}`, `X-Error-Message`, and `X-Error-Code` where
+huggingface_hub maps it to a typed error (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`), so
+`datasets` raises instead of falling back to a cached revision. A revision is looked up by exact name
+in the repository's refs or as a full commit sha (never a rev expression such as `iter2~1`); an
+annotated tag is served as the commit it names (`sha`, `X-Repo-Commit`). A path that is not a literal
+entry (`..`, `.`, empty segments, NUL or other control bytes) is 404 `EntryNotFound`; text taken from
+a request is escaped before it goes into a header. Any other method than GET/HEAD (and POST on
+`paths-info`) is 405 with `Allow`, so nothing can be changed; any other route is 404.
+
+File bytes are read from git once per blob into a content-addressed cache (`blob_cache/<blob id>`)
+and byte ranges are served by seeking in that file (`byte_range` decides the header by RFC 9110).
+What is read for a commit sha is cached for the server's lifetime (commits are immutable); names
+(tags, branches) are resolved on every request, so a tag moved by `savi publish --force` is seen at once.
 """
 
 from __future__ import annotations
@@ -36,22 +36,31 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qs
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from videosavi.errors import HubError, RevisionNotFoundError
+from videosavi.errors import HubError, RevisionNotFoundError, VideosaviError
 from videosavi.hub.byte_range import check_range, unsatisfied_content_range
 from videosavi.hub.git_tree import GitTree, TreeEntry
 from videosavi.hub.hub_routes import Route, parse_route
 from videosavi.hub.names import split_repo_id
 from videosavi.hub.plan import BRANCH
+from videosavi.hub.repo_meta import (
+    LIST_PROPERTIES,
+    card_data,
+    commit_json,
+    matches_listing,
+    refs_json,
+    repo_info_json,
+    unknown_properties,
+)
 from videosavi.hub.store import GitStore
 
 Scope = MutableMapping[str, Any]
@@ -59,19 +68,20 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 READ_METHODS = ("GET", "HEAD")
-# Headers passed to olah: nothing that identifies the user (no Authorization, no cookies).
-_FORWARD_HEADERS = ("accept", "user-agent", "content-type")
-_FROM_OLAH_HEADERS = ("content-type", "etag", "link", "x-repo-commit")
+COMMITS_PER_PAGE = 50  # the Hub's page size for commit listings
+MAX_LIST_LIMIT = 1000
 
 
-def _header_safe(text: str) -> str:
-    """HTTP header values are latin-1; a revision name typed by a user may not be."""
-    return text.encode("ascii", "backslashreplace").decode("ascii").replace("\r", " ").replace("\n", " ")
+def header_safe(text: str, limit: int = 500) -> str:
+    """Header values are printable ASCII here: other characters (NUL, CR/LF, non-ASCII) are escaped,
+    so text from a request can never break a response (h11 refuses a header holding a NUL)."""
+    out = "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii") for c in text)
+    return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
 def hub_error(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> Response:
     """The Hub's error shape: JSON `{"error": message}`, `X-Error-Message`, and `X-Error-Code` when typed."""
-    extra = {"X-Error-Message": _header_safe(message), **(headers or {})}
+    extra = {"X-Error-Message": header_safe(message), **(headers or {})}
     if code:
         extra["X-Error-Code"] = code
     return JSONResponse({"error": message}, status_code=status, headers=extra)
@@ -103,66 +113,83 @@ def entry_json(entry: TreeEntry, last_commit: dict[str, str] | None = None) -> d
 
 
 class _RangedFile:
-    """A FileResponse that sees the checked, canonical `Range` header instead of the client's."""
+    """A FileResponse that sees the checked, canonical `Range` header (or none) instead of the client's."""
 
     def __init__(self, response: FileResponse, canonical_range: str | None) -> None:
         self.response, self.canonical_range = response, canonical_range
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]  # If-Range stays: our ETag
         if self.canonical_range is not None:
-            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]
-            scope = {**scope, "headers": [*headers, (b"range", self.canonical_range.encode("latin-1"))]}
-        await self.response(scope, receive, send)
+            headers.append((b"range", self.canonical_range.encode("latin-1")))
+        await self.response({**scope, "headers": headers}, receive, send)
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes")
 
 
-class HubFront:
-    """The ASGI app: `HubFront(store_root, olah_url, blob_cache)`; see the module docstring."""
+def _expand(request: Request) -> list[str]:
+    """`expand=a&expand=b` and `expand[]=a` alike."""
+    return [*request.query_params.getlist("expand"), *request.query_params.getlist("expand[]")]
 
-    def __init__(self, store: str | Path, olah_url: str, blob_cache: str | Path) -> None:
+
+class HubFront:
+    """The ASGI app: `HubFront(store_root, blob_cache, access_log=None)`; see the module docstring.
+
+    `access_log`: a text file that gets one line per request (method, path, status), never a header.
+    """
+
+    def __init__(self, store: str | Path, blob_cache: str | Path, access_log: TextIO | None = None) -> None:
         self.store = GitStore(store)
-        self.olah_url = olah_url.rstrip("/")
         self.blob_cache = Path(blob_cache)
+        self.access_log = access_log
+        self._log_lock = threading.Lock()
         self._trees: dict[str, GitTree] = {}
-        self._client: httpx.AsyncClient | None = None
 
     # --- ASGI ---------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
+        if scope["type"] == "lifespan":  # nothing to set up or tear down: acknowledge both
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
         if scope["type"] != "http":
             return
-        response = await self.answer(Request(scope, receive))
+        request = Request(scope, receive)
+        try:
+            response = await self.answer(request)
+        except VideosaviError as exc:  # git failed on a repository that exists: a broken store, in one line
+            response = hub_error(500, f"the store could not be read: {exc}")
+        status = getattr(getattr(response, "response", response), "status_code", 0)
+        self._log(request, status)
         await response(scope, receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._client = httpx.AsyncClient(base_url=self.olah_url, timeout=120.0)
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self._client is not None:
-                    await self._client.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def _log(self, request: Request, status: int) -> None:
+        if self.access_log is None:
+            return
+        raw = (request.scope.get("raw_path") or b"").decode("latin-1")
+        with self._log_lock:
+            self.access_log.write(f"{request.method} {header_safe(raw, 300)} {status}\n")
+            self.access_log.flush()
 
     # --- dispatch -----------------------------------------------------------------------------
     async def answer(self, request: Request) -> Response | _RangedFile:
         raw = request.scope.get("raw_path") or request.scope["path"].encode()
         route = parse_route(raw.decode("latin-1"))
         method = request.method.upper()
-        if route.kind == "other":
-            if method not in READ_METHODS:
-                return read_only(READ_METHODS)
-            return await self._proxy(request, request.url.path)
         allowed = (*READ_METHODS, "POST") if route.kind == "paths-info" else READ_METHODS
         if method not in allowed:
             return read_only(allowed)
+        if route.kind == "other":
+            return hub_error(404, f"Not found: {request.url.path}")
+        if route.kind == "whoami":
+            return hub_error(401, "Invalid credentials in Authorization header (a local store has no users)")
+        if route.kind == "list":
+            return await self._listing(request, route)
         if route.repo_type != "dataset":  # the store holds dataset repositories only
             return repo_not_found(route.repo)
         try:
@@ -172,7 +199,12 @@ class HubFront:
         if not self.store.exists(route.repo):
             return repo_not_found(route.repo)
         if route.kind == "refs":
-            return await self._proxy(request, f"/api/datasets/{route.repo}/refs")
+            refs = await run_in_threadpool(self.store.refs, route.repo)
+            return JSONResponse(refs_json(refs, _flag(request.query_params.get("include_prs"))))
+        if route.kind == "auth-check":
+            if route.path == "write":
+                return hub_error(403, "This server is read-only: nobody has write access.")
+            return JSONResponse({})
         if route.kind == "repo-other":
             return hub_error(404, f"Not found: {request.url.path}")
         revision = BRANCH if route.revision is None and route.kind == "info" else route.revision
@@ -182,11 +214,11 @@ class HubFront:
             sha = await run_in_threadpool(self.store.resolve, route.repo, revision)
         except RevisionNotFoundError:
             return revision_not_found(revision)
-        if route.kind == "info":
-            return await self._proxy(request, f"/api/datasets/{route.repo}/revision/{sha}")
-        if route.kind == "commits":
-            return await self._proxy(request, f"/api/datasets/{route.repo}/commits/{sha}")
         tree = self._tree(route.repo)
+        if route.kind == "info":
+            return await self._info(request, route.repo, tree, sha)
+        if route.kind == "commits":
+            return await self._commits(request, tree, sha)
         if route.kind == "resolve":
             return await self._resolve(request, route, tree, sha)
         if route.kind == "tree":
@@ -198,7 +230,81 @@ class HubFront:
             self._trees[repo] = GitTree(self.store.repo_dir(repo))
         return self._trees[repo]
 
-    # --- served from git ----------------------------------------------------------------------
+    # --- repository metadata ------------------------------------------------------------------
+    def _info_json(self, repo: str, tree: GitTree, sha: str | None, blobs: bool,
+                   properties: list[str] | None) -> dict[str, Any]:
+        files: list[TreeEntry] = []
+        card = None
+        created = modified = None
+        if sha is not None:
+            files = [e for e in tree.list_dir(sha, "", True) or () if e.kind == "file"]
+            readme = tree.lookup(sha, "README.md")
+            card = card_data(tree.blob_bytes(readme.oid)) if readme is not None and readme.kind == "file" else None
+            created, modified = tree.commit_dates(sha)
+        return repo_info_json(repo, sha, files, card, created_at=created, last_modified=modified, blobs=blobs,
+                              properties=properties)
+
+    async def _info(self, request: Request, repo: str, tree: GitTree, sha: str) -> Response:
+        expand = _expand(request)
+        bad = unknown_properties(expand)
+        if bad:
+            return hub_error(400, f"Invalid expand property: {', '.join(bad)}")
+        blobs = _flag(request.query_params.get("blobs"))
+        return JSONResponse(await run_in_threadpool(self._info_json, repo, tree, sha, blobs, expand or None))
+
+    async def _listing(self, request: Request, route: Route) -> Response:
+        q = request.query_params
+        expand = _expand(request)
+        bad = unknown_properties(expand)
+        if bad:
+            return hub_error(400, f"Invalid expand property: {', '.join(bad)}")
+        if route.repo_type != "dataset":
+            return JSONResponse([])
+        try:
+            limit = min(int(q.get("limit") or MAX_LIST_LIMIT), MAX_LIST_LIMIT)
+        except ValueError:
+            return hub_error(400, "limit must be a number")
+        full = _flag(q.get("full"))
+        properties = expand or (None if full else list(LIST_PROPERTIES))
+        return JSONResponse(await run_in_threadpool(
+            self._list_json, q.getlist("search"), q.get("author"), q.getlist("filter"), limit, properties,
+            q.get("sort"), q.get("direction")))
+
+    def _list_json(self, search: list[str], author: str | None, tags: list[str], limit: int,
+                   properties: list[str] | None, sort: str | None, direction: str | None) -> list[dict[str, Any]]:
+        """Every dataset repository of the store at the head of its main branch, filtered and sorted."""
+        found = []
+        datasets = self.store.root / "datasets"
+        for repo_dir in sorted(datasets.glob("*/*")) if datasets.is_dir() else []:
+            repo = f"{repo_dir.parent.name}/{repo_dir.name}"
+            try:
+                split_repo_id(repo)
+            except HubError:
+                continue
+            if not self.store.exists(repo):
+                continue
+            info = self._info_json(repo, self._tree(repo), self.store.refs(repo).branches.get(BRANCH), False, None)
+            if matches_listing(repo, info["cardData"], search=search, author=author, tags=tags):
+                found.append(info)
+        if sort in ("lastModified", "createdAt", "id"):
+            found.sort(key=lambda i: str(i.get(sort) or ""), reverse=direction == "-1")
+        keep = None if properties is None else {"_id", "id", *properties}
+        return [{k: v for k, v in i.items() if keep is None or k in keep} for i in found[:limit]]
+
+    async def _commits(self, request: Request, tree: GitTree, sha: str) -> Response:
+        try:
+            page = max(int(request.query_params.get("p") or 0), 0)
+            per_page = min(max(int(request.query_params.get("limit") or COMMITS_PER_PAGE), 1), 1000)
+        except ValueError:
+            return hub_error(400, "p and limit must be numbers")
+        formatted = "formatted" in _expand(request)
+        commits, more = await run_in_threadpool(tree.commits, sha, page * per_page, per_page)
+        headers = {}
+        if more:
+            headers["Link"] = f'<{request.url.include_query_params(p=page + 1)}>; rel="next"'
+        return JSONResponse([commit_json(c, formatted) for c in commits], headers=headers)
+
+    # --- files --------------------------------------------------------------------------------
     async def _resolve(self, request: Request, route: Route, tree: GitTree, sha: str) -> Response | _RangedFile:
         entry = await run_in_threadpool(tree.lookup, sha, route.path)
         if entry is None or entry.kind != "file":
@@ -209,11 +315,11 @@ class HubFront:
         canonical = None
         if range_header is not None:
             decision = check_range(range_header, entry.size)
-            if not decision.satisfiable:
+            if decision.outcome == "unsatisfiable":
                 return hub_error(416, f"Requested range not satisfiable: {range_header}",
                                  headers={**headers, "Content-Range": unsatisfied_content_range(entry.size)})
-            canonical = decision.header()
-        elif request.method.upper() == "HEAD":  # metadata only: no need to read the blob
+            canonical = decision.header() if decision.satisfiable else None
+        if canonical is None and request.method.upper() == "HEAD":  # metadata only: no need to read the blob
             return Response(status_code=200, media_type=media_type,
                             headers={**headers, "Content-Length": str(entry.size)})
         blob = await run_in_threadpool(tree.blob_file, entry.oid, self.blob_cache)
@@ -234,8 +340,10 @@ class HubFront:
                 payload = json.loads(body or b"{}")
             except ValueError:
                 return hub_error(400, "paths-info: the body is not JSON")
+            if not isinstance(payload, dict):
+                return hub_error(400, "paths-info: the body is not a JSON object")
             paths = payload.get("paths") or []
-            paths = [paths] if isinstance(paths, str) else list(paths)
+            paths = [paths] if isinstance(paths, str) else list(paths) if isinstance(paths, list) else []
             expand = bool(payload.get("expand"))
         else:
             form = parse_qs(body.decode("utf-8", "replace"))
@@ -255,17 +363,3 @@ class HubFront:
             last = await run_in_threadpool(tree.last_commit, sha, e.path)
             out.append(entry_json(e, {"id": last.id, "title": last.title, "date": last.date}))
         return out
-
-    # --- proxied to olah ----------------------------------------------------------------------
-    async def _proxy(self, request: Request, path: str) -> Response:
-        if self._client is None:  # no lifespan (e.g. a bare ASGI test client): make one on first use
-            self._client = httpx.AsyncClient(base_url=self.olah_url, timeout=120.0)
-        headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARD_HEADERS}
-        headers["accept-encoding"] = "identity"
-        try:
-            upstream = await self._client.request(request.method, path, params=request.query_params,
-                                                  headers=headers, content=await request.body() or None)
-        except httpx.HTTPError as exc:
-            return hub_error(502, f"the store's olah server did not answer: {type(exc).__name__}")
-        keep = {k: v for k, v in upstream.headers.items() if k.lower() in _FROM_OLAH_HEADERS}
-        return Response(upstream.content, status_code=upstream.status_code, headers=keep)

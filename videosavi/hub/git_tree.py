@@ -1,8 +1,6 @@
-"""What the hub server reads from a bare repository: tree entries, last commits and blob bytes.
+"""What the hub server reads from a bare repository: tree entries, commits and blob bytes.
 
-olah reads files through GitPython and sniffs every 121-149-byte file as a possible git-lfs pointer
-(decoding it as UTF-8, a 500 for binary data), and it builds each response from the whole blob in
-memory. Here every lookup is one `git` call on exact object names (`<commit>:<path>`, never a
+Every lookup is one `git` call on exact object names (`<commit>:<path>`, never a
 pathspec or a rev expression), sizes come from git's object headers, and file bytes are written
 once per blob to a content-addressed cache so byte ranges can be served by seeking in a plain file.
 Commits and blobs are immutable, so what is read for a commit sha or a blob id is cached for good.
@@ -42,13 +40,34 @@ class LastCommit:
     date: str  # ISO 8601 UTC with milliseconds, as the Hub writes it
 
 
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit as the Hub's commit listing describes it."""
+
+    id: str
+    author: str
+    title: str  # the first line of the message
+    message: str  # the rest of it, stripped
+    date: str  # committer date, ISO 8601 UTC with milliseconds
+
+
+def hub_date(stamp: str | int) -> str:
+    """A Unix time as the Hub writes dates (`2024-05-01T12:00:00.000Z`)."""
+    return datetime.fromtimestamp(int(stamp or 0), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+# git log records: fields split by 0x1f, records ended by 0x1e (neither can appear in a message we wrote,
+# and a message that holds them only garbles its own title)
+_LOG_FORMAT = "%H%x1f%an%x1f%ct%x1f%B%x1e"
+
+
 def safe_repo_path(path: str) -> bool:
     """A path git reads literally inside a tree: no `.`/`..` or empty segments, no control bytes.
 
     `<commit>:./x` would be resolved against git's working directory and `..` could name a parent
     tree, so such paths are simply not entries of the repository.
     """
-    if not path or path.startswith("/") or any(c in path for c in "\n\r\0"):
+    if not path or path.startswith("/") or any(ord(c) < 0x20 or c == "\x7f" for c in path):
         return False
     return all(part not in ("", ".", "..") for part in path.split("/"))
 
@@ -62,6 +81,8 @@ class GitTree:
         self.lookup = lru_cache(maxsize=4096)(self._lookup)
         self.list_dir = lru_cache(maxsize=256)(self._list_dir)
         self.last_commit = lru_cache(maxsize=4096)(self._last_commit)
+        self.commit_dates = lru_cache(maxsize=1024)(self._commit_dates)
+        self.blob_bytes = lru_cache(maxsize=64)(self._blob_bytes)
 
     def _lookup(self, commit: str, path: str) -> TreeEntry | None:
         """The entry at `path` in `commit` (a full sha), or None when there is none."""
@@ -105,8 +126,33 @@ class GitTree:
         out = git_out(["--literal-pathspecs", "log", "-1", "--format=%H%x00%ct%x00%s", commit, "--", path],
                       git_dir=self.bare, error=HubError, what="git log")
         sha, stamp, title = [*out.split("\0"), "", "", ""][:3]
-        when = datetime.fromtimestamp(int(stamp or 0), tz=timezone.utc)
-        return LastCommit(sha or commit, title, when.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        return LastCommit(sha or commit, title, hub_date(stamp))
+
+    def commits(self, commit: str, skip: int, limit: int) -> tuple[list[CommitInfo], bool]:
+        """Commits reachable from `commit`, newest first, from `skip` on: (up to `limit` of them, more left)."""
+        out = run_git(["log", f"--skip={skip}", f"--max-count={limit + 1}", f"--format={_LOG_FORMAT}", commit],
+                      git_dir=self.bare, error=HubError, what="git log").stdout.decode("utf-8", "replace")
+        found = []
+        for record in out.split("\x1e"):
+            fields = record.strip("\n").split("\x1f")
+            if len(fields) != 4:
+                continue
+            sha, author, stamp, body = fields
+            title, _, message = body.strip().partition("\n")
+            found.append(CommitInfo(sha, author, title.strip(), message.strip(), hub_date(stamp)))
+        return found[:limit], len(found) > limit
+
+    def _commit_dates(self, commit: str) -> tuple[str, str]:
+        """(date of the oldest root commit behind `commit`, date of `commit`): the Hub's createdAt, lastModified."""
+        out = git_out(["log", "--format=%ct", "--max-parents=0", commit], git_dir=self.bare, error=HubError,
+                      what="git log")
+        roots = [int(x) for x in out.split()] or [0]
+        last = git_out(["log", "-1", "--format=%ct", commit], git_dir=self.bare, error=HubError, what="git log")
+        return hub_date(min(roots)), hub_date(last or 0)
+
+    def _blob_bytes(self, oid: str) -> bytes:
+        """A small blob's bytes (the README for the card data); cached, since a blob id names its content."""
+        return run_git(["cat-file", "blob", oid], git_dir=self.bare, error=HubError, what="git cat-file").stdout
 
     def blob_file(self, oid: str, cache: Path) -> Path:
         """`cache/<oid>`, holding the blob's bytes (written once, atomically, streamed from git)."""

@@ -5,6 +5,9 @@ and a file path as one (`data%2Ftrain-...`, tree route) or several segments (res
 revision must be cut out before anything is decoded: a decoded `/` inside a revision would shift
 every later segment. The special refs the Hub writes unencoded (`refs/pr/N`, `refs/convert/X`) are
 recognised as one revision.
+
+Besides the repository routes, three routes are about no repository: the listing of a repo type
+(`/api/datasets`), `whoami-v2`, and anything else (`other`, answered 404).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
-RouteKind = Literal["info", "refs", "tree", "paths-info", "commits", "resolve", "repo-other", "other"]
+RouteKind = Literal["info", "refs", "tree", "paths-info", "commits", "resolve", "auth-check", "list", "whoami",
+                    "repo-other", "other"]
 REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space", "kernels": "kernel"}
 _SPECIAL_REF_GROUPS = ("pr", "convert")
 
@@ -43,6 +47,12 @@ def _path(parts: list[str]) -> str:
 def parse_route(raw_path: str) -> Route:
     """The Hub route a raw request path names (`other` for anything that is not about a repository)."""
     seg = raw_path.split("?", 1)[0].lstrip("/").split("/")
+    if seg[0] == "api" and len(seg) == 2 and seg[1] == "whoami-v2":
+        return Route("whoami")
+    if len(seg) == 2 and seg[0] == "api" and seg[1] in REPO_TYPES:
+        return Route("list", REPO_TYPES[seg[1]])
+    if len(seg) == 3 and seg[0] == "api" and seg[1] in REPO_TYPES and seg[2]:
+        return Route("info", REPO_TYPES[seg[1]], unquote(seg[2]))  # a repo id without an org: never ours
     if len(seg) >= 4 and seg[0] == "api" and seg[1] in REPO_TYPES:
         repo_type, repo, rest = REPO_TYPES[seg[1]], f"{unquote(seg[2])}/{unquote(seg[3])}", seg[4:]
         if not rest or rest == [""]:
@@ -50,6 +60,8 @@ def parse_route(raw_path: str) -> Route:
         head, tail = rest[0], rest[1:]
         if head == "refs" and not [t for t in tail if t]:
             return Route("refs", repo_type, repo)
+        if head == "auth-check" and tail in ([], [""], ["write"]):
+            return Route("auth-check", repo_type, repo, path="write" if tail == ["write"] else "")
         if head in ("revision", "tree", "paths-info", "commits"):
             revision, remaining = _split_revision(tail)
             if revision is None:

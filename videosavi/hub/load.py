@@ -1,8 +1,8 @@
 """Load a published revision safely: resolve it to a commit sha first, then read exactly that commit.
 
 Why not just `datasets.load_dataset(repo, revision=tag)`? Against a server that answers an unknown
-revision with anything but the Hub's 404 `RevisionNotFound` (olah alone answers 401; `savi hub serve`
-answers like the Hub), `datasets` may fall back to whatever revision it cached before and return it
+revision with anything but the Hub's 404 `RevisionNotFound` (a plain mirror such as olah answers 401;
+`savi hub serve` answers like the Hub), `datasets` may fall back to whatever revision it cached before and return it
 without a word: training on the wrong iteration. Here the revision is looked up by exact name in the
 repository's refs (`HfApi.list_repo_refs`) or, for a store path, in the bare repository itself. A
 missing revision raises `RevisionNotFoundError`; a found one is downloaded by sha into a snapshot
@@ -56,8 +56,8 @@ def _endpoint_name(api: Any) -> str:
 
 
 def _sha_exists(api: Any, repo: str, sha: str) -> bool:
-    """Is `sha` a commit of `repo`? Asked through the tree route: olah 0.5.4 answers an unknown full
-    sha on its revision/commits routes with a 500 and resets the connection, but 404s on this one."""
+    """Is `sha` a commit of `repo`? Asked through the tree route, which every Hub-like server answers
+    with a 404 for an unknown sha (some mirrors, olah 0.5.4 among them, fail on the revision route)."""
     try:
         next(iter(api.list_repo_tree(repo, revision=sha, repo_type=REPO_TYPE)), None)
     except Exception as exc:

@@ -2,10 +2,10 @@
 
 ```
 README.md                       dataset card (YAML configs + dataset_info, statistics, plots, how to load)
-data/train-0000k-of-0000n.parquet   the pairs (config `default`), as built (an older build's shard gains
-                                    the columns it predates, as null)
+data/train-0000k-of-0000n.parquet   the pairs (config `default`) in TRL's conversational preference form
+                                    (schemas/published.py: `prompt`, `chosen`, `rejected` as messages, the
+                                    texts under `chosen_text`/`rejected_text`), one shard per build shard
 swift/train-0000k-of-0000n.parquet  the same pairs in ms-swift's DPO format (config `swift`)
-trl/train-0000k-of-0000n.parquet    the same pairs in TRL's conversational preference format (config `trl`)
 videos.parquet                  the sampled video manifest
 build.json                      config, model and revision, prompt hashes, seed, counts, timings
 quarantine_summary.json         quarantined outputs by stage/reason (+ a few short examples), skipped videos
@@ -35,14 +35,14 @@ from videosavi.cards.dataset_card import CardInputs, render_dataset_card
 from videosavi.cards.metadata import ConfigSpec
 from videosavi.cards.plots import render_plots
 from videosavi.cards.stats import CardStats, card_stats
+from videosavi.formats.published_rows import published_rows
 from videosavi.formats.swift_rows import SwiftDpoRow, swift_rows
-from videosavi.formats.trl_rows import TrlDpoRow, trl_rows
-from videosavi.hub.validate import ValidatedRun, missing_columns
+from videosavi.hub.validate import ValidatedRun
 from videosavi.schemas import PreferencePair, QuarantineRecord, VideoSkip
 from videosavi.schemas.arrow import arrow_schema
+from videosavi.schemas.published import PublishedPair
 
 SWIFT_DIR = "swift"
-TRL_DIR = "trl"
 QUARANTINE_SUMMARY = "quarantine_summary.json"
 EXAMPLES_PER_KIND = 2
 MAX_EXAMPLES = 20
@@ -98,13 +98,7 @@ def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
     `history` holds the earlier iterations (oldest first) for the trend; it defaults to `previous`."""
     staging.mkdir(parents=True, exist_ok=True)
     src = run.run.path
-    schema = arrow_schema(PreferencePair)
-    for rel in run.shards:
-        if missing_columns(src / rel):  # an older build's shard: rewritten with the columns it predates as null
-            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pq.read_table(src / rel, schema=schema), staging / rel)
-        else:
-            _place(src / rel, staging / rel)
+    schema = arrow_schema(PreferencePair)  # an older build's shard is read with the columns it predates as null
     _place(run.run.videos, staging / "videos.parquet")
     _place(run.run.build_json, staging / "build.json")
     for name, text in run.prompts.items():
@@ -114,7 +108,7 @@ def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
     _write_json(staging / QUARANTINE_SUMMARY, side)
 
     derived: dict[str, tuple[Callable[[pa.Table, str | None], pa.Table], type[BaseModel]]] = {
-        SWIFT_DIR: (swift_rows, SwiftDpoRow), TRL_DIR: (trl_rows, TrlDpoRow)}
+        "data": (published_rows, PublishedPair), SWIFT_DIR: (swift_rows, SwiftDpoRow)}
     sizes = {name: [0, 0] for name in derived}
     for rel in run.shards:
         pairs = pq.read_table(src / rel, schema=schema)
@@ -126,10 +120,8 @@ def assemble_revision(run: ValidatedRun, staging: Path, *, repo: str, tag: str,
             sizes[name][0] += table.nbytes
             sizes[name][1] += dest.stat().st_size
     configs = [
-        ConfigSpec("default", "data/train-*.parquet", PreferencePair, run.table.num_rows, run.table.nbytes,
-                   sum((staging / rel).stat().st_size for rel in run.shards)),
-        *(ConfigSpec(name, f"{name}/train-*.parquet", model, run.table.num_rows, *sizes[name])
-          for name, (_convert, model) in derived.items()),
+        ConfigSpec("default", "data/train-*.parquet", PublishedPair, run.table.num_rows, *sizes["data"]),
+        ConfigSpec(SWIFT_DIR, f"{SWIFT_DIR}/train-*.parquet", SwiftDpoRow, run.table.num_rows, *sizes[SWIFT_DIR]),
     ]
     stats = card_stats(run.table)
     if history is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from videosavi.curation.stats import pairs_frame
+from videosavi.formats.published_rows import record_columns
 from videosavi.hub.load import load_revision
 
 
@@ -15,4 +16,4 @@ def load_revision_frame(
 ) -> pl.DataFrame:
     """A published revision through `videosavi.load_revision` (it resolves the tag to a commit first
     and refuses a missing one, so a stale cached revision is never summarised by mistake)."""
-    return pairs_frame(load_revision(repo, revision, store=store, endpoint=endpoint))
+    return pairs_frame(record_columns(load_revision(repo, revision, store=store, endpoint=endpoint)))

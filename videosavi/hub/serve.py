@@ -1,10 +1,8 @@
 """Serve the local store read-only over the Hub's HTTP API, on loopback only.
 
-Two parts, one address: olah (`olah.OlahProcess`, a child process on an internal loopback port) is
-the engine that speaks the Hub's metadata API for bare git repositories, and `front.HubFront` (an
-ASGI app run by uvicorn in a thread of this process, on the public port) answers every request first
-so stock clients get the Hub's errors, byte ranges and file bytes where olah alone gets them wrong
-(see front.py for which requests go where). With `HF_ENDPOINT=http://127.0.0.1:PORT`, stock
+One part: `front.HubFront` (an ASGI app run by uvicorn in a thread of this process) answers every
+read-only route of the Hub's API from the store's bare git repositories (front.py lists them).
+With `HF_ENDPOINT=http://127.0.0.1:PORT`, stock
 `datasets.load_dataset(repo, revision="iterN")`, `streaming=True`, `huggingface_hub` and
 `pandas.read_parquet("hf://...")` work unchanged, and a missing revision raises instead of falling
 back to a cached one. Nothing can be written through it.
@@ -16,16 +14,30 @@ import socket
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from videosavi.errors import HubError
-from videosavi.hub.olah import LOOPBACK, OlahProcess, endpoint_answers
 from videosavi.paths import default_store
 from videosavi.tmp_dirs import owned_tmpdir
 
+LOOPBACK = "127.0.0.1"
+
 __all__ = ["HubServer", "bind_listener", "endpoint_answers", "free_port"]
+
+
+def endpoint_answers(endpoint: str, timeout: float = 2.0) -> bool:
+    """Does a hub API answer at `endpoint`? Any HTTP answer counts (a 404 for the probe repository too)."""
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/api/datasets/videosavi/ping/refs", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -52,8 +64,9 @@ class HubServer:
     """The hub server over a store, as a context manager: started on enter (ready when it answers),
     stopped on exit. `port=0` picks a free port; `endpoint` is the value for `HF_ENDPOINT`.
 
-    An explicit `store` must exist (HubError otherwise: serving an empty store by mistake hides a
-    typo); the default store is created when missing. `log_path` receives olah's output.
+    An explicit `store` must be a store folder (HubError otherwise, saying what is there instead:
+    serving an empty store by mistake hides a typo); the default store is created when missing.
+    `log_path` receives one line per request (method, path, status; never a header, so no token).
     """
 
     def __init__(self, store: str | Path | None = None, port: int = 0, *, host: str = LOOPBACK,
@@ -66,7 +79,7 @@ class HubServer:
         self.startup_timeout_s = startup_timeout_s
         self.log_path = Path(log_path) if log_path else None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._olah: OlahProcess | None = None
+        self._log: TextIO | None = None
         self._uvicorn: Any = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -75,17 +88,18 @@ class HubServer:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def olah_url(self) -> str | None:
-        """olah's own (internal) address, for diagnostics; clients use `endpoint`."""
-        return self._olah.url if self._olah is not None else None
-
     def _check_store(self) -> None:
-        if self.explicit_store:
-            if not self.store.is_dir():
-                raise HubError(f"store {self.store} does not exist (publish into it first, or pass another --store)")
-        else:
+        if not self.explicit_store:
             (self.store / "datasets").mkdir(parents=True, exist_ok=True)
+            return
+        if not self.store.exists():
+            raise HubError(f"store {self.store} does not exist (publish into it first, or pass another --store)")
+        if not self.store.is_dir():
+            raise HubError(f"store {self.store} is a file, not a store folder (a store is the folder `savi publish "
+                           "--store` wrote, holding datasets/ORG/NAME); pass that folder")
+        if not (self.store / "datasets").is_dir():
+            raise HubError(f"store {self.store} holds no datasets/ folder, so it is not a store (a store is the "
+                           "folder `savi publish --store` wrote); publish into it first, or pass another --store")
 
     def start(self) -> HubServer:
         if self._thread is not None:
@@ -98,11 +112,11 @@ class HubServer:
         self._sock = bind_listener(self.requested_port, self.host)
         self.port = int(self._sock.getsockname()[1])
         self._tmp = owned_tmpdir("hub")
-        work = Path(self._tmp.name)
         try:
-            self._olah = OlahProcess(self.store, work, host=self.host, public_netloc=f"{self.host}:{self.port}",
-                                     log_path=self.log_path).start(lambda: free_port(self.host), self.startup_timeout_s)
-            app = HubFront(self.store, self._olah.url, work / "blobs")
+            if self.log_path is not None:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+            app = HubFront(self.store, Path(self._tmp.name) / "blobs", access_log=self._log)
             config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, log_config=None)
             self._uvicorn = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [self._sock]},
@@ -126,9 +140,9 @@ class HubServer:
             self._thread.join(timeout=15)
             self._thread = None
         self._uvicorn = None
-        if self._olah is not None:
-            self._olah.stop()
-            self._olah = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -137,15 +151,12 @@ class HubServer:
             self._tmp = None
 
     def wait(self) -> int:
-        """Block until the server stops (the CLI's foreground mode); returns olah's exit code, or 0.
+        """Block until the server stops (the CLI's foreground mode); returns 0.
 
         Polls rather than joining forever, so Ctrl-C / SIGTERM (raised as KeyboardInterrupt in the
         main thread by the CLI) is handled at once.
         """
         while self._thread is not None and self._thread.is_alive():
-            code = self._olah.poll() if self._olah is not None else 0
-            if code is not None:
-                return code or 1  # olah went away: the server cannot answer metadata any more
             self._thread.join(timeout=0.5)
         return 0
 

@@ -1,11 +1,11 @@
 """The embedded backend: a store of bare git repositories at `<store>/datasets/<org>/<name>`.
 
-This is the layout olah serves as a mirror, so a published store answers `datasets.load_dataset`
-exactly as the Hub would. A publish builds its commit and annotated tag in a throwaway repository
-that borrows the store's objects (git alternates, so nothing large is copied) and then pushes
-branch and tag with `git push --atomic`: either both refs move or neither does, and a crash at any
-point before the push leaves the store untouched. Leases on both refs make a concurrent publish fail
-instead of overwriting.
+`savi hub serve` answers the Hub's read-only API from these repositories, so a published store
+answers `datasets.load_dataset` exactly as the Hub would. A publish builds its commit and annotated
+tag in a throwaway repository that borrows the store's objects (git alternates, so nothing large is
+copied) and then pushes branch and tag with `git push --atomic`: either both refs move or neither
+does, and a crash at any point before the push leaves the store untouched. Leases on both refs make
+a concurrent publish fail instead of overwriting.
 """
 
 from __future__ import annotations
@@ -65,23 +65,39 @@ class GitStore:
         return path
 
     def refs(self, repo: str) -> Refs:
-        """Branches and tags with their (peeled) commits; refs that do not name a commit are skipped."""
+        """Branches and tags with the commits they name (annotated tags peeled to their commit, however
+        deep); refs that name no commit (a tag of a tree or blob) are skipped.
+
+        Each ref is one NUL-separated record ending in NUL, read from git's raw output: a lightweight
+        tag or a branch has empty peeled fields, and nothing may strip or shift them.
+        """
         path = self._require(repo)
-        fmt = "%(refname)%09%(objecttype)%09%(objectname)%09%(*objecttype)%09%(*objectname)"
-        out = git_out(["for-each-ref", f"--format={fmt}", "refs/heads", "refs/tags"], git_dir=path,
-                      what="git for-each-ref")
+        fmt = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)%00"
+        out = run_git(["for-each-ref", f"--format={fmt}", "refs/heads", "refs/tags"], git_dir=path,
+                      what="git for-each-ref").stdout.decode("utf-8", "replace")
         branches: dict[str, str] = {}
         tags: dict[str, str] = {}
-        for line in out.splitlines():
-            name, otype, oid, peeled_type, peeled = line.split("\t")
+        for line in out.split("\n"):
+            fields = line.split("\0")
+            if len(fields) < 5:
+                continue  # the empty tail after the last record
+            name, otype, oid, peeled_type, peeled = fields[:5]
             commit = oid if otype == "commit" else (peeled if peeled_type == "commit" else None)
+            if commit is None and otype == "tag":  # a tag of a tag: peel all the way down
+                commit = self._peel(path, oid)
             if commit is None:
                 continue
             if name.startswith("refs/heads/"):
                 branches[name[len("refs/heads/"):]] = commit
-            else:
+            elif name.startswith("refs/tags/"):
                 tags[name[len("refs/tags/"):]] = commit
         return Refs(branches=branches, tags=tags)
+
+    @staticmethod
+    def _peel(path: Path, oid: str) -> str | None:
+        proc = run_git(["rev-parse", "--verify", "-q", f"{oid}^{{commit}}"], git_dir=path, check=False)
+        sha = proc.stdout.decode("ascii", "replace").strip()
+        return sha if proc.returncode == 0 and FULL_SHA.match(sha) else None
 
     def tags(self, repo: str) -> set[str]:
         """The repository's tag names; none when it does not exist yet."""
@@ -90,8 +106,10 @@ class GitStore:
     def commit_exists(self, repo: str, sha: str) -> bool:
         if not FULL_SHA.match(sha):
             return False
-        proc = run_git(["cat-file", "-e", f"{sha}^{{commit}}"], git_dir=self._require(repo), check=False)
-        return proc.returncode == 0
+        # `-t`, not `-e sha^{commit}`: the sha of an annotated tag object peels to a commit, but it is not
+        # one, and serving it as a commit would make clients cache under the tag's sha
+        proc = run_git(["cat-file", "-t", sha], git_dir=self._require(repo), check=False)
+        return proc.returncode == 0 and proc.stdout.strip() == b"commit"
 
     def resolve(self, repo: str, revision: str) -> str:
         """Commit sha of a tag, branch or full sha; `RevisionNotFoundError` if it does not exist."""

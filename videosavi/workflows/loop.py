@@ -96,7 +96,7 @@ def run_loop(iterations: int, model: str, workdir: Path, *, build: BuildFn, publ
 
 
 def default_build(config: str | Path | None, data_root: str | Path | None, *, limit_videos: int | None = None,
-                  allow_random_weights: bool = False) -> BuildFn:
+                  allow_random_weights: bool = False, allow_shortfall: bool = False) -> BuildFn:
     """A retrospective config (ISR-DPO) builds iteration N > 1 with iteration N-1's run directory as
     `previous`: its rows hold the descriptions iteration N revises."""
     retrospective = load_config(config).retrospective
@@ -107,7 +107,8 @@ def default_build(config: str | Path | None, data_root: str | Path | None, *, li
         previous = str(run_dir_of(Path(out).parent, iteration - 1)) if retrospective and iteration > 1 else None
         result = run_build(BuildOptions(iteration=iteration, config=config, data_root=data_root, out=out,
                                         model=model, limit_videos=limit_videos, previous=previous,
-                                        allow_random_weights=allow_random_weights))
+                                        allow_random_weights=allow_random_weights,
+                                        allow_shortfall=allow_shortfall))
         return Path(result.run_dir)
 
     return build
