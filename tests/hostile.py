@@ -22,6 +22,8 @@ from videosavi.builders.synthetic_video import write_video
 from videosavi.hashing import sha256_file
 from videosavi.hub.publish import publish_run
 from videosavi.hub.store import GitStore
+from videosavi.schemas.messages import assistant_message
+from videosavi.schemas.published import TEXT_COLUMNS
 
 REPO = "org/hostile"
 SOURCES = ("star", "vidal", "webvid")
@@ -75,10 +77,15 @@ def commit(store: Path, files: Path, tag: str) -> str:
 
 def change_rows(files: Path, change: Callable[[list[dict[str, Any]]], None]) -> None:
     """Rewrite the default config's shard with `change` applied to its rows (the schema kept, so the
-    card's features still load it)."""
+    card's features still load it). `change` may set `chosen`/`rejected` to a text, as in the record."""
     table = pq.read_table(files / SHARD)
     rows = table.to_pylist()
     change(rows)
+    for row in rows:  # a text answer goes where the published layout keeps it, and as the one assistant turn
+        for side, text_column in TEXT_COLUMNS.items():
+            if isinstance(row.get(side), str):
+                row[text_column] = row[side]
+                row[side] = [assistant_message(row[side]).model_dump()]
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), files / SHARD)
 
 
