@@ -67,3 +67,8 @@ class ExportError(VideosaviError):
 
 class LockedError(VideosaviError):
     """Another live command holds the run directory or store repository; nothing was changed."""
+
+
+class BenchError(VideosaviError):
+    """A benchmark run cannot be done as asked (LMMs-Eval missing or failing, unknown task, data offline,
+    a model it cannot load, another model's results in the output folder); no partial score is kept."""
