@@ -94,9 +94,10 @@ def table_markdown(table: BenchTable) -> str:
     head = ["model", *(table.titles[c] for c in table.columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table.rows:
-        name = row.label if row.iteration is None else (f"{row.label} (base)" if row.iteration == 0 else row.label)
+        name = f"{row.label} (base)" if row.iteration == 0 and row.label != "base" else row.label
         lines.append("| " + " | ".join([name, *(_cell(row.cells.get(c)) for c in table.columns)]) + " |")
-    for ref in table.references:
+    shown = [ref for ref in table.references if any(table.titles[c] in ref.scores for c in table.columns)]
+    for ref in shown:
         values = [f"{ref.scores[table.titles[c]]:.1f}" if table.titles[c] in ref.scores else "" for c in table.columns]
         lines.append("| " + " | ".join([f"*{ref.label}*", *values]) + " |")
     notes = []
@@ -106,6 +107,6 @@ def table_markdown(table: BenchTable) -> str:
         notes.append("Scores in percent. No base model (iteration 0) among the results: no changes shown.")
     if any(c.limited for r in table.rows for c in r.cells.values()):
         notes.append("`*`: scored on a subset (LMMs-Eval --limit), not comparable with full scores.")
-    if table.references:
+    if shown:
         notes.append("Rows in italics are the paper's numbers (Table 1), not measured here.")
     return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"

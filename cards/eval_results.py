@@ -15,7 +15,8 @@ from typing import Any
 from videosavi.schemas.bench import BenchResults
 
 TASK_TYPE = "video-text-to-text"
-SOURCE_NAME = "savi bench (LMMs-Eval)"
+SOURCE_NAME = "LMMs-Eval, run by savi bench"
+SOURCE_URL = "https://github.com/EvolvingLMMs-Lab/lmms-eval"
 START = "<!-- savi-bench:start -->"
 END = "<!-- savi-bench:end -->"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -34,7 +35,7 @@ def eval_results(results: BenchResults) -> list[Any]:
             metric_value=round(s.percent, 2),
             metric_name=f"{s.metric} (%), LMMs-Eval {s.lmms_eval_version}, {results.model.frames} frames"
                         + (f", first {s.limit} samples" if s.limit else ""),
-            source_name=SOURCE_NAME,
+            source_name=SOURCE_NAME, source_url=SOURCE_URL,
         ))
     return out
 

@@ -84,16 +84,17 @@ def prepare_folder(folder: Path) -> None:
 
 
 def failure_reason(log_text: str) -> str:
-    """The cause LMMs-Eval logged: its last ERROR line, else the last exception line of a traceback."""
-    lines = [_ANSI.sub("", line).rstrip() for line in log_text.splitlines()]
-    for line in reversed(lines):
-        m = _ERROR_LINE.search(line)
-        if m:
-            return m.group(1).replace(" Please set `--verbosity=DEBUG` to get more information.", "").strip()
-    for line in reversed(lines):
-        m = _EXCEPTION.match(line.strip())
-        if m:
-            return f"{m.group(1)}: {m.group(2)}"
+    """The cause LMMs-Eval logged: the first exception a traceback ended in (the root cause; LMMs-Eval often
+    re-raises it wrapped, e.g. in a RetryError), with its last ERROR line when that says something else."""
+    lines = [_ANSI.sub("", line).rstrip() for line in log_text.replace("\r", "\n").splitlines()]
+    error = next((m.group(1).replace(" Please set `--verbosity=DEBUG` to get more information.", "").strip()
+                  for m in (_ERROR_LINE.search(line) for line in reversed(lines)) if m), None)
+    root = next((f"{m.group(1)}: {m.group(2)}" for m in (_EXCEPTION.match(line.strip()) for line in lines) if m),
+                None)
+    if root and error and root.split(": ", 1)[-1] not in error:
+        return f"{root}; then: {error}"
+    if root or error:
+        return str(root or error)
     tail = [line for line in lines if line.strip()]
     return tail[-1][:300] if tail else "it wrote no log"
 
@@ -101,7 +102,8 @@ def failure_reason(log_text: str) -> str:
 def explain(task: str, ref: ModelRef, reason: str, log: Path) -> str:
     if any(h in reason for h in _DATA_HINTS):
         return f"task {task}: its data cannot be reached ({reason[:300]}); LMMs-Eval log: {log}"
-    if "from_pretrained" in reason or "Error no file named" in reason or "safetensors" in reason.lower():
+    if any(h in reason.lower() for h in ("from_pretrained", "no file named", "safetensor", "checkpoint",
+                                         "unrecognized configuration", "size mismatch")):
         return f"LMMs-Eval could not load model {ref.given} ({reason[:300]}); log: {log}"
     return f"LMMs-Eval failed on task {task} for {ref.label} ({reason[:300]}); log: {log}"
 

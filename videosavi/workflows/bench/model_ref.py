@@ -101,7 +101,22 @@ def _local(folder: Path, wrapper: str | None) -> tuple[str, str | None, str]:
         revision = local_revision(folder)
     except ModelError as exc:
         raise BenchError(f"model {folder} cannot be loaded: {exc}") from exc
+    _check_safetensors(folder)
     return revision, model_type, _wrapper(str(folder), model_type, wrapper)
+
+
+def _check_safetensors(folder: Path) -> None:
+    """Each safetensors file's header must read (a truncated or foreign file fails here in milliseconds,
+    not after LMMs-Eval's start-up)."""
+    from safetensors import safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                f.keys()
+        except Exception as exc:
+            raise BenchError(f"model {folder} cannot be loaded: {path.name} is not a readable safetensors file "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from exc
 
 
 def _hub(repo: str, revision: str | None, wrapper: str | None) -> tuple[str, str | None, str]:
@@ -144,8 +159,7 @@ def resolve_model(model: str, *, iteration: int | None = None, label: str | None
     if base_url is None and is_loop_dir(path):
         if iteration is None:
             raise BenchError(f"{model} is a `savi loop` folder: say which model with --iteration N (0: the base model)")
-        model = loop_model(path, iteration)
-        given = model if iteration == 0 else str(Path(model))
+        model = given = loop_model(path, iteration)
         path = Path(model).expanduser()
     label = label or default_label(given, iteration)
     if not is_label(label):

@@ -74,8 +74,12 @@ def write_bench_report(results_dir: Path, out: Path | None = None, *, base: str 
     for _, res in found:
         card_path = Path(res.model.card) if res.model.card else None
         original = card_path.read_text(encoding="utf-8") if card_path is not None and card_path.is_file() else None
-        text = card_with_eval_results(original, res, md, model_name=None if original else res.label)
-        check_card(text, res)
+        try:
+            text = card_with_eval_results(original, res, md, model_name=None if original else res.label)
+            check_card(text, res)
+        except ValueError as exc:
+            where = card_path if original is not None else f"the card of {res.label}"
+            raise BenchError(f"cannot put the scores of {res.label} into {where}: {exc}") from exc
         copy = folder / "cards" / f"{res.label}.md"
         atomic_write_text(copy, text)
         rep.card_copies.append(copy)

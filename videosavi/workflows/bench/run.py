@@ -87,8 +87,17 @@ def _device(device: str, lmms: LmmsEval) -> str:
     return ("cuda" if lmms.cuda else "cpu") if device == "auto" else device
 
 
-def prepare(opts: BenchOptions) -> tuple[LmmsEval, list[str], list[Path], ModelRef, str]:
-    """Everything checked before LMMs-Eval starts: (lmms, tasks, include paths, model, device)."""
+@dataclass(frozen=True)
+class Prepared:
+    lmms: LmmsEval
+    tasks: list[str]
+    include: dict[str, Path]  # task -> the --include-path folder that defines it (LMMs-Eval takes one per run)
+    ref: ModelRef
+    device: str
+
+
+def prepare(opts: BenchOptions) -> Prepared:
+    """Everything checked before LMMs-Eval starts."""
     if opts.batch_size < 1:
         raise BenchError(f"--batch-size must be >= 1, got {opts.batch_size}")
     tasks = expand_tasks(opts.tasks)
@@ -113,7 +122,12 @@ def prepare(opts: BenchOptions) -> tuple[LmmsEval, list[str], list[Path], ModelR
     ref = resolve_model(opts.model, iteration=opts.iteration, label=opts.label, base_url=opts.base_url,
                         wrapper=opts.lmms_model, frames=opts.frames, device=device,
                         model_revision=opts.model_revision)
-    return lmms, tasks, include, ref, device
+    roots = {t: root for t in tasks for root in include if _under(Path(index.entries[t].yaml_path), root)}
+    return Prepared(lmms, tasks, roots, ref, device)
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
 
 
 def run_bench(opts: BenchOptions, on_progress: ProgressFn | None = None) -> BenchRun:
@@ -121,7 +135,8 @@ def run_bench(opts: BenchOptions, on_progress: ProgressFn | None = None) -> Benc
     import logging
 
     log = logging.getLogger(__name__)
-    lmms, tasks, include, ref, device = prepare(opts)
+    prep = prepare(opts)
+    lmms, tasks, ref, device = prep.lmms, prep.tasks, prep.ref, prep.device
     out = Path(opts.out)
     path = results_path(out, ref.label)
     results = load_results(path)
@@ -140,7 +155,8 @@ def run_bench(opts: BenchOptions, on_progress: ProgressFn | None = None) -> Benc
                 on_progress(task, i, len(todo), done)
 
         progress(None)
-        run = run_task(lmms, ref, task, task_folder(out, ref.label, task), include_paths=include,
+        root = prep.include.get(task)
+        run = run_task(lmms, ref, task, task_folder(out, ref.label, task), include_paths=[root] if root else [],
                        extra_args=opts.model_args, batch_size=opts.batch_size, device=device, limit=opts.limit,
                        api_key_env=opts.api_key_env if ref.wrapper == OPENAI else None, on_progress=progress,
                        timeout_s=opts.timeout_s)
