@@ -389,6 +389,19 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     p = Path(path)
     if not p.is_file() and not p.suffix and bundled_config(str(path)).is_file():
         p = bundled_config(str(path))
+    raw = _read_raw(p)
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    try:
+        return BuildConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{p} is not a valid videosavi config:\n{exc}") from exc
+
+
+def _read_raw(p: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The config's mapping, with `extends: BASE` resolved: a config names another (a path relative to
+    itself, or a bundled name) and states only what differs; a key set to null removes the base's key
+    (its default applies). configs/experiments/ are written this way."""
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
@@ -402,12 +415,29 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if not isinstance(raw, dict):
         raise ConfigError(f"{p} is not a videosavi config: expected a mapping of keys (sources, model, ...), "
                           f"found a YAML {type(raw).__name__}")
-    if overrides:
-        raw = _deep_merge(raw, overrides)
-    try:
-        return BuildConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{p} is not a valid videosavi config:\n{exc}") from exc
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent.strip():
+        raise ConfigError(f"{p}: extends must name one config (a path relative to {p.parent}, or a bundled name)")
+    base = Path(parent) if Path(parent).is_absolute() else p.parent / parent
+    if not base.is_file() and not Path(parent).suffix and bundled_config(parent).is_file():
+        base = bundled_config(parent)
+    if base.resolve() in (*seen, p.resolve()):
+        raise ConfigError(f"{p}: extends leads back to {base} (a loop of configs)")
+    return _extend(_read_raw(base, (*seen, p.resolve())), raw)
+
+
+def _extend(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in child.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _extend(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def explain(task: str, ref: ModelRef, reason: str, log: Path) -> str:
     if any(h in reason for h in _DATA_HINTS):
         return f"task {task}: its data cannot be reached ({reason[:300]}); LMMs-Eval log: {log}"
     if any(h in reason.lower() for h in ("from_pretrained", "no file named", "safetensor", "checkpoint",
-                                         "unrecognized configuration", "size mismatch")):
+                                         "unrecognized configuration", "mismatch", "from_config")):
         return f"LMMs-Eval could not load model {ref.given} ({reason[:300]}); log: {log}"
     return f"LMMs-Eval failed on task {task} for {ref.label} ({reason[:300]}); log: {log}"
 
