@@ -123,6 +123,13 @@ def _curation_profile(info: BuildInfo) -> str:
     return f"{profile}" + (f" (with {', '.join(overrides)} set)" if overrides else "")
 
 
+def _critic_text(info: BuildInfo) -> str:
+    critic = critic_of(info)
+    if critic is None:
+        return "the model itself (self-critique)"
+    return f"`{critic['name_or_path']}` ({critic.get('backend', 'openai')} backend): an external critic"
+
+
 def _retrospective_rows(info: BuildInfo) -> list[list[str]]:
     """The describe stage's provenance, so a reader can tell iteration 1's fresh descriptions from revised ones."""
     r = info.retrospective
@@ -131,6 +138,15 @@ def _retrospective_rows(info: BuildInfo) -> list[list[str]]:
     return [["previous descriptions from", _code(r.previous) if r.previous else "none (first iteration)"],
             ["videos described", str(r.videos_described)],
             ["of those, revised from a previous description", str(r.videos_with_previous)]]
+
+
+def critic_of(info: BuildInfo) -> dict[str, Any] | None:
+    """The external critic's config (`stages.critique.model` in build.json's config), or None: the model
+    critiqued its own answers."""
+    stages = info.config.get("stages")
+    critique = stages.get("critique") if isinstance(stages, dict) else None
+    critic = critique.get("model") if isinstance(critique, dict) else None
+    return critic if isinstance(critic, dict) and critic.get("name_or_path") else None
 
 
 def card_context(inputs: CardInputs) -> dict[str, Any]:
@@ -146,6 +162,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         ["pairs / videos", f"{s.n_pairs} / {s.n_videos}"],
         ["model", f"`{model.name_or_path}` ({model.backend}{', ' + model.architecture if model.architecture else ''})"],
         ["model revision", f"`{model.revision}`"],
+        ["critic", _critic_text(info)],
         ["frames per video", str(info.num_frames)],
         ["seed", str(info.seed)],
         ["builder version", f"`{info.builder_version}` (videosavi {info.videosavi_version})"],
@@ -195,6 +212,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "glance_rows": [[_cell(a), _cell(b)] for a, b in glance],
         "prompt_rows": [[f"`prompts/{name}.txt`", f"`{h}`"] for name, h in sorted(info.prompts.items())],
         "generation_rows": _generation_rows(info),
+        "external_critic": (critic_of(info) or {}).get("name_or_path"),
         "retrospective": _retrospective_rows(info),
         "composition_header": ["source", *qtypes, "total"],
         "composition_rows": composition_rows,

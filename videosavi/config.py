@@ -105,21 +105,6 @@ class SamplingParams(_Strict):
 DEFAULT_DESCRIBE = SamplingParams(temperature=0.2, max_new_tokens=512)
 
 
-class StagesConfig(_Strict):
-    question: SamplingParams = SamplingParams(temperature=0.8, max_new_tokens=512)
-    answer: SamplingParams = SamplingParams(temperature=0.7, max_new_tokens=256)
-    critique: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=768)
-    refine: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=384)
-    describe: SamplingParams | None = Field(
-        default=None, description="the retrospective description stage (read with retrospective: true); "
-        "null: temperature 0.2, 512 new tokens")
-    max_attempts: int = Field(default=3, ge=1, description="tries per structured call before quarantine")
-
-    @property
-    def describe_params(self) -> SamplingParams:
-        return self.describe or DEFAULT_DESCRIBE
-
-
 # --- the model: one class per backend, chosen by `backend` ---------------------------------------------------
 
 # Every field the flat model section had before it was split per backend, at its old default. A field of
@@ -234,6 +219,35 @@ ModelConfig = Annotated[
 ]
 AnyModelConfig = TinyModelConfig | TransformersModelConfig | OpenAIModelConfig
 _MODEL_ADAPTER: TypeAdapter[Any] = TypeAdapter(ModelConfig)
+
+
+class CritiqueParams(SamplingParams):
+    """The critique stage's sampling, and optionally another model as the critic (the paper's Table 5: an
+    external critic such as GPT-4o behind the openai backend). Unset, the model critiques itself."""
+
+    model: ModelConfig | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="another model as the critic (any backend); none: the model critiques its own answers")
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters alone (what call keys and each row's `generation` hold)."""
+        return self.model_dump(exclude={"model"})
+
+
+class StagesConfig(_Strict):
+    question: SamplingParams = SamplingParams(temperature=0.8, max_new_tokens=512)
+    answer: SamplingParams = SamplingParams(temperature=0.7, max_new_tokens=256)
+    critique: CritiqueParams = CritiqueParams(temperature=0.2, max_new_tokens=768)
+    refine: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=384)
+    describe: SamplingParams | None = Field(
+        default=None, description="the retrospective description stage (read with retrospective: true); "
+        "null: temperature 0.2, 512 new tokens")
+    max_attempts: int = Field(default=3, ge=1, description="tries per structured call before quarantine")
+
+    @property
+    def describe_params(self) -> SamplingParams:
+        return self.describe or DEFAULT_DESCRIBE
 
 
 def model_config(**fields: Any) -> AnyModelConfig:
@@ -354,6 +368,9 @@ class BuildConfig(_Strict):
                 dump[section].pop(k, None)
         dump["sources"] = {name: src.key_dump() for name, src in self.sources.items()}
         dump["model"] = self.model.data_dump()
+        critic = self.stages.critique.model
+        if critic is not None:  # absent (not null) without a critic: configs without one keep their hash
+            dump["stages"]["critique"]["model"] = critic.data_dump()
         dump.pop("training", None)  # how the next model is trained changes no data of this build
         return dump
 
