@@ -364,7 +364,9 @@ TINY_BUILDERS: dict[str, Callable[[], tuple[Any, Any]]] = {
 
 
 # --- the other backbones of the paper's Table 4 that transformers has natively ------------------------------
-# Text heads of 32 dimensions (64 hidden, 2 heads), the smallest vLLM serves.
+# (Qwen2-VL, LLaVA-OneVision and InternVL are above.) Text heads of 32 dimensions (64 hidden, 2 heads), the
+# smallest vLLM serves. LLaVA-NeXT-Interleave is a plain LLaVA whose processor has no video processor: it
+# reads a video as images, which the in-process backend does not feed; LLaVA-OneVision is its video successor.
 
 
 def _build_video_llava() -> tuple[Any, Any]:
@@ -401,29 +403,7 @@ def _build_video_llava() -> tuple[Any, Any]:
     return VideoLlavaForConditionalGeneration(cfg), proc
 
 
-def _build_llava_interleave() -> tuple[Any, Any]:
-    """LLaVA-NeXT-Interleave: a LLaVA (SigLIP tower, Qwen2 language model) that reads a video as a sequence
-    of images; its processor has no video processor, so frames go in as images (`frames_as: images`)."""
-    from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, SiglipImageProcessor
-
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
-    template = chatml_template("<image>", "<image>")
-    tok = build_tokenizer(special, {"image_token": "<image>"}, template)
-    img, patch = 32, 8  # 16 tokens per image
-    proc = LlavaProcessor(image_processor=SiglipImageProcessor(size={"height": img, "width": img}), tokenizer=tok,
-                          patch_size=patch, vision_feature_select_strategy="full", num_additional_image_tokens=0,
-                          chat_template=template)
-    cfg = LlavaConfig(
-        vision_config=dict(model_type="siglip_vision_model", image_size=img, patch_size=patch, hidden_size=32,
-                           intermediate_size=64, num_hidden_layers=2, num_attention_heads=1),
-        text_config=dict(model_type="qwen2", **_text_config(tok, num_attention_heads=2, num_key_value_heads=1)),
-        image_token_index=tok.convert_tokens_to_ids("<image>"), vision_feature_select_strategy="full",
-        vision_feature_layer=-1, image_seq_length=(img // patch) ** 2, tie_word_embeddings=False,
-    )
-    return LlavaForConditionalGeneration(cfg), proc
-
-
-TINY_BUILDERS.update({"tiny-video-llava": _build_video_llava, "tiny-llava-interleave": _build_llava_interleave})
+TINY_BUILDERS.update({"tiny-video-llava": _build_video_llava})
 
 def is_tiny_name(name: str) -> bool:
     return name in TINY_BUILDERS
