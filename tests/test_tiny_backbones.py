@@ -41,7 +41,9 @@ def test_a_tiny_backbone_loads_through_the_auto_classes_and_reads_a_video(name: 
     assert any(k.startswith("pixel_values") for k in inputs)
     out = model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert out.shape[1] == inputs["input_ids"].shape[1] + 4
-    assert resolve_model(str(path)).wrapper == BACKBONES[name]
+    ref = resolve_model(str(path), frames=32)
+    assert ref.wrapper == BACKBONES[name]
+    assert ref.frames == (8 if name == "tiny-video-llava" else 32)  # Video-LLaVA is built for 8 frames
 
 
 def test_the_new_backbone_has_text_heads_vllm_serves() -> None:

@@ -29,6 +29,8 @@ WRAPPERS: dict[str, tuple[str, str]] = {
     "video_llava": ("video_llava", "num_frames"),
 }
 FRAMES_ARG = {wrapper: arg for wrapper, arg in WRAPPERS.values()} | {"openai": "max_frames_num"}
+# Wrappers of architectures built for a fixed number of frames: Video-LLaVA reads exactly 8 (LMMs-Eval asserts it).
+FIXED_FRAMES = {"video_llava": 8}
 OPENAI = "openai"
 _LOOP_MODEL = re.compile(r"^iter(\d+)-model$")
 
@@ -136,6 +138,12 @@ def _hub(repo: str, revision: str | None, wrapper: str | None) -> tuple[str, str
     return commit, model_type, _wrapper(repo, model_type, wrapper)
 
 
+def _device_args(wrapper: str, device: str) -> dict[str, str]:
+    """Where the wrapper puts the model: `device_map` for most; LMMs-Eval's video_llava wrapper honours the
+    run's --device only with device_map "auto" (any other map sends it to cuda:0)."""
+    return {"device_map": "auto"} if wrapper == "video_llava" else {"device_map": device}
+
+
 def _wrapper(name: str, model_type: str | None, wrapper: str | None) -> str:
     if wrapper:
         return wrapper
@@ -183,7 +191,8 @@ def resolve_model(model: str, *, iteration: int | None = None, label: str | None
             revision, model_type, wrapper = _hub(model, model_revision, wrapper)
         else:
             raise BenchError(f"model {model!r} cannot be loaded: no such folder, and not a hub id (ORG/NAME)")
-        args = {"pretrained": source, "device_map": device}
+        args = {"pretrained": source, **_device_args(wrapper, device)}
+    frames = FIXED_FRAMES.get(wrapper, frames)
     frames_arg = FRAMES_ARG.get(wrapper)
     if frames_arg is not None:
         args[frames_arg] = str(frames)
