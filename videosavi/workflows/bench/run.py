@@ -178,8 +178,3 @@ def _score(run: TaskRun, out: Path, lmms: LmmsEval, limit: int | None) -> BenchS
         raw_results=run.results_file.relative_to(out).as_posix(),
         raw_samples=samples[-1].relative_to(out).as_posix() if samples else None, limit=limit)
 
-
-def require_scores(results: BenchResults, tasks: list[str]) -> None:
-    missing = [t for t in expand_tasks(tasks) if t not in results.scores]
-    if missing:
-        raise BenchError(f"{results.label} has no score for {', '.join(missing)}")
