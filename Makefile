@@ -18,7 +18,7 @@ PYTEST_WORKERS ?= auto
 PKG_TREE := build/package-tree
 VENV_BIN := $(abspath $(VENV))/bin
 
-.PHONY: install test demo lint importlint typecheck bench clean label-studio-venv label-studio-test
+.PHONY: install test demo lint importlint typecheck bench bench-env test-bench clean label-studio-venv label-studio-test
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,5 +72,27 @@ label-studio-venv: $(LS_STAMP)
 label-studio-test: $(STAMP) $(LS_STAMP)
 	VIDEOSAVI_LABEL_STUDIO=$(abspath $(LS_VENV))/bin/label-studio $(PY) -m pytest -q -n 0 tests/test_humaneval_label_studio.py
 
+# LMMs-Eval in a venv of its own (`savi bench`): its pins clash with ours (constraints-lmms-eval.txt says
+# which and why). CPU torch first, as for .venv; then lmms-eval pinned whole, and the start-up fix that makes
+# PyPI's CUDA torchvision importable beside it (tools/videosavi_lmms_compat.py, run from a .pth file).
+LMMS_VENV ?= .venv-lmms-eval
+LMMS_PY := $(LMMS_VENV)/bin/python
+LMMS_STAMP := $(LMMS_VENV)/.installed-$(shell cat constraints-lmms-eval.txt tools/videosavi_lmms_compat.py | sha1sum | cut -c1-12)
+
+$(LMMS_STAMP): constraints-lmms-eval.txt tools/videosavi_lmms_compat.py
+	test -x $(LMMS_PY) || $(PYTHON) -m venv $(LMMS_VENV)
+	$(LMMS_VENV)/bin/pip install --quiet torch==2.13.0
+	$(LMMS_VENV)/bin/pip install --quiet -c constraints-lmms-eval.txt lmms-eval==0.7.3 decord==0.6.0
+	site=$$($(LMMS_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	  cp tools/videosavi_lmms_compat.py "$$site/" && echo "import videosavi_lmms_compat" > "$$site/videosavi_lmms_compat.pth"
+	$(LMMS_PY) -c "import lmms_eval, torchvision, transformers"
+	rm -f $(LMMS_VENV)/.installed-* && touch $(LMMS_STAMP)
+
+bench-env: $(LMMS_STAMP)
+
+# The tests that run LMMs-Eval itself (the normal suite skips them when the venv is absent, saying so).
+test-bench: $(STAMP) $(LMMS_STAMP)
+	VIDEOSAVI_LMMS_EVAL=$(abspath $(LMMS_VENV)) $(PY) -m pytest -q -n 0 tests/test_bench_lmms.py $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) $(LS_VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) $(LMMS_VENV) runs .pytest_cache

@@ -46,7 +46,8 @@ class _PairStages:
 
     def _params(self, name: str) -> dict[str, Any]:
         st = self.stages_cfg
-        return (st.describe_params if name == "describe" else getattr(st, name)).model_dump()
+        # the sampling parameters only: an external critic (stages.critique.model) is named by the call key's model
+        return (st.describe_params if name == "describe" else getattr(st, name)).model_dump(exclude={"model"})
 
     # --- describe: the retrospective context (ISR-DPO) ------------------------------------------------
     def describe(self) -> Stage:

@@ -30,7 +30,7 @@ from videosavi.builders.pipeline_items import DecodedVideo, PipelineContext, Vid
 from videosavi.builders.prompts import STAGES, PromptSet
 from videosavi.builders.reserve import check_shortfall, reserve_request, select_pairs
 from videosavi.builders.retrospective import PreviousContext, matched_share_warning, resolve_previous
-from videosavi.builders.stage_runner import CallContext, StageRunner
+from videosavi.builders.stage_runner import CallContext, StageModel, StageRunner
 from videosavi.builders.top_up import available_videos, extend_runs, outcomes, quota_targets
 from videosavi.builders.version import BUILDER_VERSION
 from videosavi.builders.video_pipeline import VideoPipeline
@@ -151,11 +151,16 @@ def display_model_name(name_or_path: str) -> str:
     return name_or_path
 
 
-def generation_json(cfg: BuildConfig) -> str:
+def generation_json(cfg: BuildConfig, critic: ModelInfo | None = None) -> str:
+    """Each row's `generation`: the seed and every stage's sampling parameters; with an external critic
+    (`stages.critique.model`), the critique entry also names it (backend, model, revision)."""
     st = cfg.stages
-    stages = {s: getattr(st, s).model_dump() for s in STAGES}
+    stages = {s: getattr(st, s).model_dump(exclude={"model"}) for s in STAGES}
     if cfg.retrospective:
         stages["describe"] = st.describe_params.model_dump()
+    if critic is not None:
+        stages["critique"]["critic"] = {"backend": critic.backend, "name_or_path": critic.name_or_path,
+                                        "revision": critic.revision}
     return canonical_json({"seed": cfg.seed, **stages})
 
 
@@ -304,10 +309,19 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
                    builder=BUILDER_VERSION, videosavi=__version__, pid=os.getpid()))
     t0 = time.perf_counter()
     backend = load_backend(cfg.model)
+    critic_cfg = cfg.stages.critique.model
+    try:
+        critic = load_backend(critic_cfg) if critic_cfg is not None else None
+    except BaseException:
+        backend.close()
+        raise
     timings["model_load_s"] += time.perf_counter() - t0
     info = backend.info
     log.info(event("model_loaded", model=info.name_or_path, revision=info.revision, backend=cfg.model.backend,
                    seconds=round(timings["model_load_s"], 1)))
+    if critic is not None:
+        log.info(event("critic_loaded", model=critic.info.name_or_path, revision=critic.info.revision,
+                       backend=critic.info.backend))
     cache = CallCache(run.cache_db)
     try:
         _check_spec(cache, _spec(cfg, info, prompts, opts, data_root, previous), run, opts.force)
@@ -318,11 +332,14 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
 
         runner = StageRunner(backend, cache, CallContext(
             model=info.name_or_path, revision=info.revision, prompt_hashes=prompts.hashes, base_seed=cfg.seed,
-            iteration=opts.iteration, max_attempts=cfg.stages.max_attempts), batch_size=cfg.model.batch_size)
+            iteration=opts.iteration, max_attempts=cfg.stages.max_attempts), batch_size=cfg.model.batch_size,
+            stage_models={"critique": StageModel(critic, critic.info.name_or_path, critic.info.revision)}
+            if critic is not None else {})
         pipeline = VideoPipeline(runner, PipelineContext(
             cfg=cfg, curation=curation, prompts=prompts, iteration=opts.iteration,
             model_name=display_model_name(info.name_or_path), model_revision=info.revision,
-            builder_version=BUILDER_VERSION, generation_json=generation_json(cfg),
+            builder_version=BUILDER_VERSION,
+            generation_json=generation_json(cfg, critic.info if critic is not None else None),
             previous_descriptions=previous.descriptions if previous is not None else {}))
 
         window = opts.window or cfg.model.batch_size
@@ -373,6 +390,8 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
     finally:
         cache.close()
         backend.close()
+        if critic is not None:
+            critic.close()
 
 
 def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, data_root: Path, cache: CallCache,

@@ -78,12 +78,23 @@ class CallContext:
     max_attempts: int
 
 
+@dataclass(frozen=True)
+class StageModel:
+    """Another model answering one stage's calls (an external critic): its backend, and its name and
+    revision for the call keys."""
+
+    backend: ModelBackend
+    model: str
+    revision: str
+
+
 @dataclass
 class StageRunner:
     backend: ModelBackend
     cache: CallCache
     ctx: CallContext
     batch_size: int = 8
+    stage_models: dict[str, StageModel] = field(default_factory=dict)  # stage -> the model that answers it
     counts: dict[str, StageCounts] = field(default_factory=dict)  # this process's, see `save_counts`
     model_seconds: float = 0.0
     process_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -109,8 +120,11 @@ class StageRunner:
             for t in pending:
                 seed = call_seed(self.ctx.base_seed, self.ctx.iteration, t.video_uid, t.stage, t.slot,
                                  seed_attempt[t.task_id])
+                other = self.stage_models.get(t.stage)
                 key = call_key(
-                    model=self.ctx.model, revision=self.ctx.revision, prompt_hash=self.ctx.prompt_hashes[t.stage],
+                    model=other.model if other else self.ctx.model,
+                    revision=other.revision if other else self.ctx.revision,
+                    prompt_hash=self.ctx.prompt_hashes[t.stage],
                     video_sha256=t.video_sha256, frame_indices=t.frame_indices, messages=t.messages,
                     params=t.params, json_schema=t.json_schema, seed=seed,
                 )
@@ -122,8 +136,7 @@ class StageRunner:
                     self._stage_counts(t.stage).retries += 1
             fresh: dict[str, tuple[str, str]] = {}
             errors: dict[str, str] = {}
-            for lo in range(0, len(misses), self.batch_size):
-                chunk = misses[lo : lo + self.batch_size]
+            for backend, chunk in self._batches(misses):
                 requests = [
                     GenerationRequest(frames=t.frames, messages=t.messages, temperature=t.params["temperature"],
                                       top_p=t.params["top_p"], max_new_tokens=t.params["max_new_tokens"],
@@ -132,7 +145,7 @@ class StageRunner:
                     for t, s, _ in chunk
                 ]
                 start = time.perf_counter()
-                results = self.backend.generate(requests)
+                results = backend.generate(requests)
                 self.model_seconds += time.perf_counter() - start
                 store, failed = [], []
                 for (t, _, k), r in zip(chunk, results, strict=True):
@@ -190,6 +203,22 @@ class StageRunner:
                            retries=now.retries - was.retries, quarantined=now.quarantined - was.quarantined,
                            model_seconds=round(self.model_seconds - seconds_before, 2)))
         return outcomes
+
+    def _batches(self, misses: list[Any]) -> list[tuple[ModelBackend, list[Any]]]:
+        """The misses in batches of at most `batch_size`, none mixing two models (a stage answered by
+        another model, such as an external critic, goes to that model)."""
+        out: list[tuple[ModelBackend, list[Any]]] = []
+        for item in misses:
+            backend = self._backend(item[0].stage)
+            if out and out[-1][0] is backend and len(out[-1][1]) < self.batch_size:
+                out[-1][1].append(item)
+            else:
+                out.append((backend, [item]))
+        return out
+
+    def _backend(self, stage: str) -> ModelBackend:
+        other = self.stage_models.get(stage)
+        return other.backend if other else self.backend
 
     def _stage_counts(self, stage: str) -> StageCounts:
         return self.counts.setdefault(stage, StageCounts())

@@ -160,6 +160,11 @@ def shortfall_note(info: BuildInfo) -> str | None:
     how = ("built with `--allow-shortfall`: the sources ran out of videos and the revision was kept as it is"
            if info.allow_shortfall else "the build did not complete its quotas")
     return f"**Shortfall:** {named} ({sum(f.shortfall_pairs for f in short.values())} pairs short; {how})."
+def _critic_text(info: BuildInfo) -> str:
+    critic = critic_of(info)
+    if critic is None:
+        return "the model itself (self-critique)"
+    return f"`{critic['name_or_path']}` ({critic.get('backend', 'openai')} backend): an external critic"
 
 
 def _retrospective_rows(info: BuildInfo) -> list[list[str]]:
@@ -170,6 +175,15 @@ def _retrospective_rows(info: BuildInfo) -> list[list[str]]:
     return [["previous descriptions from", _code(r.previous) if r.previous else "none (first iteration)"],
             ["videos described", str(r.videos_described)],
             ["of those, revised from a previous description", str(r.videos_with_previous)]]
+
+
+def critic_of(info: BuildInfo) -> dict[str, Any] | None:
+    """The external critic's config (`stages.critique.model` in build.json's config), or None: the model
+    critiqued its own answers."""
+    stages = info.config.get("stages")
+    critique = stages.get("critique") if isinstance(stages, dict) else None
+    critic = critique.get("model") if isinstance(critique, dict) else None
+    return critic if isinstance(critic, dict) and critic.get("name_or_path") else None
 
 
 def card_context(inputs: CardInputs) -> dict[str, Any]:
@@ -185,6 +199,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         ["pairs / videos", f"{s.n_pairs} / {s.n_videos}"],
         ["model", f"`{model.name_or_path}` ({model.backend}{', ' + model.architecture if model.architecture else ''})"],
         ["model revision", f"`{model.revision}`"],
+        ["critic", _critic_text(info)],
         ["frames per video", str(info.num_frames)],
         ["seed", str(info.seed)],
         ["builder version", f"`{info.builder_version}` (videosavi {info.videosavi_version})"],
@@ -234,6 +249,7 @@ def card_context(inputs: CardInputs) -> dict[str, Any]:
         "glance_rows": [[_cell(a), _cell(b)] for a, b in glance],
         "prompt_rows": [[f"`prompts/{name}.txt`", f"`{h}`"] for name, h in sorted(info.prompts.items())],
         "generation_rows": _generation_rows(info),
+        "external_critic": (critic_of(info) or {}).get("name_or_path"),
         "retrospective": _retrospective_rows(info),
         "composition_header": ["source", *qtypes, "total"],
         "composition_rows": composition_rows,

@@ -15,10 +15,13 @@ from videosavi.cli import app, build_app
 
 
 def commands() -> Iterator[tuple[str, Any]]:
-    """(`savi build`, click command) for every leaf command of `savi`, then `savi-build`."""
+    """(`savi build`, click command) for every leaf command of `savi` (and every group that runs on its own),
+    then `savi-build`."""
 
     def walk(cmd: Any, path: list[str]) -> Iterator[tuple[str, Any]]:
         if getattr(cmd, "commands", None):
+            if getattr(cmd, "invoke_without_command", False):  # a group that is also a command: `savi bench`
+                yield " ".join(path), cmd
             for name, sub in cmd.commands.items():
                 yield from walk(sub, [*path, name])
         else:

@@ -30,6 +30,7 @@ from videosavi.errors import TrainingDataError
 from videosavi.progress import progress_bar
 from videosavi.schemas.paths import check_relative_posix_path
 from videosavi.schemas.read_row import row_problem
+from videosavi.training.subset import Selection, select_pairs
 from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 
 # The columns training reads from a revision (fields of `PreferencePair`), and the ones it reads when there:
@@ -87,6 +88,7 @@ class TrainingData:
 
     rows: list[dict[str, Any]]
     counts: DataCounts
+    selection: Selection | None = None  # the question type and share of the revision asked for
 
     def to_dataset(self) -> Any:
         """A `datasets.Dataset`; the empty `images` column makes TRL take its vision path (no text-only
@@ -250,11 +252,15 @@ def prepare_training_data(
     workers: int = 4,
     phrases: bool = False,
     follow_symlinks: Collection[str] = (),
+    question_type: str = "both",
+    fraction: float = 1.0,
+    seed: int = 0,
 ) -> TrainingData:
     """Map, check and count the revision's rows; raise `TrainingDataError` above the missing share.
 
     `phrases` (RRPO) also keeps each row's `diff_spans`, after checking that they still cut its texts
-    where they say (a hand-edited row is refused, named, before any video is hashed). Files are resolved
+    where they say (a hand-edited row is refused, named, before any video is hashed). `question_type` and
+    `fraction` pick the pairs first (`training/subset.py`), so only their videos are checked. Files are resolved
     under their source's root and must stay inside it (`outside_root` otherwise), except for the sources
     `follow_symlinks` names (the build config's `follow_symlinks: true`)."""
     if not 0.0 <= max_missing_share <= 1.0:
@@ -266,6 +272,17 @@ def prepare_training_data(
     optional = [c for c in OPTIONAL_COLUMNS if c in dataset.column_names]
     guarded = [c for c in GUARD_COLUMNS if c in dataset.column_names]
     table = dataset.select_columns(list(dict.fromkeys([*columns, *optional, *guarded])))
+    selection = None
+    if question_type != "both" or fraction < 1.0:
+        if "question_type" not in dataset.column_names:
+            raise TrainingDataError("the revision has no question_type column; --question-type and --fraction need it")
+        picked, selection = select_pairs(dataset["question_type"], dataset["source"], dataset["pair_id"],
+                                         question_type=question_type, fraction=fraction, seed=seed)
+        if not picked:
+            what = f"{question_type} pairs" if question_type != "both" else "pairs"
+            raise TrainingDataError(f"no {what} left to train on (question type {question_type}, fraction "
+                                    f"{fraction:g} of {len(dataset)} pairs)")
+        table = table.select(picked)
     if max_pairs is not None:
         table = table.select(range(min(max_pairs, len(table))))
     rows: list[dict[str, Any]] = rows_of(table)
@@ -278,7 +295,7 @@ def prepare_training_data(
                          resize=resize, workers=workers, follow_symlinks=follow_symlinks)
     enforce_share(checked.counts, max_missing_share)
     return TrainingData(rows=_kept_rows(rows, checked.files, checked.reasons, with_prompt="prompt" in optional),
-                        counts=checked.counts)
+                        counts=checked.counts, selection=selection)
 
 
 @dataclass

@@ -85,6 +85,8 @@ def check_args(args: TrainArgs) -> None:
         (0.0 <= args.warmup_ratio < 1.0, "--warmup-ratio must lie in [0, 1)"),
         (args.batch_size > 0 and args.grad_accum > 0, "--batch-size and --grad-accum must be > 0"),
         (args.max_pairs is None or args.max_pairs > 0, "--max-pairs must be > 0"),
+        (0.0 < args.fraction <= 1.0, "--fraction must lie in (0, 1]"),
+        (args.question_type in ("both", "spatial", "temporal"), "--question-type must be both, spatial or temporal"),
         (args.store is None or args.endpoint is None, "give --store or --endpoint, not both"),
         (args.rrpo_alpha >= 0, "--alpha must be >= 0"),
     ]
@@ -244,8 +246,13 @@ def _prepare_data(run: _Run) -> None:
         run.rev.dataset, args.video_roots, max_missing_share=args.max_missing_share,
         allow_sha_mismatch=args.allow_sha_mismatch, verify_decode=args.verify_decode, resize=run.resize,
         max_pairs=args.max_pairs, phrases=args.loss == RRPO,
-        follow_symlinks=args.follow_symlinks,
+        follow_symlinks=args.follow_symlinks, question_type=args.question_type, fraction=args.fraction,
+        seed=args.seed,
     )
+    sel = run.data.selection
+    if sel is not None and sel.rows_selected != sel.rows_in_revision:
+        console.print(f"selected {sel.rows_selected} of {sel.rows_in_revision} pairs (question type "
+                      f"{sel.question_type}, fraction {sel.fraction:g}, seed {sel.seed})")
     c = run.data.counts
     console.print(f"pairs: {c.kept_rows} of {c.total_rows} usable ({c.kept_videos} of {c.total_videos} videos)"
                   + (f"; skipped: {c.skipped_rows}" if c.skipped_rows else ""))
@@ -354,6 +361,8 @@ def _hyperparameters(args: TrainArgs, mode: str, lora: LoraTargets, objective: d
         "learning_rate": args.lr, "lr_scheduler": args.lr_scheduler, "warmup_ratio": args.warmup_ratio,
         "epochs": args.epochs, "max_steps": args.max_steps, "per_device_batch_size": args.batch_size,
         "gradient_accumulation": args.grad_accum, "seed": args.seed, "frames_as": mode,
+        **({"question_type": args.question_type} if args.question_type != "both" else {}),
+        **({"fraction": args.fraction} if args.fraction < 1.0 else {}),
     }
 
 
@@ -416,6 +425,7 @@ def _write_train_json(run: _Run, result: TrainResult) -> None:
         "lora": _lora(run).to_dict(),
         "precision": run.precision,
         "counts": result.counts.to_dict(),
+        "selection": run.data.selection.to_dict() if run.data.selection is not None else None,
         "steps": result.steps,
         "final_metrics": result.final_metrics,
         "history": result.history,

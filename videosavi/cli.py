@@ -23,8 +23,8 @@ app = typer.Typer(
 )
 
 # Order = order in `savi --help`.
-COMMAND_MODULES = ["build", "data", "publish", "hub", "model", "train", "export", "stats", "eval", "humaneval",
-                   "doctor", "demo"]
+COMMAND_MODULES = ["build", "data", "publish", "hub", "model", "train", "export", "stats", "eval", "bench",
+                   "humaneval", "doctor", "demo"]
 
 
 def _version(value: bool) -> None:

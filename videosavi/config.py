@@ -103,21 +103,6 @@ class SamplingParams(_Strict):
 DEFAULT_DESCRIBE = SamplingParams(temperature=0.2, max_new_tokens=512)
 
 
-class StagesConfig(_Strict):
-    question: SamplingParams = SamplingParams(temperature=0.8, max_new_tokens=512)
-    answer: SamplingParams = SamplingParams(temperature=0.7, max_new_tokens=256)
-    critique: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=768)
-    refine: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=384)
-    describe: SamplingParams | None = Field(
-        default=None, description="the retrospective description stage (read with retrospective: true); "
-        "null: temperature 0.2, 512 new tokens")
-    max_attempts: int = Field(default=3, ge=1, description="tries per structured call before quarantine")
-
-    @property
-    def describe_params(self) -> SamplingParams:
-        return self.describe or DEFAULT_DESCRIBE
-
-
 # --- the model: one class per backend, chosen by `backend` ---------------------------------------------------
 
 # Every field the flat model section had before it was split per backend, at its old default. A field of
@@ -232,6 +217,35 @@ ModelConfig = Annotated[
 ]
 AnyModelConfig = TinyModelConfig | TransformersModelConfig | OpenAIModelConfig
 _MODEL_ADAPTER: TypeAdapter[Any] = TypeAdapter(ModelConfig)
+
+
+class CritiqueParams(SamplingParams):
+    """The critique stage's sampling, and optionally another model as the critic (the paper's Table 5: an
+    external critic such as GPT-4o behind the openai backend). Unset, the model critiques itself."""
+
+    model: ModelConfig | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="another model as the critic (any backend); none: the model critiques its own answers")
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters alone (what call keys and each row's `generation` hold)."""
+        return self.model_dump(exclude={"model"})
+
+
+class StagesConfig(_Strict):
+    question: SamplingParams = SamplingParams(temperature=0.8, max_new_tokens=512)
+    answer: SamplingParams = SamplingParams(temperature=0.7, max_new_tokens=256)
+    critique: CritiqueParams = CritiqueParams(temperature=0.2, max_new_tokens=768)
+    refine: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=384)
+    describe: SamplingParams | None = Field(
+        default=None, description="the retrospective description stage (read with retrospective: true); "
+        "null: temperature 0.2, 512 new tokens")
+    max_attempts: int = Field(default=3, ge=1, description="tries per structured call before quarantine")
+
+    @property
+    def describe_params(self) -> SamplingParams:
+        return self.describe or DEFAULT_DESCRIBE
 
 
 def model_config(**fields: Any) -> AnyModelConfig:
@@ -352,6 +366,9 @@ class BuildConfig(_Strict):
                 dump[section].pop(k, None)
         dump["sources"] = {name: src.key_dump() for name, src in self.sources.items()}
         dump["model"] = self.model.data_dump()
+        critic = self.stages.critique.model
+        if critic is not None:  # absent (not null) without a critic: configs without one keep their hash
+            dump["stages"]["critique"]["model"] = critic.data_dump()
         dump.pop("training", None)  # how the next model is trained changes no data of this build
         return dump
 
@@ -387,6 +404,19 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     p = Path(path)
     if not p.is_file() and not p.suffix and bundled_config(str(path)).is_file():
         p = bundled_config(str(path))
+    raw = _read_raw(p)
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    try:
+        return BuildConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{p} is not a valid videosavi config:\n{exc}") from exc
+
+
+def _read_raw(p: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The config's mapping, with `extends: BASE` resolved: a config names another (a path relative to
+    itself, or a bundled name) and states only what differs; a key set to null removes the base's key
+    (its default applies). configs/experiments/ are written this way."""
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
@@ -400,12 +430,29 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if not isinstance(raw, dict):
         raise ConfigError(f"{p} is not a videosavi config: expected a mapping of keys (sources, model, ...), "
                           f"found a YAML {type(raw).__name__}")
-    if overrides:
-        raw = _deep_merge(raw, overrides)
-    try:
-        return BuildConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{p} is not a valid videosavi config:\n{exc}") from exc
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent.strip():
+        raise ConfigError(f"{p}: extends must name one config (a path relative to {p.parent}, or a bundled name)")
+    base = Path(parent) if Path(parent).is_absolute() else p.parent / parent
+    if not base.is_file() and not Path(parent).suffix and bundled_config(parent).is_file():
+        base = bundled_config(parent)
+    if base.resolve() in (*seen, p.resolve()):
+        raise ConfigError(f"{p}: extends leads back to {base} (a loop of configs)")
+    return _extend(_read_raw(base, (*seen, p.resolve())), raw)
+
+
+def _extend(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in child.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _extend(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -78,3 +78,6 @@ class OutRefusedError(ConfigError):
     """`--out` names a place the command must not write (an input, a folder or file it did not write);
     nothing was touched."""
 
+class BenchError(VideosaviError):
+    """A benchmark run cannot be done as asked (LMMs-Eval missing or failing, unknown task, data offline,
+    a model it cannot load, another model's results in the output folder); no partial score is kept."""

@@ -86,6 +86,11 @@ class TrainingOptions:
         False, "Use videos whose sha256 differs from the row's (they are trial-decoded).")
     verify_decode: bool = _opt(False, "Trial-decode every video before training.")
     max_pairs: int | None = _opt(None, "Use only the first N pairs (smoke runs).")
+    question_type: Literal["both", "spatial", "temporal"] = _opt(
+        "both", "Train on the pairs of one question type only: spatial, temporal, or both (the paper's Table 7).")
+    fraction: float = _opt(
+        1.0, "Train on this share of the pairs (0 < F <= 1): a subset seeded by --seed and stratified by source and "
+             "question type, so the revision's mix is kept (the paper's Figure 2).")
     frames_as: Literal["auto", "video", "images"] = _opt(
         "auto", "Give the processor the frames as a video, or as separate images (auto: as the model expects).")
     resize: tuple[int, int] | None = _opt(

@@ -363,6 +363,48 @@ TINY_BUILDERS: dict[str, Callable[[], tuple[Any, Any]]] = {
 }
 
 
+# --- the other backbones of the paper's Table 4 that transformers has natively ------------------------------
+# (Qwen2-VL, LLaVA-OneVision and InternVL are above.) Text heads of 32 dimensions (64 hidden, 2 heads), the
+# smallest vLLM serves. LLaVA-NeXT-Interleave is a plain LLaVA whose processor has no video processor: it
+# reads a video as images, which the in-process backend does not feed; LLaVA-OneVision is its video successor.
+
+
+def _build_video_llava() -> tuple[Any, Any]:
+    """Video-LLaVA: a CLIP tower that encodes each frame, a Llama language model; `<video>` expands to
+    16 tokens per frame."""
+    from transformers import (
+        VideoLlavaConfig,
+        VideoLlavaForConditionalGeneration,
+        VideoLlavaImageProcessor,
+        VideoLlavaProcessor,
+        VideoLlavaVideoProcessor,
+    )
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
+    template = chatml_template("<image>", "<video>")
+    tok = build_tokenizer(special, {"image_token": "<image>", "video_token": "<video>"}, template)
+    img, patch = 32, 8  # 4x4 patches per frame (the CLS token is dropped: "default" feature selection)
+    size, crop = {"shortest_edge": img}, {"height": img, "width": img}
+    proc = VideoLlavaProcessor(
+        image_processor=VideoLlavaImageProcessor(size=size, crop_size=crop),
+        video_processor=VideoLlavaVideoProcessor(size=size, crop_size=crop),
+        tokenizer=tok, patch_size=patch, vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        chat_template=template,
+    )
+    cfg = VideoLlavaConfig(
+        vision_config=dict(model_type="clip_vision_model", image_size=img, patch_size=patch, hidden_size=32,
+                           intermediate_size=64, num_hidden_layers=2, num_attention_heads=1, projection_dim=32),
+        text_config=dict(model_type="llama", **_text_config(tok, num_attention_heads=2, num_key_value_heads=1)),
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        video_token_index=tok.convert_tokens_to_ids("<video>"),
+        vision_feature_select_strategy="default", vision_feature_layer=-1,
+        image_seq_length=(img // patch) ** 2, video_seq_length=8 * (img // patch) ** 2, tie_word_embeddings=False,
+    )
+    return VideoLlavaForConditionalGeneration(cfg), proc
+
+
+TINY_BUILDERS.update({"tiny-video-llava": _build_video_llava})
+
 def is_tiny_name(name: str) -> bool:
     return name in TINY_BUILDERS
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Optional, TypeVar
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from videosavi.training_options import field_help
 
@@ -140,6 +140,23 @@ class VocabCommand(TyperCommand):
 
 def _is_flag(token: str) -> bool:
     return token.startswith("-") and len(token) > 1
+
+
+class VocabGroup(TyperGroup):
+    """A group that is also a command: `savi bench` evaluates, `savi bench report` is its subcommand. Its own
+    options are read as `VocabCommand` reads them (space-separated lists), up to the subcommand's name."""
+
+    legacy: ClassVar[Mapping[str, str]] = {}
+    retired: ClassVar[Mapping[str, str]] = {}
+    positionals: ClassVar[tuple[str, ...]] = ()
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        cut = next((i for i, a in enumerate(args) if a in self.commands), len(args))
+        own = VocabCommand.rewrite(self, args[:cut], ctx)  # type: ignore[arg-type]  # uses only what both classes have
+        return super().parse_args(ctx, own + args[cut:])
+
+    def list_flags(self) -> set[str]:
+        return VocabCommand.list_flags(self)  # type: ignore[arg-type]  # uses only `params`
 
 
 def vocab_command(legacy: Mapping[str, str] | None = None, retired: Mapping[str, str] | None = None,

@@ -7,7 +7,7 @@ flags, over the build config's `training:` section when `--config` names one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -132,6 +132,10 @@ def loop(
     limit_videos: LimitVideos = None,
     allow_random_weights: AllowRandomWeights = False,
     allow_shortfall: AllowShortfall = False,
+    bench: Annotated[Optional[list[str]], typer.Option(
+        "--bench", metavar="TASK", help="Evaluate the base model and each trained model with LMMs-Eval as soon as it "
+                                        "exists (savi bench --tasks: paper, short names or task names); results, "
+                                        "table and plot in OUT/bench.")] = None,
     progress: Progress = True,
     *,
     training: GivenOptions[TrainingOptions],
@@ -164,7 +168,25 @@ def loop(
              build=default_build(config, data_root, limit_videos=limit_videos,
                                  allow_random_weights=allow_random_weights, allow_shortfall=allow_shortfall),
              publish=default_publish(dataset, hub=hub, store=store),
-             train=default_train(template))
+             train=default_train(template), evaluate=_bench_step(bench, model, out) if bench else None)
+
+
+def _bench_step(tasks: list[str], model: str, out: Path) -> Any:
+    """`savi loop --bench`: LMMs-Eval, the tasks and the base model are checked before the first build; each
+    model is then evaluated (resumably: a finished model+task is not run again) and the report redone."""
+    from videosavi.workflows.bench.report import write_bench_report
+    from videosavi.workflows.bench.run import BenchOptions, prepare, run_bench
+
+    folder = out / "bench"
+    prepare(BenchOptions(model=model, tasks=tasks, out=folder, iteration=0))
+
+    def evaluate(iteration: int, model_path: str) -> None:
+        result = run_bench(BenchOptions(model=model_path, tasks=tasks, out=folder, iteration=iteration))
+        scores = ", ".join(f"{t} {s.percent:.1f}" for t, s in result.results.scores.items())
+        typer.echo(f"benchmarks of {result.results.label}: {scores}")
+        write_bench_report(folder)
+
+    return evaluate
 
 
 def register(app: typer.Typer) -> None:

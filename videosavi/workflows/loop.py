@@ -28,6 +28,8 @@ BuildFn = Callable[[int, str, Path], Path]
 PublishFn = Callable[[Path], tuple[str, str]]
 # (iteration, revision, model, output) -> folder of the merged model
 TrainFn = Callable[[int, str, str, Path], Path]
+# (iteration, model): evaluate a model as soon as it exists (0: the base model, N: the model trained on iterN)
+EvaluateFn = Callable[[int, str], None]
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,13 @@ def _finished(model_dir: Path) -> dict[str, Any] | None:
 
 
 def run_loop(iterations: int, model: str, workdir: Path, *, build: BuildFn, publish: PublishFn, train: TrainFn,
-             start: int = 1, on_step: Callable[[LoopStep], None] | None = None) -> list[LoopStep]:
-    """Iterations `start..iterations`; iteration N+1 is built by the model trained on iteration N."""
+             start: int = 1, on_step: Callable[[LoopStep], None] | None = None,
+             evaluate: EvaluateFn | None = None) -> list[LoopStep]:
+    """Iterations `start..iterations`; iteration N+1 is built by the model trained on iteration N.
+
+    `evaluate` (e.g. benchmarks, `savi loop --bench`) sees the base model first (when starting at
+    iteration 1) and each trained model as soon as it exists, finished by an earlier run or not (an
+    evaluation that is already done is the evaluator's to skip)."""
     if iterations < 1 or not 1 <= start <= iterations:
         raise ConfigError(f"need 1 <= --start ({start}) <= --iterations ({iterations})")
     workdir = Path(workdir)
@@ -70,6 +77,8 @@ def run_loop(iterations: int, model: str, workdir: Path, *, build: BuildFn, publ
             raise ConfigError(f"--start {start} needs the model of iteration {start - 1} at {previous}")
         current = str(previous)
     steps: list[LoopStep] = []
+    if evaluate is not None and start == 1:
+        evaluate(0, model)
     for i in range(start, iterations + 1):
         model_dir = model_dir_of(workdir, i)
         done = _finished(model_dir)
@@ -86,6 +95,8 @@ def run_loop(iterations: int, model: str, workdir: Path, *, build: BuildFn, publ
             failpoint("loop_trained")
             step = LoopStep(i, current, run_dir, tag, sha, trained)
         steps.append(step)
+        if evaluate is not None:
+            evaluate(i, str(step.trained_model))
         if on_step is not None:
             on_step(step)
         current = str(step.trained_model)
