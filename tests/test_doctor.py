@@ -131,11 +131,10 @@ def test_a_served_model_skips_lora_and_names_the_cut_stage(demo_root: Path, tmp_
     and a critique cut off at its token limit fails with the config key to raise."""
     import yaml
 
-    from tests.fake_openai import FakeServer, completion, model_reply
+    from tests.fake_openai import FakeServer, completion, model_reply, request_schema
 
     def reply(_n: int, body: dict, _headers: dict) -> tuple[int, str, float]:
-        schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema") or {}
-        if "issues" in schema.get("properties", {}):
+        if "issues" in request_schema(body).get("properties", {}):
             return 200, completion('{"issues": [{"statement": "the', "length"), 0.0
         return 200, completion(model_reply(body)), 0.0
 

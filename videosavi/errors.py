@@ -67,3 +67,12 @@ class ExportError(VideosaviError):
 
 class LockedError(VideosaviError):
     """Another live command holds the run directory or store repository; nothing was changed."""
+
+
+class BuildStoppedError(VideosaviError):
+    """A build stopped before completing (its model calls failed for too many videos): build.json records why
+    in `stopped`, finished videos are kept, and the same command resumes once the cause is fixed."""
+
+    def __init__(self, message: str, run_dir: object = None) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
