@@ -216,6 +216,17 @@ class OpenAIBackend:
         self._loop.close()
         self.media.clear()
 
+    def send_plain_schema(self, request: GenerationRequest) -> str | None:
+        """The reply to `request` sent with a bare JSON Schema (`response_format`), whatever the server kind:
+        what a client without our grammar gets (`savi doctor` shows it). None when the call fails."""
+        body = self.payload(request)
+        for key in ("structured_outputs", "response_format"):
+            body.pop(key, None)
+        if request.json_schema is not None:
+            body.update(structured_output_fields("openai", request.json_schema))
+        result, _ = self._loop.run(self._call(body))
+        return result.text if result.ok else None
+
     def payload(self, request: GenerationRequest, video_id: str | None = None) -> dict[str, Any]:
         """The JSON body for one request (public so tests and users can inspect what is sent)."""
         if request.frames is not None and video_id is None:
