@@ -146,7 +146,7 @@ def test_per_call_text_comes_after_every_shared_instruction(stage: str) -> None:
         "refine": (_text(refine_messages(p, QUESTION, ANSWER, CRITIQUE, 32)),
                    _text(refine_messages(p, "How many lamps are lit?", "Two.", other, 32))),
     }[stage]
-    shared = os.path.commonprefix([one, two])
+    shared = one[:next(i for i, (x, y) in enumerate(zip(one, two, strict=False)) if x != y)]
     assert shared.endswith("\n\nQuestion: ") and one.startswith(shared) and two.startswith(shared)
     assert QUESTION not in shared and ANSWER not in shared and "He puts a bottle" not in shared
     instructions = "Reply with JSON only" if stage == "critique" else "Reply with the improved answer only"
