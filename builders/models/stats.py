@@ -22,6 +22,7 @@ class BackendStats:
     prefill_tokens: int = 0  # prompt tokens the language model computed, padding excluded
     prefill_pad_tokens: int = 0  # padding positions computed alongside them
     prefill_min_tokens: int = 0  # each distinct video prefix once + every call's own tokens
+    prompt_tokens: int = 0  # every call's whole prompt (prefix + own tokens): what a server would be sent
     decode_tokens: int = 0  # tokens generated (up to and including each row's EOS)
     prefix_hits: int = 0  # calls whose video prefix came from the cache
     prefix_misses: int = 0  # prefixes computed (first sight, or recomputed after eviction)
@@ -41,6 +42,7 @@ class BackendStats:
     def note_call(self, prefix_key: Any, prefix_tokens: int, own_tokens: int) -> None:
         """Add one call's share of the minimum: its own tokens, plus its prefix the first time it is seen."""
         self.prefill_min_tokens += own_tokens
+        self.prompt_tokens += prefix_tokens + own_tokens
         if prefix_key not in self._seen_prefixes:
             self._seen_prefixes.add(prefix_key)
             self.prefill_min_tokens += prefix_tokens
