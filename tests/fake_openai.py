@@ -30,8 +30,24 @@ class Trickle:
     headers_too: bool = False
 
 
+@dataclass(frozen=True)
+class CutOff:
+    """A reply whose headers promise the whole of `data` and whose connection closes after `keep` bytes of it."""
+
+    data: bytes
+    keep: int
+
+
+@dataclass(frozen=True)
+class WithHeaders:
+    """A reply with headers of its own (e.g. Retry-After)."""
+
+    data: str
+    headers: dict[str, str]
+
+
 # behaviour(n, body, headers) -> (HTTP status, payload, seconds to wait before answering)
-Behaviour = Callable[[int, dict, dict], tuple[int, "str | bytes | Trickle", float]]
+Behaviour = Callable[[int, dict, dict], tuple[int, "str | bytes | Trickle | CutOff | WithHeaders", float]]
 
 
 class FakeServer:
@@ -84,6 +100,14 @@ class FakeServer:
                     time.sleep(delay)
                     if isinstance(payload, Trickle):
                         self._trickle(status, payload)
+                    elif isinstance(payload, WithHeaders):
+                        self._send(status, payload.data.encode(), payload.headers)
+                    elif isinstance(payload, CutOff):
+                        self.send_response(status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(payload.data)))
+                        self.end_headers()
+                        self.wfile.write(payload.data[:payload.keep])
                     else:
                         self._send(status, payload.encode() if isinstance(payload, str) else payload)
                 except (BrokenPipeError, ConnectionResetError):
@@ -92,8 +116,10 @@ class FakeServer:
                     with server._lock:
                         server.in_flight -= 1
 
-            def _send(self, status: int, data: bytes) -> None:
+            def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

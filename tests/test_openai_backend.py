@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.fake_openai import Behaviour, FakeServer, Trickle, completion, request_schema
+from tests.fake_openai import Behaviour, CutOff, FakeServer, Trickle, WithHeaders, completion, request_schema
 from videosavi.builders.models.base import GenerationRequest
 from videosavi.builders.models.grammar import json_schema_ebnf
 from videosavi.builders.models.loader import load_backend
@@ -302,6 +302,15 @@ def test_a_trickled_reply_is_cut_at_the_total_deadline(fake, headers_too: bool) 
     assert len(server.bodies) == 2 and 1.9 < elapsed < 4.0
 
 
+def test_a_reply_cut_off_mid_body_is_retried(fake) -> None:
+    whole = completion("the whole reply").encode()
+    server = fake(lambda n, b, h: (200, CutOff(whole, keep=len(whole) // 2), 0.0) if n == 0 else (200, whole, 0.0))
+    backend = OpenAIBackend(config(server.url, max_retries=2), backoff_s=0.01)
+    [res] = backend.generate([request()])
+    backend.close()
+    assert res.text == "the whole reply" and len(server.bodies) == 2
+
+
 # -- a real server --------------------------------------------------------------------------------------
 
 # `transformers serve` as shipped, started in-process after two environment fixes for this machine's
@@ -387,3 +396,14 @@ def test_real_transformers_serve(transformers_server: tuple[str, Path]) -> None:
     assert time.monotonic() - start < 5.0
     backend.close()
     other.close()
+
+
+
+def test_retry_after_is_honoured(fake) -> None:
+    server = fake(lambda n, b, h: (429, WithHeaders("slow down", {"Retry-After": "1.5"}), 0.0) if n == 0
+                  else (200, completion("ok"), 0.0))
+    backend = OpenAIBackend(config(server.url, max_retries=2), backoff_s=0.01)
+    start = time.monotonic()
+    [res] = backend.generate([request()])
+    backend.close()
+    assert res.text == "ok" and 1.5 <= time.monotonic() - start < 5.0  # waited as asked, not 0.01 s

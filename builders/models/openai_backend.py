@@ -67,7 +67,12 @@ T = TypeVar("T")
 
 
 class RetryableError(Exception):
-    """A failure worth another try (the server or the network, not the request)."""
+    """A failure worth another try (the server or the network, not the request); `retry_after`: the seconds
+    the server asked to wait (a 429's or 503's Retry-After header)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class _FatalError(Exception):
@@ -139,7 +144,7 @@ class OpenAIBackend:
         try:
             self.server = (self._loop.run(probe_server(
                 self._client, self.base_url, cfg.name_or_path, cfg.server, cfg.api_key_env, cfg.request_timeout_s))
-                if probe else ServerInfo(kind="openai" if cfg.server == "auto" else cfg.server))  # type: ignore[arg-type]
+                if probe else ServerInfo(kind="openai" if cfg.server == "auto" else cfg.server))
         except BaseException:
             self.close()
             raise
@@ -271,11 +276,15 @@ class OpenAIBackend:
 
     async def _call(self, body: dict[str, Any]) -> tuple[GenerationResult, dict[str, int] | None]:
         attempts = self.cfg.max_retries + 1
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(initial=self.backoff_s, max=MAX_BACKOFF_S, jitter=self.backoff_s * 0.1),
-            retry=retry_if_exception_type(RetryableError), reraise=True, before_sleep=_log_retry,
-        )
+        backoff = wait_exponential_jitter(initial=self.backoff_s, max=MAX_BACKOFF_S, jitter=self.backoff_s * 0.1)
+
+        def wait(state: RetryCallState) -> float:  # exponential, or longer where the server asks for it
+            exc = state.outcome.exception() if state.outcome is not None else None
+            asked = getattr(exc, "retry_after", None)
+            return min(MAX_BACKOFF_S, max(backoff(state), asked)) if asked else backoff(state)
+
+        retrying = AsyncRetrying(stop=stop_after_attempt(attempts), wait=wait,
+                                 retry=retry_if_exception_type(RetryableError), reraise=True, before_sleep=_log_retry)
         try:
             async for attempt in retrying:
                 with attempt:
@@ -296,7 +305,8 @@ class OpenAIBackend:
         except httpx.TransportError as exc:
             raise RetryableError(f"connection error to {self.url}: {_first_line(exc)}") from exc
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise RetryableError(f"HTTP {resp.status_code} from {self.url}: {_excerpt(resp.text)}")
+            raise RetryableError(f"HTTP {resp.status_code} from {self.url}: {_excerpt(resp.text)}",
+                                 retry_after=_retry_after(resp.headers.get("Retry-After")))
         if resp.status_code >= 400:
             raise _FatalError(f"HTTP {resp.status_code} from {self.url} (not retried): {_excerpt(resp.text)}")
         try:
@@ -317,6 +327,14 @@ class OpenAIBackend:
 def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome is not None else None
     log.info("attempt %d failed: %s", state.attempt_number, exc)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the delay form; an HTTP date is left to the backoff)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _excerpt(text: str) -> str:
