@@ -40,10 +40,11 @@ START_TIMEOUT_S = 600
 # 8 frames of 128x128 are 144 image tokens for the tiny Qwen2-VL: with the system turn, a video's prefix fills
 # one 128-token block (vLLM's CPU default), so a prefix-cache hit is visible on every later call of a video.
 # The paper's 3 + 3 questions: a video's 6 critiques (and 6 refinements) share their instructions too.
-# Curation as the demo's, less the two filters that drop a pair for text a random model repeats by chance (a
-# refinement equal to its 24-token answer, two equal questions): the same pairs then reach the data on both sides.
+# Curation off: its filters judge the text, and a random model's text trips them by chance on either side (a
+# refinement equal to its 24-token answer, a critique with no issue). Every question that comes through the four
+# stages is then a pair, so equal counts mean that no call was lost or quarantined on the way.
 SETTINGS = {"frames": {"num_frames": 8, "resize": [128, 128], "workers": 1}, "questions": {"spatial": 3, "temporal": 3},
-            "curation": {"drop_same_answer": False, "drop_duplicate_questions": False}}
+            "curation": {"enabled": False}}
 # Share of the prompt tokens sent that vLLM took from its cache. Per video (tiny tokenizer, measured): a 1,300-token
 # question call (nothing to reuse), 6 answers of ~175 tokens (128 reused: the video), 6 critiques of ~1,280 and 6
 # refinements of ~535, whose first reuses the video and the other five the instructions too (~1,150 and ~380):
