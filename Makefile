@@ -62,7 +62,7 @@ vllm-env:
 
 test-vllm: $(STAMP)
 	tools/vllm_env.sh $(VLLM_VENV) >/dev/null
-	VIDEOSAVI_VLLM=$(VLLM_VENV)/bin/vllm $(PY) -m pytest -q -n 0 -rs tests/test_vllm_engine.py
+	VIDEOSAVI_VLLM=$(VLLM_VENV)/bin/vllm $(PY) -m pytest -q -s -n 0 -rs tests/test_vllm_engine.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -5,8 +5,9 @@
 One config (the demo's, with 8 frames of 128x128 and the paper's 3 + 3 questions per video), one seed, one
 tiny random-weight Qwen2-VL: built once by the in-process `tiny` backend, and once through the `openai`
 backend against `vllm serve`, started by `savi model serve` (so with vLLM's defaults plus the flags that
-command sets). `vllm-bare` builds once more against the same server with `model.server: openai`, i.e. as a
-client that sends a bare JSON Schema instead of our grammar: what a user got before issue 21.
+command sets). `vllm-bare` builds once more against the same server with `model.server: openai` (and no seeds),
+i.e. as a client that sends a bare JSON Schema instead of our grammar: what a user got before issue 21.
+vLLM's prefix cache is emptied before each mode (its dev-mode `/reset_prefix_cache`).
 
 Printed per mode: pairs, pairs/s (build wall time, the server's start-up excluded), prompt tokens sent and
 computed (sent minus what a prefix cache supplied: in-process, the kept video prefixes; vLLM, its
@@ -36,8 +37,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 MODEL = "tiny-qwen2-vl"
+# Curation off, as in tests/test_vllm_engine.py: its filters judge a random model's text, which trips them by chance.
 SETTINGS: dict[str, Any] = {"frames": {"num_frames": 8, "resize": [128, 128], "workers": 1},
-                            "questions": {"spatial": 3, "temporal": 3}, "output": {"pairs_per_shard": 1000}}
+                            "questions": {"spatial": 3, "temporal": 3}, "output": {"pairs_per_shard": 1000},
+                            "curation": {"enabled": False}}
 MODES = ("in-process", "vllm", "vllm-bare")
 
 
@@ -100,12 +103,23 @@ def run_mode(mode: str, config: Path, data_root: Path, out: Path, videos: int) -
 
 
 def start_server(config: Path, vllm: str, log_path: Path, cache: str) -> subprocess.Popen:
-    env = dict(os.environ, VIDEOSAVI_CACHE=cache, HF_HUB_OFFLINE="1",
+    # dev mode: /reset_prefix_cache, so each mode starts from an empty cache (same prompts, same videos)
+    env = dict(os.environ, VIDEOSAVI_CACHE=cache, HF_HUB_OFFLINE="1", VLLM_SERVER_DEV_MODE="1",
                VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"))
     cmd = [sys.executable, "-m", "videosavi", "model", "serve", "--config", str(config), "--model", MODEL,
            "--vllm", vllm]
     with open(log_path, "w") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def reset_prefix_cache(base_url: str) -> None:
+    """Empty vLLM's prefix cache (a dev-mode endpoint), so a mode never reuses an earlier mode's prompts."""
+    import httpx
+
+    root = base_url.rstrip("/").removesuffix("/v1")
+    resp = httpx.post(f"{root}/reset_prefix_cache", timeout=60)
+    if resp.status_code != 200:
+        raise RuntimeError(f"vLLM did not reset its prefix cache: HTTP {resp.status_code} {resp.text[:200]}")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -173,7 +187,9 @@ def main() -> int:
     configs = {"in-process": write_config(work / "in-process.yaml", {"backend": "tiny", "name_or_path": MODEL,
                                                                       "batch_size": 32}),
                "vllm": write_config(work / "vllm.yaml", openai),
-               "vllm-bare": write_config(work / "vllm-bare.yaml", {**openai, "server": "openai"})}
+               # no seeds: seeded requests kill vLLM's CPU engine (docs/models.md "Seeds and vLLM"), which is
+               # what a generic client that sends them meets; here only the JSON Schema is compared
+               "vllm-bare": write_config(work / "vllm-bare.yaml", {**openai, "server": "openai", "send_seed": False})}
     figures: list[EngineFigures] = []
     if "in-process" in modes:
         figures.append(run_mode("in-process", configs["in-process"], data_root, work / "in-process", args.videos))
@@ -188,6 +204,7 @@ def main() -> int:
             start_s = time.perf_counter() - t0
             console.print(f"  vLLM serving after {start_s:.0f} s (log: {log})")
             for mode in served:
+                reset_prefix_cache(url)
                 figures.append(run_mode(mode, configs[mode], data_root, work / mode, args.videos))
                 console.print(f"  {mode}: {figures[-1].wall_s:.1f} s")
         finally:

@@ -48,8 +48,9 @@ class Switchable:
             return 400, '{"error": {"message": "response_format json_schema is not supported"}}', 0.0
         if self.fault == "storm" and count % 3:  # two of every three calls: 429 or 503
             return (429, "slow down", 0.0) if count % 2 else (503, "busy", 0.0)
-        if self.fault == "trickle":
-            return 200, Trickle(completion(model_reply(body)).encode(), per_byte_s=1.0), 0.0
+        if self.fault in ("trickle", "trickle_headers"):
+            return 200, Trickle(completion(model_reply(body)).encode(), per_byte_s=1.0,
+                                headers_too=self.fault == "trickle_headers"), 0.0
         return 200, completion(model_reply(body)), 0.0
 
 
@@ -179,12 +180,13 @@ def test_a_wrong_model_name_is_one_line(served: Switchable, demo_root: Path, tmp
     assert f"serves {SERVED}, not 'Qwen/Qwen2-VL-7B-Instruct'" in res.output and not served.server.bodies
 
 
+@pytest.mark.parametrize("fault", ["trickle", "trickle_headers"])
 def test_ctrl_c_stops_a_build_within_seconds_while_the_server_trickles(
-        served: Switchable, demo_root: Path, reference: Path, tmp_path: Path) -> None:
+        served: Switchable, demo_root: Path, reference: Path, tmp_path: Path, fault: str) -> None:
     # a deadline far away: only Ctrl-C can end these calls early
     config = config_for(tmp_path, served.server.url, request_timeout_s=600.0)
     out = tmp_path / "run"
-    served.fault = "trickle"
+    served.fault = fault
     proc = subprocess.Popen(savi_command(*build_args(config, demo_root, out)), env=subprocess_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
