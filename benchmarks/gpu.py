@@ -323,6 +323,7 @@ def run_vllm(args: argparse.Namespace, stages: dict[str, list[Any]], cuda: bool,
     work = Path(tempfile.mkdtemp(prefix="videosavi-gpu-vllm-"))
     model_dir = work / f"dummy-qwen2.5-vl-{args.scale}"
     config, processor = build_config_and_processor(args.scale, args.size)
+    config.architectures = ["Qwen2_5_VLForConditionalGeneration"]  # what vLLM loads (else it serves embeddings)
     config.save_pretrained(model_dir)  # no weights: vLLM makes random ones (--load-format dummy)
     processor.save_pretrained(model_dir)
     url = f"http://127.0.0.1:{free_port()}/v1"
@@ -339,8 +340,10 @@ def run_vllm(args: argparse.Namespace, stages: dict[str, list[Any]], cuda: bool,
            "--media-io-kwargs", json.dumps({"video": {"num_frames": args.frames}})]
     log_path = work / "vllm.log"
     with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        if not cuda:  # vLLM's CPU engine otherwise claims 92% of the machine's memory for its cache
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
         t0 = time.perf_counter()
         wait_for_server(url, proc, args.start_timeout, log_path)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -131,7 +131,7 @@ async def probe_server(client: httpx.AsyncClient, base_url: str, model: str, con
                          f"served name, or serve the model under that name (vllm serve ... --served-model-name "
                          f"{model})")
     detected = configured == "auto"
-    kind: ServerKind = kind_from_models(data) if detected else configured  # type: ignore[assignment]
+    kind = kind_from_models(data) if detected else cast(ServerKind, configured)  # the config allows only the kinds
     version, settings = await _version(client, root, kind, timeout_s)
     return ServerInfo(kind=kind, version=version, models=models, detected=detected, settings=settings)
 
