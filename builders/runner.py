@@ -349,9 +349,9 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
                        pending=pending, quarantined=sum(s.quarantined for s in c.stages.values()),
                        shards=len(info_out.shards), seconds=round(timings["total_s"], 1), stopped=info_out.stopped))
         if info_out.stopped:
+            fix = "fix the model server" if cfg.model.backend == "openai" else "fix what made the model calls fail"
             raise BuildStoppedError(f"the build did not complete: {info_out.stopped}. Finished videos are kept in "
-                                    f"{run.path}: fix the model server and run the same command to resume",
-                                    run_dir=run.path)
+                                    f"{run.path}: {fix} and run the same command to resume", run_dir=run.path)
         return BuildResult(run.path, info_out, pending, model_stats)
     finally:
         cache.close()

