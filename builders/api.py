@@ -31,7 +31,10 @@ def run_build(config: BuildConfig, *, iteration: int = 1, out: str | Path | None
 
     `model` replaces the config's model (a tiny-* name, a hub id or a folder: the previous iteration's
     merged model); `previous` is the previous iteration's run directory (retrospective builds).
-    A source whose reserve runs out is `ShortfallError` unless `allow_shortfall` (see BuildOptions)."""
+    A source whose reserve runs out is `ShortfallError` unless `allow_shortfall` (see BuildOptions).
+
+    A build whose model calls failed for every video, or for more than `stages.max_failed_share` of them,
+    raises `BuildStoppedError` after writing build.json (its `stopped` says why); the same call resumes it."""
     if not isinstance(config, BuildConfig):
         raise ConfigError(f"run_build takes a BuildConfig, got {type(config).__name__}: read a file with "
                           "videosavi.load_config(path)")

@@ -43,6 +43,8 @@ class VideoResult:
     questions: int = 0
     video_meta: dict[str, Any] = field(default_factory=dict)  # duration, fps, num_frames as decoded
     description: str | None = None  # retrospective builds: this iteration's description of the video
+    failed_stage: str | None = None  # a pending video: the stage whose model call failed first ...
+    call_error: str | None = None  # ... and that call's error (the server's reply, or why there was none)
     revised_previous: bool = False  # ... written as a revision of the previous iteration's
 
     def summary(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from videosavi._faults import failpoint
 from videosavi.builders import shards
 from videosavi.builders.batching import windows
 from videosavi.builders.call_cache import CallCache
+from videosavi.builders.call_failures import CallFailures
 from videosavi.builders.counts import add_pair_counts
 from videosavi.builders.disk_full import disk_full_error
 from videosavi.builders.pipeline_items import DecodedVideo, PipelineContext, VideoResult
@@ -35,7 +36,7 @@ from videosavi.builders.top_up import available_videos, extend_runs, outcomes, q
 from videosavi.builders.version import BUILDER_VERSION
 from videosavi.builders.video_pipeline import VideoPipeline
 from videosavi.config import BuildConfig, load_config, resolve_data_root
-from videosavi.errors import ConfigError, RunDirMismatchError
+from videosavi.errors import BuildStoppedError, ConfigError, RunDirMismatchError
 from videosavi.hashing import canonical_json
 from videosavi.locking import exclusive
 from videosavi.logs import event, run_log
@@ -351,6 +352,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
         done_before = sum(1 for seq, _ in selected if seq in finished and shards.has_part(run.path, seq))
         log.info(event("videos", selected=len(selected), done_before=done_before, todo=len(selected) - done_before,
                        window=window))
+        failures = CallFailures(cfg.stages.max_failed_share, len(selected))
         with _Progress(len(selected), done_before) as bar, FrameDecoderPool(
             workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
             max_tasks_per_worker=cfg.frames.max_tasks_per_worker, task_fn=decode_sampled_video,
@@ -358,7 +360,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
             while True:  # one round per reserve top-up; the first round is the sample as drawn
                 finished = cache.finished_videos()
                 todo = [(seq, v) for seq, v in selected if seq not in finished or not shards.has_part(run.path, seq)]
-                pending = _process(todo, run, cfg, data_root, cache, pipeline, pool, bar, window, timings)
+                pending = _process(todo, run, cfg, data_root, cache, pipeline, pool, bar, window, timings, failures)
                 more = _top_up(run, cfg, data_root, sample_videos_list, opts) if not pending else []
                 if not any(v.available for v in more):
                     break
@@ -366,6 +368,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
                                by_source=dict(Counter(v.source for v in more if v.available))))
                 sample_videos_list = [*sample_videos_list, *more]
                 selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
+                failures.selected = len(selected)
                 bar.add_total(sum(v.available for v in more))
         timings["model_s"] = runner.model_seconds
 
@@ -376,15 +379,20 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
         timings["finalize_s"] += time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_start
         info_out.timings = {k: round(v, 3) for k, v in timings.items()}
+        c = info_out.counts
+        info_out.stopped = failures.verdict(c.skip_reasons.get("pending_call_error", 0), c.videos_done)
         info_out = run.write_final_build_info(info_out)
         stats = getattr(backend, "stats", None)
         model_stats = stats.as_dict() if stats is not None else {}
         if model_stats:
             log.info(event("model_work", **model_stats))
-        c = info_out.counts
         log.info(event("build_done", pairs=c.pairs, videos_done=c.videos_done, videos_skipped=c.videos_skipped,
                        pending=pending, quarantined=sum(s.quarantined for s in c.stages.values()),
-                       shards=len(info_out.shards), seconds=round(timings["total_s"], 1)))
+                       shards=len(info_out.shards), seconds=round(timings["total_s"], 1), stopped=info_out.stopped))
+        if info_out.stopped:
+            fix = "fix the model server" if cfg.model.backend == "openai" else "fix what made the model calls fail"
+            raise BuildStoppedError(f"the build did not complete: {info_out.stopped}. Finished videos are kept in "
+                                    f"{run.path}: {fix} and run the same command to resume", run_dir=run.path)
         check_shortfall(info_out, whole=opts.num_shards == 1 and opts.limit_videos is None and not pending)
         return BuildResult(run.path, info_out, pending, model_stats)
     finally:
@@ -396,8 +404,9 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
 
 def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, data_root: Path, cache: CallCache,
              pipeline: VideoPipeline, pool: FrameDecoderPool, bar: _Progress, window: int,
-             timings: defaultdict[str, float]) -> int:
-    """Decode and build `todo` a window at a time; returns how many videos were left pending."""
+             timings: defaultdict[str, float], failures: CallFailures) -> int:
+    """Decode and build `todo` a window at a time; returns how many videos were left pending. Stops after the
+    window in which the build's failure became certain (`CallFailures.stop_early`)."""
     by_key = dict(todo)
 
     def task(seq: int, v: VideoRef) -> tuple:  # see `source_decode.decode_sampled_video`
@@ -427,8 +436,13 @@ def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, da
         t_proc = time.perf_counter()
         for res in pipeline.process(decoded) if decoded else []:
             pending += _persist(run, cache, res)
+            failures.add(res)
             bar.advance(len(res.pairs))
         timings["pipeline_s"] += time.perf_counter() - t_proc
+        if failures.stop_early():
+            log.error(event("build_stopping", failed=failures.failed, tried=failures.tried,
+                            selected=failures.selected, reason=failures.reason(failures.failed)))
+            break
         t_wait = time.perf_counter()
     return pending
 

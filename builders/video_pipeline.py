@@ -81,6 +81,8 @@ class VideoPipeline:
         if out.transient:
             res.status = "pending"
             res.no_pair_reasons[f"{stage}_call_error"] += 1
+            if res.call_error is None:
+                res.failed_stage, res.call_error = stage, out.detail or "unknown error"
             return False
         res.no_pair_reasons[f"{stage}_quarantined"] += 1
         res.quarantine.append(QuarantineRecord(

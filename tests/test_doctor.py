@@ -131,11 +131,10 @@ def test_a_served_model_skips_lora_and_names_the_cut_stage(demo_root: Path, tmp_
     and a critique cut off at its token limit fails with the config key to raise."""
     import yaml
 
-    from tests.fake_openai import FakeServer, completion, model_reply
+    from tests.fake_openai import FakeServer, completion, model_reply, request_schema
 
     def reply(_n: int, body: dict, _headers: dict) -> tuple[int, str, float]:
-        schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema") or {}
-        if "issues" in schema.get("properties", {}):
+        if "issues" in request_schema(body).get("properties", {}):
             return 200, completion('{"issues": [{"statement": "the', "length"), 0.0
         return 200, completion(model_reply(body)), 0.0
 
@@ -157,3 +156,68 @@ def test_a_served_model_skips_lora_and_names_the_cut_stage(demo_root: Path, tmp_
     assert critique.status == "fail" and "invalid_json" in critique.detail
     assert f"stages.critique.max_new_tokens in {cfg}" in critique.fix
     assert "stand-in critique" in rows["stage refine"].detail
+
+
+# -- a model server: its kind and version, and the grammar of its JSON replies ---------------------------------
+
+
+def _padded(text: str) -> str:
+    """`text` (compact JSON) as a loose grammar lets a random model write it: whitespace between tokens and a
+    raw tab inside a string."""
+    return text.replace(", ", " ,\n\t  ").replace(": ", "  :\n ").replace("the clip", "the\tclip")
+
+
+def _served_doctor(tmp_path: Path, demo_root: Path, owned_by: str, pad_plain: bool, pad_all: bool,
+                   **model: object) -> dict:
+    """Doctor rows against a stand-in server that plays `owned_by`; it pads JSON answers to a bare
+    JSON Schema (`pad_plain`, vLLM's default) or to every JSON request (`pad_all`, a server ignoring its options)."""
+    import yaml
+
+    from tests.fake_openai import FakeServer, completion, model_reply, request_schema
+
+    def reply(_n: int, body: dict, _headers: dict) -> tuple[int, str, float]:
+        text = model_reply(body)
+        loose = pad_all or (pad_plain and "response_format" in body)
+        return 200, completion(_padded(text) if request_schema(body) and loose else text), 0.0
+
+    server = FakeServer(reply, models=["served-model"], owned_by=owned_by, version="0.32.0")
+    try:
+        raw = yaml.safe_load(bundled_config("demo").read_text())
+        raw["model"] = {"backend": "openai", "name_or_path": "served-model", "base_url": server.url, "max_retries": 0,
+                        **model}
+        cfg = tmp_path / "served.yaml"
+        cfg.write_text(yaml.safe_dump(raw))
+        rows = {r.name: r for r in run_doctor(DoctorOptions(config=cfg, data_root=demo_root, store=tmp_path / "s"))}
+    finally:
+        server.close()
+    return {"rows": rows, "bodies": server.bodies, "url": server.url}
+
+
+def test_a_vllm_server_is_named_and_its_own_default_grammar_shown(demo_root: Path, tmp_path: Path) -> None:
+    got = _served_doctor(tmp_path, demo_root, "vllm", pad_plain=True, pad_all=False)
+    rows = got["rows"]
+    assert rows["server"].status == "ok" and "vllm 0.32.0 (detected)" in rows["server"].detail
+    assert "serving served-model" in rows["server"].detail and "sends no seeds" in rows["server"].detail
+    grammar = rows["grammar"]
+    # the build's replies are compact (it sends its grammar); a bare JSON Schema gets vLLM's padded default
+    assert grammar.status == "ok" and "compact, no raw control characters" in grammar.detail, grammar
+    assert "with a bare JSON Schema (other clients)" in grammar.detail and "padding whitespace" in grammar.detail
+    assert "raw control characters inside strings" in grammar.detail
+    assert sum("response_format" in b for b in got["bodies"]) == 1  # the one probe of the server's default
+
+
+def test_padded_json_from_an_unnamed_server_fails_with_the_flags_to_fix_it(demo_root: Path, tmp_path: Path) -> None:
+    got = _served_doctor(tmp_path, demo_root, "someone", pad_plain=False, pad_all=True)
+    grammar = got["rows"]["grammar"]
+    assert grammar.status == "fail"
+    assert "padding whitespace in 2 of 2" in grammar.detail and "raw control characters" in grammar.detail
+    assert "set model.server: vllm" in grammar.fix and "--constrained-json-disable-any-whitespace" in grammar.fix
+    # the stages still parse: padding and control characters are read tolerantly, the schema strictly
+    assert got["rows"]["stage critique"].status == "ok"
+
+
+def test_a_vllm_that_ignores_the_grammar_gets_the_vllm_serve_flags(demo_root: Path, tmp_path: Path) -> None:
+    rows = _served_doctor(tmp_path, demo_root, "vllm", pad_plain=True, pad_all=True)["rows"]
+    assert rows["grammar"].status == "fail"
+    assert "--structured-outputs-config '{\"backend\":\"xgrammar\",\"disable_any_whitespace\":true}'" \
+        in rows["grammar"].fix

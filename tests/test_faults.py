@@ -38,7 +38,7 @@ from tests.build_helpers import (
     subprocess_env,
     write_small_config,
 )
-from tests.fake_openai import FakeServer, completion, model_reply, video_digest
+from tests.fake_openai import FakeServer, completion, model_reply, request_schema, video_digest
 from tests.videos import BAD_FILES, make_bad_files, make_video
 from videosavi import _faults
 from videosavi.builders.disk_full import disk_full_error
@@ -228,8 +228,7 @@ class FlakyModelServer:
         self.server = FakeServer(self._reply)
 
     def _fails(self, body: dict) -> bool:
-        schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema") or {}
-        if not self.fault or "issues" not in schema.get("properties", {}):
+        if not self.fault or "issues" not in request_schema(body).get("properties", {}):
             return False
         video = video_digest(body)
         with self._lock:
@@ -267,7 +266,9 @@ def flaky() -> Iterator[FlakyModelServer]:
 def openai_config(flaky: FlakyModelServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = {"backend": "openai", "name_or_path": "fake-vlm", "revision": "v1", "base_url": flaky.server.url,
              "max_retries": 1, "request_timeout_s": FlakyModelServer.TIMEOUT_S, "concurrency": 4}
-    return write_small_config(tmp_path_factory.mktemp("faults-openai") / "openai.yaml", {"model": model})
+    # one video of four may be left pending without failing the build (test_model_server.py: when it fails)
+    return write_small_config(tmp_path_factory.mktemp("faults-openai") / "openai.yaml",
+                              {"model": model, "stages": {"max_failed_share": 0.5}})
 
 
 @pytest.fixture(scope="module")

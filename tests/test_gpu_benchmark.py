@@ -45,3 +45,12 @@ def test_smoke_run_on_cpu_counts_the_work(tmp_path: Path, videosavi_cache: str) 
     assert reuse["prefill_vs_min"] == 1.0 < full["prefill_vs_min"]
     assert reuse["prefill_min_tokens"] == full["prefill_min_tokens"]
     assert reuse["decode_tokens"] == full["decode_tokens"] > 0
+
+
+def test_the_vllm_engine_without_vllm_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(SCRIPT), "--engines", "in-process,vllm", "--scale", "tiny", "--device",
+                           "cpu", "--vllm", str(tmp_path / "no-vllm")], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "vLLM is not installed" in lines[0]

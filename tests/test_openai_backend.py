@@ -22,12 +22,14 @@ import numpy as np
 import pytest
 import requests
 
-from tests.fake_openai import Behaviour, FakeServer, completion
+from tests.fake_openai import Behaviour, CutOff, FakeServer, Trickle, WithHeaders, completion, request_schema
 from videosavi.builders.models.base import GenerationRequest
+from videosavi.builders.models.grammar import json_schema_ebnf
 from videosavi.builders.models.loader import load_backend
 from videosavi.builders.models.openai_backend import OpenAIBackend
 from videosavi.builders.models.tiny import ensure_tiny_model
 from videosavi.config import AnyModelConfig, model_config
+from videosavi.errors import ModelError
 from videosavi.hub.serve import free_port
 from videosavi.schemas import Critique
 from videosavi.schemas.json_schema import json_schema
@@ -73,7 +75,7 @@ def fake() -> Iterator[Callable[[Behaviour], FakeServer]]:
 
 
 def echo_seed(n: int, body: dict, headers: dict) -> tuple[int, str, float]:
-    return 200, completion(f"seed {body['seed']}"), 0.0
+    return 200, completion(f"seed {body.get('seed')}"), 0.0
 
 
 # -- what the client sends -------------------------------------------------------------------------
@@ -168,10 +170,13 @@ def test_4xx_is_not_retried_but_429_is(fake) -> None:
     assert res.text == "ok" and len(limited.bodies) == 2
 
 
-def test_connection_refused_becomes_error() -> None:
-    backend = OpenAIBackend(config(f"http://127.0.0.1:{free_port()}/v1", max_retries=1), backoff_s=0.01)
+def test_a_server_that_dies_turns_calls_into_errors_naming_it(fake) -> None:
+    server = fake(echo_seed)
+    backend = OpenAIBackend(config(server.url, max_retries=1), backoff_s=0.01)
+    server.close()
     [res] = backend.generate([request()])
-    assert res.finish_reason == "error" and "connection" in res.error
+    backend.close()
+    assert res.finish_reason == "error" and "connection error" in res.error and server.url in res.error
 
 
 def test_one_bad_call_does_not_sink_the_batch_and_order_is_kept(fake) -> None:
@@ -195,6 +200,115 @@ def test_concurrency_limit(fake) -> None:
     backend.generate([request(s, frames) for s in range(6)])
     backend.close()
     assert server.max_in_flight == 2
+
+
+# -- the server's kind: structured-output options and seeds ----------------------------------------------
+
+
+def _schema_request() -> GenerationRequest:
+    return request(5, json_schema=json_schema(Critique), temperature=0.2)
+
+
+@pytest.mark.parametrize("owner", ["vllm", "sglang", "someone"])
+def test_structured_output_options_follow_the_detected_server(fake, owner: str) -> None:
+    server = fake(echo_seed)
+    server.models, server.owned_by, server.version = ["served-model"], owner, "0.32.0"
+    backend = OpenAIBackend(config(server.url))
+    backend.generate([_schema_request(), request(6)])
+    backend.close()
+    kind = {"vllm": "vllm", "sglang": "sglang"}.get(owner, "openai")
+    assert backend.server.kind == kind and backend.server.detected
+    schema_body, text_body = server.bodies
+    if kind == "vllm":
+        # vLLM takes a grammar per request: the one in-process decoding compiles for the schema
+        assert schema_body["structured_outputs"] == {"grammar": json_schema_ebnf(json_schema(Critique))}
+        assert request_schema(schema_body) == json_schema(Critique)
+        assert "response_format" not in schema_body
+        assert "seed" not in schema_body and "seed" not in text_body  # see openai_server.py: kills vLLM's CPU engine
+        assert backend.server.version == "0.32.0"
+    else:
+        assert schema_body["response_format"]["json_schema"]["schema"] == json_schema(Critique)
+        assert "structured_outputs" not in schema_body
+        assert schema_body["seed"] == 5 and text_body["seed"] == 6
+    assert "structured_outputs" not in text_body and "response_format" not in text_body
+
+
+def test_configured_server_kind_and_seed_option_win(fake) -> None:
+    server = fake(echo_seed)
+    server.models = ["served-model"]  # owned by "fake": auto would say openai
+    backend = OpenAIBackend(config(server.url, server="vllm", send_seed=True))
+    backend.generate([_schema_request()])
+    backend.close()
+    assert backend.server.kind == "vllm" and not backend.server.detected
+    assert "structured_outputs" in server.bodies[0] and server.bodies[0]["seed"] == 5
+
+
+def test_usage_and_prefix_cache_hits_are_counted(fake) -> None:
+    def reply(n: int, body: dict, headers: dict) -> tuple[int, str, float]:
+        usage = {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 64 * (n > 0)}}
+        return 200, completion("ok", usage=usage), 0.0
+
+    server = fake(reply)
+    backend = OpenAIBackend(config(server.url, concurrency=1))
+    frames = video(4)
+    backend.generate([request(0, frames)])
+    backend.generate([request(1, frames), request(2, frames)])
+    backend.close()
+    st = backend.stats
+    assert (st.server_prompt_tokens, st.server_cached_tokens, st.server_completion_tokens) == (300, 128, 21)
+    assert (st.repeat_video_calls, st.repeat_video_calls_cached) == (2, 2)
+    assert st.as_dict()["server_cached_share"] == pytest.approx(128 / 300, abs=1e-4)
+
+
+# -- what a user gets wrong first: one line each -------------------------------------------------------
+
+
+def test_server_down_is_one_line_naming_it() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(ModelError, match=r"cannot reach the model server at http://127\.0\.0\.1:\d+/v1 .*start it"):
+        OpenAIBackend(config(url))
+
+
+def test_base_url_without_v1_is_one_line(fake) -> None:
+    server = fake(echo_seed)
+    root = server.url.removesuffix("/v1")
+    with pytest.raises(ModelError) as err:
+        OpenAIBackend(config(root))
+    assert "answered 404" in str(err.value) and f"{root}/v1" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_wrong_model_name_names_the_served_ones(fake) -> None:
+    server = fake(echo_seed)
+    server.models = ["Qwen/Qwen2-VL-7B-Instruct"]
+    with pytest.raises(ModelError, match=r"serves Qwen/Qwen2-VL-7B-Instruct, not 'served-model'.*--served-model-name"):
+        OpenAIBackend(config(server.url))
+    assert not server.bodies  # refused before any generation
+
+
+# -- a total deadline: a server that trickles cannot hold a call ------------------------------------------
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["trickled-body", "trickled-headers"])
+def test_a_trickled_reply_is_cut_at_the_total_deadline(fake, headers_too: bool) -> None:
+    body = completion("x" * 200).encode()
+    server = fake(lambda n, b, h: (200, Trickle(body, per_byte_s=0.1, headers_too=headers_too), 0.0))
+    backend = OpenAIBackend(config(server.url, max_retries=1, request_timeout_s=1.0), backoff_s=0.01)
+    start = time.monotonic()
+    [res] = backend.generate([request()])
+    elapsed = time.monotonic() - start
+    backend.close()
+    # each of the two attempts gets one second in all, although a byte arrives every 0.1 s
+    assert res.finish_reason == "error" and "timed out" in res.error and "within 1 s" in res.error
+    assert len(server.bodies) == 2 and 1.9 < elapsed < 4.0
+
+
+def test_a_reply_cut_off_mid_body_is_retried(fake) -> None:
+    whole = completion("the whole reply").encode()
+    server = fake(lambda n, b, h: (200, CutOff(whole, keep=len(whole) // 2), 0.0) if n == 0 else (200, whole, 0.0))
+    backend = OpenAIBackend(config(server.url, max_retries=2), backoff_s=0.01)
+    [res] = backend.generate([request()])
+    backend.close()
+    assert res.text == "the whole reply" and len(server.bodies) == 2
 
 
 # -- a real server --------------------------------------------------------------------------------------
@@ -282,3 +396,14 @@ def test_real_transformers_serve(transformers_server: tuple[str, Path]) -> None:
     assert time.monotonic() - start < 5.0
     backend.close()
     other.close()
+
+
+
+def test_retry_after_is_honoured(fake) -> None:
+    server = fake(lambda n, b, h: (429, WithHeaders("slow down", {"Retry-After": "1.5"}), 0.0) if n == 0
+                  else (200, completion("ok"), 0.0))
+    backend = OpenAIBackend(config(server.url, max_retries=2), backoff_s=0.01)
+    start = time.monotonic()
+    [res] = backend.generate([request()])
+    backend.close()
+    assert res.text == "ok" and 1.5 <= time.monotonic() - start < 5.0  # waited as asked, not 0.01 s

@@ -130,3 +130,24 @@ def test_prompt_version_of_builds_without_the_retrospective_stage_is_unchanged()
     assert PromptSet({s: retro.templates[s] for s in STAGES}).version == plain.version
     changed = dict(retro.templates, describe=retro.templates["describe"] + " Be brief.")
     assert PromptSet(changed).version not in (retro.version, plain.version)
+
+
+@pytest.mark.parametrize("stage", ["critique", "refine"])
+def test_per_call_text_comes_after_every_shared_instruction(stage: str) -> None:
+    """A video's calls of one stage share everything up to their question (issue 21 item 4): two calls that
+    differ in question, answer and critique render the same text up to `Question:`, the instructions and
+    the reply format included, so a server's prefix cache holds the whole instruction block once per video."""
+    p = PromptSet.load()
+    other = Critique(issues=[CritiqueIssue(statement="It is a cup", reason="it is a bowl", evidence="frame 3",
+                                           severity="minor", error_type="object_hallucination")], summary="A bowl.")
+    one, two = {
+        "critique": (_text(critique_messages(p, QUESTION, ANSWER, 32)),
+                     _text(critique_messages(p, "How many lamps are lit?", "Two.", 32))),
+        "refine": (_text(refine_messages(p, QUESTION, ANSWER, CRITIQUE, 32)),
+                   _text(refine_messages(p, "How many lamps are lit?", "Two.", other, 32))),
+    }[stage]
+    shared = one[:next(i for i, (x, y) in enumerate(zip(one, two, strict=False)) if x != y)]
+    assert shared.endswith("\n\nQuestion: ") and one.startswith(shared) and two.startswith(shared)
+    assert QUESTION not in shared and ANSWER not in shared and "He puts a bottle" not in shared
+    instructions = "Reply with JSON only" if stage == "critique" else "Reply with the improved answer only"
+    assert instructions in shared and len(shared) > 0.8 * len(p.templates[stage].split("Question: ${question}")[0])

@@ -63,6 +63,40 @@ def test_extract_json_variants() -> None:
     assert e.value.reason == "invalid_json"
 
 
+def test_control_characters_inside_strings_are_read_not_quarantined() -> None:
+    """A grammar may let a model write a raw tab or 0x1a inside a string (vLLM's default did): the reply is
+    unambiguous, so it parses as if escaped; what is not JSON, or not the schema, is still refused."""
+    raw = '{"issues": [], "summary": "the cup\tis\x1ared\nreally"}'
+    assert parse_critique(raw).summary == "the cup\tis\x1ared\nreally"
+    with pytest.raises(ParseError) as e:
+        parse_critique('{"issues": [], "summary": "open string')
+    assert e.value.reason == "invalid_json"
+    with pytest.raises(ParseError) as e:
+        parse_critique('{"issues": [{"statement": "x"}], "summary": "\x01"}')
+    assert e.value.reason == "schema_mismatch"
+
+
+def test_the_grammar_sent_to_vllm_is_in_process_decodings_without_control_characters() -> None:
+    """`json_schema_ebnf`: the compact, strict grammar xgrammar compiles in-process, as EBNF text a server takes
+    per request, with raw control characters banned from strings (in-process bans those tokens)."""
+    import xgrammar as xgr
+
+    from videosavi.builders.models.grammar import json_schema_ebnf
+
+    compiled = xgr.GrammarCompiler(xgr.TokenizerInfo([])).compile_grammar(json_schema_ebnf(critique_schema()))
+
+    def accepts(text: str) -> bool:
+        matcher = xgr.GrammarMatcher(compiled, terminate_without_stop_token=True)
+        return matcher.accept_string(text) and matcher.is_terminated()
+
+    compact = json.dumps({"issues": [{"statement": "a cup", "reason": "a bowl", "evidence": "frame 2",
+                                      "severity": "minor", "error_type": "object_hallucination"}], "summary": "Bowl."})
+    assert accepts(compact)
+    assert not accepts(compact.replace(", ", " ,\n "))  # padding whitespace
+    assert not accepts(compact.replace("a bowl", "a\tbowl")) and not accepts(compact.replace("Bowl.", "Bo\x1awl."))
+    assert not accepts(compact.replace('"minor"', '"tiny"'))  # the schema's enums hold
+
+
 def test_parse_questions_counts_and_types() -> None:
     reply = json.dumps({"spatial": ["Where is the red cup?", "What is behind the sofa?"],
                         "temporal": ["What happens after the door opens?", "Who leaves first?!"]})

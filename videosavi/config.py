@@ -185,11 +185,19 @@ class OpenAIModelConfig(_ModelBase):
     backend: Literal["openai"] = "openai"
     base_url: str = Field(description="the server's API root, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(default=8, ge=1)
-    request_timeout_s: float = Field(default=120.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, description="requests in flight at once")
+    request_timeout_s: float = Field(
+        default=120.0, gt=0, description="total seconds one HTTP request may take, from connecting to the reply's "
+        "last byte (a deadline, not a per-read timeout)")
     max_retries: int = Field(default=4, ge=0)
     video_transport: Literal["images", "video_url"] = Field(
         default="images", description="send frames as JPEG image parts, or as one MP4 video_url part")
+    server: Literal["auto", "vllm", "sglang", "openai"] = Field(
+        default="auto", description="which server this is, for the structured-output options it understands; "
+        "auto: ask it (/v1/models, /version)")
+    send_seed: bool | None = Field(
+        default=None, description="send each call's seed; null: to every server but vLLM, whose CPU engine dies on "
+        "seeded requests prefilled in chunks (docs/models.md)")
 
 
 def _backend_tag(value: Any) -> str:
@@ -242,6 +250,9 @@ class StagesConfig(_Strict):
         default=None, description="the retrospective description stage (read with retrospective: true); "
         "null: temperature 0.2, 512 new tokens")
     max_attempts: int = Field(default=3, ge=1, description="tries per structured call before quarantine")
+    max_failed_share: float = Field(
+        default=0.1, ge=0, le=1, description="share of the videos whose model calls may fail (left pending for the "
+        "next run) before the build stops and fails; a build that loses every call always fails")
 
     @property
     def describe_params(self) -> SamplingParams:
@@ -348,6 +359,7 @@ class BuildConfig(_Strict):
     _OPERATIONAL = {
         "frames": {"workers", "timeout_s", "max_tasks_per_worker"},
         "output": {"pairs_per_shard"},
+        "stages": {"max_failed_share"},
     }
 
     def data_dump(self) -> dict[str, Any]:

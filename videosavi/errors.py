@@ -81,3 +81,12 @@ class OutRefusedError(ConfigError):
 class BenchError(VideosaviError):
     """A benchmark run cannot be done as asked (LMMs-Eval missing or failing, unknown task, data offline,
     a model it cannot load, another model's results in the output folder); no partial score is kept."""
+
+
+class BuildStoppedError(VideosaviError):
+    """A build stopped before completing (its model calls failed for too many videos): build.json records why
+    in `stopped`, finished videos are kept, and the same command resumes once the cause is fixed."""
+
+    def __init__(self, message: str, run_dir: object = None) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir

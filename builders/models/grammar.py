@@ -7,9 +7,16 @@ more than one decoding step, so each distinct schema is compiled once per backen
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from typing import Any
+
+# xgrammar's string rule for a schema string with a length bound: any character but a quote, a backslash, CR
+# and LF. So a tab or 0x1a may stand raw inside a JSON string, which JSON forbids.
+_LOOSE_STRING_CHAR = '[^\\"\\\\\\r\\n]'
+# ... and the rule JSON asks for: no control character at all (0x00-0x1F), as in-process decoding bans them.
+_JSON_STRING_CHAR = '[^\\"\\\\\\0-\\x1f]'
 
 
 class GrammarCache:
@@ -50,3 +57,22 @@ def control_char_token_ids(decoded_vocab: list[bytes]) -> list[int]:
     Compact JSON never needs them between tokens either, so constrained rows ban them outright.
     """
     return [i for i, tok in enumerate(decoded_vocab) if any(b < 0x20 for b in tok)]
+
+
+@functools.lru_cache(maxsize=64)
+def _schema_ebnf(schema_json: str) -> str:
+    import xgrammar as xgr
+
+    ebnf = str(xgr.Grammar.from_json_schema(schema_json, any_whitespace=False, strict_mode=True))
+    return ebnf.replace(_LOOSE_STRING_CHAR, _JSON_STRING_CHAR)
+
+
+def json_schema_ebnf(schema: dict[str, Any]) -> str:
+    """The grammar in-process decoding uses for `schema` (compact layout, strict), as xgrammar EBNF text, with
+    control characters banned from strings as `control_char_token_ids` bans them here.
+
+    A server that takes a grammar per request (vLLM: `structured_outputs.grammar`) then decodes under the very
+    rules this process does, whatever its own JSON-Schema defaults are (vLLM's allow padding whitespace and
+    raw control characters, and its per-request `disable_any_whitespace` is not read by 0.32's backends).
+    """
+    return _schema_ebnf(json.dumps(schema, ensure_ascii=False))

@@ -26,6 +26,10 @@ def extract_json(text: str) -> Any:
     """The JSON object in a reply: the whole text, a fenced block, or the outermost {...} span.
 
     Constrained decoding returns bare JSON; unconstrained backends often wrap it in prose or fences.
+    Raw control characters (a tab, a newline, 0x1a) inside a string are read as the characters they
+    are, as if escaped: JSON forbids them unescaped, yet a server's grammar may let a model write them
+    (vLLM's default xgrammar does) and the reply is unambiguous. Everything else stays strict, and the
+    caller validates the schema strictly.
     """
     candidates = [text.strip()]
     candidates += [m.strip() for m in _FENCE.findall(text)]
@@ -37,7 +41,7 @@ def extract_json(text: str) -> Any:
     last_error = ""
     for cand in candidates:
         try:
-            return json.loads(cand)
+            return json.loads(cand, strict=False)  # strict=False: control characters in strings
         except json.JSONDecodeError as exc:
             last_error = str(exc)
     raise ParseError("invalid_json", last_error or "unparseable JSON")

@@ -76,7 +76,14 @@ def build(
         allow_random_weights=allow_random_weights, allow_shortfall=allow_shortfall,
         **_previous(previous, store, HUB_ENDPOINT if hub else endpoint),
     )
-    result = get_executor(executor, **({"address": ray_address} if executor == "ray" else {})).run(opts)
+    from videosavi.errors import BuildStoppedError
+
+    try:
+        result = get_executor(executor, **({"address": ray_address} if executor == "ray" else {})).run(opts)
+    except BuildStoppedError as exc:  # build.json holds what was done: show it above the one-line reason
+        if exc.run_dir is not None:
+            print_summary(Path(str(exc.run_dir)))
+        raise
     print_summary(result.run_dir)
     if result.pending_videos:
         typer.secho(

@@ -258,6 +258,8 @@ AnswerModel = Annotated[str, typer.Option(*_M, help="Model that answers: a tiny-
 JudgeModel = Annotated[str, typer.Option(*_M, help="Judge: gpt-4o with --base-url, a served or a local model.")]
 SourceModel = Annotated[str, typer.Option(
     *_M, help="Original InternVL2.5/InternVL3 checkpoint: a folder, or a hub id already in the local HF cache.")]
+ServeModel = Annotated[str, typer.Option(
+    *_M, help="Model for vLLM to serve: a tiny-* test model, a local folder or a hub id.")]
 ModelRevision = Annotated[Optional[str], typer.Option(
     "--model-revision", metavar="REV", help="Revision of a hub id --model.")]
 

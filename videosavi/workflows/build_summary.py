@@ -44,6 +44,8 @@ def print_summary(run_dir: Path) -> None:
             table.add_row("[red]shortfall[/red]", ", ".join(f"{k}: {n} pairs" for k, n in short.items()))
     quarantined = sum(s.quarantined for s in c.stages.values())
     table.add_row("quarantined outputs", str(quarantined))
+    if info.stopped:
+        table.add_row("[red]stopped[/red]", info.stopped)
     if info.timings:
         total = info.timings.get("total_s", 0.0)
         rate = c.pairs / total if total else 0.0

@@ -32,6 +32,7 @@ from videosavi.errors import ConfigError
 from videosavi.schemas import Critique, CritiqueIssue
 from videosavi.training.lora_targets import find_lora_targets
 from videosavi.workflows.doctor.check import Check, fail, ok, skipped
+from videosavi.workflows.doctor.server_checks import check_grammar, check_server
 
 STAGES = ("question", "answer", "critique", "refine")
 NATIVE_SIZE_STAND_IN = (448, 448)  # frames.resize: null keeps each video's size; check a typical one
@@ -164,8 +165,10 @@ def _stage_fix(stage: str, cfg: BuildConfig, last_finish: str, config_label: str
 
 def run_stage(backend: ModelBackend, cfg: BuildConfig, stage: str, frames: np.ndarray, messages: list[dict],
               schema: dict | None, parse: Callable[[str], Any], config_label: str,
-              describe: Callable[[Any], str], note: str = "") -> tuple[Check, Any]:
-    """Up to `stages.max_attempts` generations with fresh seeds, as the build retries a malformed reply."""
+              describe: Callable[[Any], str], note: str = "",
+              replies: dict[str, list[str]] | None = None) -> tuple[Check, Any]:
+    """Up to `stages.max_attempts` generations with fresh seeds, as the build retries a malformed reply; the
+    texts that came back are added to `replies[stage]`."""
     params = getattr(cfg.stages, stage)
     tries = cfg.stages.max_attempts
     last, finish = "", ""
@@ -176,6 +179,8 @@ def run_stage(backend: ModelBackend, cfg: BuildConfig, stage: str, frames: np.nd
                                     seed=call_seed(cfg.seed, 0, "doctor", stage, 0, attempt))
         [result] = backend.generate([request])
         finish = result.finish_reason
+        if result.finish_reason == "stop" and replies is not None:  # a reply cut off is not the grammar's doing
+            replies.setdefault(stage, []).append(result.text)
         if not result.ok:
             last = f"call error: {result.error}"
             continue
@@ -197,14 +202,14 @@ def _words(text: str) -> str:
 
 
 def check_stages(backend: ModelBackend, cfg: BuildConfig, frames: np.ndarray, prompts: PromptSet,
-                 config_label: str) -> list[Check]:
+                 config_label: str, replies: dict[str, list[str]] | None = None) -> list[Check]:
     """question -> answer -> critique -> refine, each fed the previous stage's parsed output (or a stand-in)."""
     n, q = frames.shape[0], cfg.questions
     rows: list[Check] = []
     row, questions = run_stage(
         backend, cfg, "question", frames, question_messages(prompts, n, q.spatial, q.temporal),
         question_schema(q.spatial, q.temporal), lambda t: parse_questions(t, q.spatial, q.temporal), config_label,
-        lambda v: f"{len(v)} questions")
+        lambda v: f"{len(v)} questions", replies=replies)
     rows.append(row)
     question = questions[0].question if questions else STAND_IN_QUESTION
     note = "" if questions else " (asked a stand-in question)"
@@ -215,7 +220,7 @@ def check_stages(backend: ModelBackend, cfg: BuildConfig, frames: np.ndarray, pr
     note = "" if row.status == "ok" else " (critiqued a stand-in answer)"
     row, critique = run_stage(backend, cfg, "critique", frames, critique_messages(prompts, question, answer, n),
                               critique_schema(), parse_critique, config_label,
-                              lambda v: f"{len(v.issues)} issue(s)", note)
+                              lambda v: f"{len(v.issues)} issue(s)", note, replies=replies)
     rows.append(row)
     note = "" if critique is not None else " (refined from a stand-in critique)"
     row, _ = run_stage(backend, cfg, "refine", frames,
@@ -250,10 +255,13 @@ def check_model(cfg: BuildConfig, lora_targets: str, config_label: str,
     try:
         prompts = PromptSet.load()
         frames = synthetic_frames(cfg.frames.num_frames, frame_size(cfg), seed=cfg.seed)
+        rows = [row, *filter(None, [check_server(backend)])]
         say("encoding frames")
-        rows = [row, check_processor(backend, cfg, frames, prompts, config_label)]
+        rows.append(check_processor(backend, cfg, frames, prompts, config_label))
         say("one generation per stage")
-        rows += check_stages(backend, cfg, frames, prompts, config_label)
+        replies: dict[str, list[str]] = {}
+        rows += check_stages(backend, cfg, frames, prompts, config_label, replies)
+        rows += filter(None, [check_grammar(backend, cfg, replies, frames, prompts)])
         rows.append(check_lora(backend, lora_targets))
         return rows
     finally:
