@@ -57,7 +57,7 @@ def test_default_is_every_linear_of_every_language_layer_and_nothing_else(tiny_m
     outside = _outside_language_model(tiny_model)
     head = next(n for n, m in tiny_model.named_modules() if m is tiny_model.get_output_embeddings())
     assert head in outside
-    assert any("vision" in n or "visual" in n for n in outside)
+    assert any(tower in n for n in outside for tower in ("vision", "visual", "video_tower", "image_tower"))
     assert any("projector" in n or "merger" in n for n in outside)
     assert not set(targets.names) & outside
     assert targets.mode == "all-linear" and {"down_proj", "q_proj"} <= set(targets.leaf_names)

@@ -218,7 +218,8 @@ def test_structured_output_options_follow_the_detected_server(fake, owner: str) 
     backend.close()
     kind = {"vllm": "vllm", "sglang": "sglang"}.get(owner, "openai")
     assert backend.server.kind == kind and backend.server.detected
-    schema_body, text_body = server.bodies
+    # the two requests go out concurrently: tell them apart by their temperature, not by arrival order
+    schema_body, text_body = sorted(server.bodies, key=lambda b: b["temperature"] != 0.2)
     if kind == "vllm":
         # vLLM takes a grammar per request: the one in-process decoding compiles for the schema
         assert schema_body["structured_outputs"] == {"grammar": json_schema_ebnf(json_schema(Critique))}
