@@ -153,7 +153,7 @@ RESERVE_SHARE = 0.25  # spare demo videos per source, for the reserve to replace
 
 def write_data(data_root: Path, max_videos: int) -> float:
     """Demo videos enough for the largest size plus a reserve (quotas draw from them); seconds taken."""
-    from videosavi.builders.demo_data import write_demo_data
+    from videosavi.builders.sources.demo_data import write_demo_data
 
     per_source = math.ceil(max_videos * (1 + RESERVE_SHARE) / len(SOURCES))
     return write_demo_data(data_root, videos_per_source=per_source).seconds
@@ -206,7 +206,7 @@ def run_child(data_root: Path, out: Path, videos: int, num_frames: int, result: 
     """The build itself (inside the subprocess): figures as JSON to `result`."""
     import torch
 
-    from videosavi.builders.runner import BuildOptions, run_build
+    from videosavi.builders.run.runner import BuildOptions, run_build
 
     res = run_build(BuildOptions(data_root=data_root, out=out, force=True,
                                  overrides=build_overrides(videos, num_frames, prefix_cache_mb)))

@@ -69,7 +69,7 @@ def decode_all_pyav(path: Path) -> int:
 
 def pool_rate(path: Path, videos: int, workers: int, resize: tuple[int, int] | None) -> float:
     """Videos/s through the worker pool once it is started (frames are pickled back to this process)."""
-    from videosavi.builders.decode_pool import FrameDecoderPool
+    from videosavi.builders.decode.pool import FrameDecoderPool
 
     with FrameDecoderPool(workers=workers, timeout_s=120) as pool:
         warm = [(i, path, NUM_FRAMES, None, None, resize) for i in range(workers)]
@@ -85,8 +85,8 @@ def pool_rate(path: Path, videos: int, workers: int, resize: tuple[int, int] | N
 def measure_clip(label: str, folder: Path, seconds: float, reps: int, pool_videos: int,
                  workers: int) -> DecodeFigures:
     """Write one synthetic clip of size `label` into `folder` and time every decode path on it."""
-    from videosavi.builders.frames import decode_frames
-    from videosavi.builders.synthetic_video import write_video
+    from videosavi.builders.decode.frames import decode_frames
+    from videosavi.builders.sources.synthetic_video import write_video
 
     w, h = SIZES[label]
     frames = int(seconds * 30)

@@ -80,7 +80,7 @@ def write_config(path: Path, model: dict[str, Any]) -> Path:
 
 
 def run_mode(mode: str, config: Path, data_root: Path, out: Path, videos: int) -> EngineFigures:
-    from videosavi.builders.runner import BuildOptions, run_build
+    from videosavi.builders.run.runner import BuildOptions, run_build
     from videosavi.errors import BuildStoppedError
     from videosavi.run_dir import RunDir
 
@@ -163,8 +163,8 @@ def main() -> int:
 
     from rich.console import Console
 
-    from videosavi.builders.demo_data import write_demo_data
-    from videosavi.builders.models.vllm_serve import find_vllm, wait_for_server
+    from videosavi.builders.generate.models.vllm_serve import find_vllm, wait_for_server
+    from videosavi.builders.sources.demo_data import write_demo_data
     from videosavi.errors import ModelError
     from videosavi.hub.serve import free_port
 

@@ -149,7 +149,7 @@ def build_config_and_processor(scale: str, frame_size: int) -> tuple[Any, Any]:
     pair of `frame_size` frames is (frame_size / 28)^2 tokens)."""
     from transformers import AutoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLProcessor, Qwen2VLVideoProcessor
 
-    from videosavi.builders.models.tiny import ensure_tiny_model
+    from videosavi.builders.generate.models.tiny import ensure_tiny_model
 
     tiny = AutoProcessor.from_pretrained(ensure_tiny_model("tiny-qwen2-vl"))
     tok = tiny.tokenizer
@@ -192,13 +192,13 @@ def workload(videos: int, frames: int, size: int, budget_scale: float = 1.0) -> 
     """The 19 calls of each video, by stage, as the pipeline would build them (real prompts)."""
     import numpy as np
 
-    from videosavi.builders.call_keys import video_key
-    from videosavi.builders.models.base import GenerationRequest
-    from videosavi.builders.prompts import PromptSet
-    from videosavi.builders.stages.answer import answer_messages
-    from videosavi.builders.stages.critique import critique_messages
-    from videosavi.builders.stages.questions import question_messages
-    from videosavi.builders.stages.refine import refine_messages
+    from videosavi.builders.generate.call_keys import video_key
+    from videosavi.builders.generate.models.base import GenerationRequest
+    from videosavi.builders.generate.prompts import PromptSet
+    from videosavi.builders.generate.stages.answer import answer_messages
+    from videosavi.builders.generate.stages.critique import critique_messages
+    from videosavi.builders.generate.stages.questions import question_messages
+    from videosavi.builders.generate.stages.refine import refine_messages
     from videosavi.schemas import Critique, CritiqueIssue
 
     prompts = PromptSet.load()
@@ -314,8 +314,8 @@ def run_vllm(args: argparse.Namespace, stages: dict[str, list[Any]], cuda: bool,
     """The workload through `savi model serve` + vLLM (dummy weights of the same layout) and the openai backend."""
     import yaml
 
-    from videosavi.builders.models.openai_backend import OpenAIBackend
-    from videosavi.builders.models.vllm_serve import find_vllm, wait_for_server
+    from videosavi.builders.generate.models.openai_backend import OpenAIBackend
+    from videosavi.builders.generate.models.vllm_serve import find_vllm, wait_for_server
     from videosavi.config import load_config, model_config
     from videosavi.hub.serve import free_port
 
@@ -409,8 +409,8 @@ def main() -> int:
 
     from rich.console import Console
 
-    from videosavi.builders.models.transformers_backend import TransformersBackend
-    from videosavi.builders.models.vllm_serve import find_vllm
+    from videosavi.builders.generate.models.transformers_backend import TransformersBackend
+    from videosavi.builders.generate.models.vllm_serve import find_vllm
     from videosavi.compat import ensure_torchvision_importable
     from videosavi.config import model_config
     from videosavi.errors import ModelError

@@ -77,7 +77,7 @@ def main() -> None:
 
     import yaml
 
-    from videosavi.builders.demo_data import write_demo_data
+    from videosavi.builders.sources.demo_data import write_demo_data
     from videosavi.config import load_config
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="videosavi-peers-"))

@@ -1,4 +1,4 @@
-"""Curation: filters with reason codes, statistics (polars) and the human-evaluation loop.
+"""Curation: filters with reason codes and statistics (polars); human evaluation is a workflow (workflows/humaneval).
 
 The filter API is imported eagerly (the build runner needs it, and it is light); statistics pull in
 polars and are imported on first use (`videosavi.curation.summarize`, or `curation.stats`).

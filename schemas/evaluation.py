@@ -137,7 +137,7 @@ class JudgedError(BaseModel):
 class Judgement(BaseModel):
     """The judge's reply about one answer: the errors of Figure 12's six types, and an overall assessment.
     Its JSON Schema (with `severity` left out, or required, as the judge was asked) is what decoding is
-    held to (builders/evaluation/judge_stage.py)."""
+    held to (videosavi/workflows/evaluation/judge_stage.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from videosavi.builders.runner import BuildOptions
+from videosavi.builders.run.runner import BuildOptions
 from videosavi.config import load_config
 from videosavi.run_dir import RunDir
 

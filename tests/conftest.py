@@ -35,7 +35,7 @@ def _isolated_cache(videosavi_cache: str, monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Demo videos in the three real manifest formats, 3 per source; tests must not change them."""
-    from videosavi.builders.demo_data import write_demo_data
+    from videosavi.builders.sources.demo_data import write_demo_data
 
     root = tmp_path_factory.mktemp("demo-data")
     write_demo_data(root, videos_per_source=3)
@@ -55,7 +55,7 @@ def small_reference(small_config: Path, demo_root: Path, tmp_path_factory: pytes
     """An undisturbed build of the first SMALL_LIMIT demo videos: what resumed, sharded and Ray builds
     of the same command must equal row for row."""
     from tests.build_helpers import small_options
-    from videosavi.builders.runner import run_build
+    from videosavi.builders.run.runner import run_build
 
     out = tmp_path_factory.mktemp("small-reference") / "clean"
     run_build(small_options(small_config, demo_root, out))
@@ -73,8 +73,8 @@ def _truncate(path: Path, keep: float = 0.3) -> None:
 @pytest.fixture(scope="session")
 def lossy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Demo data (6 videos per source) whose first-drawn STAR and VIDAL videos cannot be decoded."""
-    from videosavi.builders.demo_data import write_demo_data
-    from videosavi.builders.sampler import sample_videos
+    from videosavi.builders.sources.demo_data import write_demo_data
+    from videosavi.builders.sources.sampler import sample_videos
     from videosavi.config import load_config
 
     root = tmp_path_factory.mktemp("lossy-data")
@@ -102,7 +102,7 @@ def lossy_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lossy_reference(lossy_config: Path, lossy_root: Path, tmp_path_factory: pytest.TempPathFactory,
                     videosavi_cache: str) -> Path:
-    from videosavi.builders.runner import BuildOptions, run_build
+    from videosavi.builders.run.runner import BuildOptions, run_build
     from videosavi.run_dir import RunDir
 
     out = tmp_path_factory.mktemp("lossy-ref") / "run"

@@ -10,9 +10,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from videosavi.builders import shards
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.stages.answer import answer_messages
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages.answer import answer_messages
+from videosavi.builders.run import shards
 from videosavi.builders.version import BUILDER_VERSION
 from videosavi.hashing import stable_hash
 from videosavi.run_dir import RunDir

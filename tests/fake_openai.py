@@ -174,9 +174,9 @@ def request_schema(body: dict) -> dict:
 @functools.lru_cache(maxsize=1)
 def _schemas_by_grammar() -> dict[str, dict]:
     """EBNF text -> schema, for the schemas the stages send (questions of up to 6 + 6, the critique)."""
-    from videosavi.builders.models.grammar import json_schema_ebnf
-    from videosavi.builders.stages.critique import critique_schema
-    from videosavi.builders.stages.questions import question_schema
+    from videosavi.builders.generate.models.grammar import json_schema_ebnf
+    from videosavi.builders.generate.stages.critique import critique_schema
+    from videosavi.builders.generate.stages.questions import question_schema
 
     schemas = [critique_schema()] + [question_schema(s, t) for s in range(7) for t in range(7) if s + t]
     return {json_schema_ebnf(schema): schema for schema in schemas}

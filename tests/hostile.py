@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tests.factories import make_pair, make_pairs, write_run_dir
-from videosavi.builders.synthetic_video import write_video
+from videosavi.builders.sources.synthetic_video import write_video
 from videosavi.hashing import sha256_file
 from videosavi.hub.publish import publish_run
 from videosavi.hub.store import GitStore

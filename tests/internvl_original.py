@@ -8,7 +8,7 @@ order (or Qwen2 names), an `InternVLChatConfig`-style config.json with `llm_conf
 here for InternLM2, `vocab.json` + `merges.txt` for Qwen2, and `tokenizer_config.json` with
 InternVL's added tokens). The remote-code files are traps that raise if anything imports them.
 
-This inverse is written independently of `videosavi.builders.models.internvl_convert` (explicit
+This inverse is written independently of `videosavi.builders.generate.models.internvl_convert` (explicit
 loops over layers instead of its regex tables), so a mistake in one is not mirrored in the other.
 
     orig = write_original(tmp_path / "orig", "internlm2", shards=2)
@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import torch
 
-from videosavi.builders.models.tiny import _corpus
+from videosavi.builders.generate.models.tiny import _corpus
 
 TextKind = Literal["internlm2", "qwen2"]
 SEED = 1234

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.factories import make_pair
-from videosavi.builders.synthetic_video import write_video
-from videosavi.curation.humaneval import export_humaneval
+from videosavi.builders.sources.synthetic_video import write_video
 from videosavi.curation.stats import pairs_frame
+from videosavi.workflows.humaneval import export_humaneval
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ def test_an_external_critic_answers_the_critique_stage_and_is_recorded(small_con
     follows the critique schema) critiques. Every row names the critic, and so does the dataset card."""
     import yaml
 
-    from videosavi.builders.runner import BuildOptions, run_build
+    from videosavi.builders.run.runner import BuildOptions, run_build
     from videosavi.cards.dataset_card import CardInputs, render_dataset_card
     from videosavi.cards.stats import card_stats
     from videosavi.run_dir import RunDir

@@ -199,7 +199,7 @@ def test_task_data_that_cannot_be_had_is_named(tmp_path: Path, monkeypatch: pyte
 
 @pytest.fixture
 def tiny_copy(tmp_path: Path) -> Path:
-    from videosavi.builders.models.tiny import ensure_tiny_model
+    from videosavi.builders.generate.models.tiny import ensure_tiny_model
 
     return Path(shutil.copytree(ensure_tiny_model("tiny-qwen2-vl"), tmp_path / "model"))
 
@@ -394,7 +394,7 @@ def test_the_report_writes_table_figure_and_cards_from_results(tmp_path: Path) -
 def test_the_tiny_task_asks_what_its_videos_show(tmp_path: Path) -> None:
     import numpy as np
 
-    from videosavi.builders.frames import decode_frames
+    from videosavi.builders.decode.frames import decode_frames
     from videosavi.workflows.bench import mc_task
     from videosavi.workflows.bench.mc_task_utils import LETTERS, doc_to_text, parse_letter, process_results
 

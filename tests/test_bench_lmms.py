@@ -256,7 +256,7 @@ def test_a_model_lmms_eval_cannot_load_is_one_line(tmp_path: Path) -> None:
     and LMMs-Eval fails loading them; the line says so."""
     import shutil
 
-    from videosavi.builders.models.tiny import ensure_tiny_model
+    from videosavi.builders.generate.models.tiny import ensure_tiny_model
 
     broken = Path(shutil.copytree(ensure_tiny_model("tiny-qwen2-vl"), tmp_path / "wider"))
     config = json.loads((broken / "config.json").read_text(encoding="utf-8"))

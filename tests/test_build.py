@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tests.build_helpers import rows
 from tests.factories import read_pairs
-from videosavi.builders.runner import BuildOptions, run_build
+from videosavi.builders.run.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.curation import reasons
 from videosavi.run_dir import RunDir

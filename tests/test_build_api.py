@@ -17,15 +17,15 @@ from typer.testing import CliRunner
 
 import videosavi
 from tests.build_helpers import SMALL_LIMIT, rows
-from videosavi.builders.call_keys import call_key, call_seed
-from videosavi.builders.executors.base import Executor, get_executor, register_executor
-from videosavi.builders.executors.local import LocalExecutor
-from videosavi.builders.pair_stages import pair_stages
-from videosavi.builders.pipeline_items import DecodedVideo, PipelineContext, VideoResult
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.runner import BuildOptions, BuildResult, check_random_weights, generation_json
-from videosavi.builders.stage import WorkItem
-from videosavi.builders.stage_runner import StageOutcome
+from videosavi.builders.generate.call_keys import call_key, call_seed
+from videosavi.builders.generate.pair_stages import pair_stages
+from videosavi.builders.generate.pipeline_items import DecodedVideo, PipelineContext, VideoResult
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stage import WorkItem
+from videosavi.builders.generate.stage_runner import StageOutcome
+from videosavi.builders.run.executors.base import Executor, get_executor, register_executor
+from videosavi.builders.run.executors.local import LocalExecutor
+from videosavi.builders.run.runner import BuildOptions, BuildResult, check_random_weights, generation_json
 from videosavi.cli import app
 from videosavi.config import BuildConfig, load_config
 from videosavi.curation import load_curation_config

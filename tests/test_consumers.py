@@ -29,11 +29,11 @@ from typer.testing import CliRunner
 
 from tests.factories import read_pairs
 from tests.test_export import check_swift_row
-from videosavi.builders.frame_indices import clip_frame_range
-from videosavi.builders.models.tiny import ensure_tiny_model
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.pyav_reader import PyAVReader
-from videosavi.builders.stages.answer import answer_messages
+from videosavi.builders.decode.frame_indices import clip_frame_range
+from videosavi.builders.decode.pyav_reader import PyAVReader
+from videosavi.builders.generate.models.tiny import ensure_tiny_model
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages.answer import answer_messages
 from videosavi.cli import app
 from videosavi.hub.publish import publish_run
 from videosavi.hub.serve import HubServer

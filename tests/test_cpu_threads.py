@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videosavi.builders.models.transformers_backend import SMALL_MODEL_PARAMS, cpu_thread_limit, small_model_threads
+from videosavi.builders.generate.models.transformers_backend import (
+    SMALL_MODEL_PARAMS,
+    cpu_thread_limit,
+    small_model_threads,
+)
 
 
 @pytest.fixture

@@ -218,9 +218,9 @@ def test_a_card_declaring_files_outside_the_revision_is_refused(hostile: Store, 
 
 def test_frames_export_with_a_huge_resize_is_refused_before_decoding(tmp_path: Path) -> None:
     """The decoder is never asked for 32 frames of 20000 x 20000 (std::bad_alloc aborted the process)."""
-    from videosavi.builders.decode_errors import FramesTooLargeError
-    from videosavi.builders.frames import check_frame_memory, decode_at_indices
-    from videosavi.builders.synthetic_video import write_video
+    from videosavi.builders.decode.errors import FramesTooLargeError
+    from videosavi.builders.decode.frames import check_frame_memory, decode_at_indices
+    from videosavi.builders.sources.synthetic_video import write_video
 
     video = tmp_path / "v.mp4"
     write_video(video, num_frames=8, fps=8, width=96, height=64, seed=1)

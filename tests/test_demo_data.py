@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from videosavi.builders.demo_data import write_demo_data
-from videosavi.builders.frames import decode_frames
-from videosavi.builders.sampler import sample_videos
+from videosavi.builders.decode.frames import decode_frames
+from videosavi.builders.sources.demo_data import write_demo_data
+from videosavi.builders.sources.sampler import sample_videos
 from videosavi.cli import app
 from videosavi.config import load_config
 from videosavi.run_dir import RunDir

@@ -15,14 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.build_helpers import cached_calls, small_options, write_small_config
-from videosavi.builders.evaluation.draw import eval_candidates
-from videosavi.builders.evaluation.eval_dir import AnswersDir, EvalSetDir, JudgeDir, read_rows
-from videosavi.builders.evaluation.judge import judge_answers
-from videosavi.builders.evaluation.judge_stage import JudgePrompt, parse_judgement
-from videosavi.builders.evaluation.models import eval_model_config
-from videosavi.builders.holdout import holdout_key, is_held_out
-from videosavi.builders.runner import run_build
-from videosavi.builders.sampler import sample_videos
+from videosavi.builders.run.runner import run_build
+from videosavi.builders.sources.holdout import holdout_key, is_held_out
+from videosavi.builders.sources.sampler import sample_videos
 from videosavi.cli import app
 from videosavi.config import EvalConfig, load_config
 from videosavi.curation.eval_table import TOTAL, error_table
@@ -30,6 +25,11 @@ from videosavi.hashing import text_hash
 from videosavi.run_dir import RunDir
 from videosavi.schemas import ERROR_TYPES, SEVERITIES
 from videosavi.schemas.evaluation import JudgementRecord
+from videosavi.workflows.evaluation.draw import eval_candidates
+from videosavi.workflows.evaluation.eval_dir import AnswersDir, EvalSetDir, JudgeDir, read_rows
+from videosavi.workflows.evaluation.judge import judge_answers
+from videosavi.workflows.evaluation.judge_stage import JudgePrompt, parse_judgement
+from videosavi.workflows.evaluation.models import eval_model_config
 
 HOLDOUT = {"eval": {"holdout": 0.2}}  # holds out 2 of the demo's 13 candidate videos (1 STAR clip, 1 VIDAL)
 
@@ -223,8 +223,8 @@ def test_the_judge_prompt_gives_figure_12s_six_definitions_whole() -> None:
 
 
 def test_severity_is_stripped_unless_asked_and_required_when_asked() -> None:
-    from videosavi.builders.evaluation.judge_stage import judge_schema
-    from videosavi.builders.stages.parsing import ParseError
+    from videosavi.builders.generate.stages.parsing import ParseError
+    from videosavi.workflows.evaluation.judge_stage import judge_schema
 
     rated = json.dumps({"errors": [{"quote": "a", "explanation": "b", "error_type": "object_hallucination",
                                     "severity": "minor"}], "assessment": "c"})
@@ -358,10 +358,10 @@ def test_paper_protocol_refusals(iter1_store: Path, small_config: Path, tmp_path
 
 def test_the_paper_protocol_refuses_a_later_iterations_pairs(small_config: Path, tmp_path: Path) -> None:
     from tests.factories import make_pairs
-    from videosavi.builders.evaluation.make_set import make_paper_eval_set
     from videosavi.errors import ConfigError
     from videosavi.schemas import PreferencePair
     from videosavi.schemas.arrow import to_table
+    from videosavi.workflows.evaluation.make_set import make_paper_eval_set
 
     rows = to_table(make_pairs(n_videos=2, iteration=2), PreferencePair).to_pylist()
     with pytest.raises(ConfigError, match=r"iteration\(s\) \[2\]"):

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from tests.factories import make_pair, make_pairs, write_run_dir
 from tests.videos import read_barcode
-from videosavi.builders.pyav_reader import PyAVReader
-from videosavi.builders.synthetic_video import write_video
+from videosavi.builders.decode.pyav_reader import PyAVReader
+from videosavi.builders.sources.synthetic_video import write_video
 from videosavi.cli import app
 from videosavi.errors import ExportError, TrainingDataError
 from videosavi.hashing import sha256_file

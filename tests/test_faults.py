@@ -41,8 +41,8 @@ from tests.build_helpers import (
 from tests.fake_openai import FakeServer, completion, model_reply, request_schema, video_digest
 from tests.videos import BAD_FILES, make_bad_files, make_video
 from videosavi import _faults
-from videosavi.builders.disk_full import disk_full_error
-from videosavi.builders.runner import load_or_sample, run_build
+from videosavi.builders.run.disk_full import disk_full_error
+from videosavi.builders.run.runner import load_or_sample, run_build
 from videosavi.config import load_config
 from videosavi.errors import DiskFullError, ShortfallError
 from videosavi.run_dir import RunDir

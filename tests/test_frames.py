@@ -20,8 +20,7 @@ from tests.videos import (
     make_video,
     read_barcode,
 )
-from videosavi.builders.decode_pool import FrameDecoderPool
-from videosavi.builders.frames import (
+from videosavi.builders.decode.frames import (
     ClipOutOfRangeError,
     DecodedFrames,
     DecodeError,
@@ -30,6 +29,7 @@ from videosavi.builders.frames import (
     decode_frames,
     uniform_indices,
 )
+from videosavi.builders.decode.pool import FrameDecoderPool
 
 
 @pytest.fixture(scope="session")
@@ -202,7 +202,7 @@ def test_each_bad_file_kind_raises_its_specific_error(bad: dict[str, tuple[Path,
 
 
 def test_decode_errors_survive_pickling_with_their_reason() -> None:
-    from videosavi.builders.frames import TruncatedVideoError
+    from videosavi.builders.decode.frames import TruncatedVideoError
 
     err = pickle.loads(pickle.dumps(TruncatedVideoError("index lists 90 frames, file holds 42", "/x/a.mp4")))
     assert isinstance(err, TruncatedVideoError) and err.reason == "truncated"
@@ -264,8 +264,8 @@ def test_a_failure_of_the_pool_itself_stops_the_build_and_skips_no_video() -> No
     error, since a recorded skip would lose the video on every resume."""
     from concurrent.futures import Future
 
-    from videosavi.builders.decode_errors import DecodeError
-    from videosavi.builders.decode_pool import DecoderPoolError
+    from videosavi.builders.decode.errors import DecodeError
+    from videosavi.builders.decode.pool import DecoderPoolError
 
     pool = FrameDecoderPool(workers=1)
     task_error = ValueError("bad stream")

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from tests.factories import make_pair, make_pairs, write_run_dir
 from videosavi.cli import app
-from videosavi.curation.humaneval import (
+from videosavi.curation.stats import pairs_frame
+from videosavi.errors import HumanEvalError
+from videosavi.workflows.humaneval import (
     ExportResult,
     cohen_kappa,
     export_humaneval,
@@ -25,11 +27,9 @@ from videosavi.curation.humaneval import (
     score_sheets,
     wilson_interval,
 )
-from videosavi.curation.humaneval.columns import KEY_COLUMNS, KEY_WRITE_COLUMNS, SHEET_COLUMNS
-from videosavi.curation.humaneval.csv_io import FORMULA_TRIGGERS, neutralize_cell, read_csv
-from videosavi.curation.humaneval.sampling import parse_per_type
-from videosavi.curation.stats import pairs_frame
-from videosavi.errors import HumanEvalError
+from videosavi.workflows.humaneval.columns import KEY_COLUMNS, KEY_WRITE_COLUMNS, SHEET_COLUMNS
+from videosavi.workflows.humaneval.csv_io import FORMULA_TRIGGERS, neutralize_cell, read_csv
+from videosavi.workflows.humaneval.sampling import parse_per_type
 
 # --- allocation -------------------------------------------------------------------------------------
 

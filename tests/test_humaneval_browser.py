@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from tests.rater_fixtures import EXPECTED, figures, make_eval, ratings_for
-from videosavi.curation.humaneval import score_sheets
-from videosavi.workflows.rater_page import RaterServer, ServeOptions
+from videosavi.workflows.humaneval import score_sheets
+from videosavi.workflows.humaneval.rater_page import RaterServer, ServeOptions
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

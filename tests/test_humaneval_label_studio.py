@@ -29,9 +29,9 @@ from typer.testing import CliRunner
 from tests.factories import make_pairs, write_run_dir
 from tests.rater_fixtures import EXPECTED, EvalFiles, figures, make_eval, ratings_for
 from videosavi.cli import app
-from videosavi.curation.humaneval import score_sheets
-from videosavi.curation.humaneval.rated_sheet import RatedSheet
 from videosavi.errors import HumanEvalError
+from videosavi.workflows.humaneval import score_sheets
+from videosavi.workflows.humaneval.rated_sheet import RatedSheet
 
 REPO = Path(__file__).resolve().parents[1]
 FIELDS = ("question_answerable", "answer_A_verdict", "answer_B_verdict", "better_answer", "comment")

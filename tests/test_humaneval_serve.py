@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from tests.rater_fixtures import EXPECTED, figures, make_eval, ratings_for
 from videosavi.cli import app
-from videosavi.curation.humaneval import score_sheets
 from videosavi.errors import HumanEvalError
-from videosavi.workflows.rater_page import RaterServer, ServeOptions
+from videosavi.workflows.humaneval import score_sheets
+from videosavi.workflows.humaneval.rater_page import RaterServer, ServeOptions
 
 
 def server(files, rater: str = "alice", **kw: object) -> RaterServer:  # type: ignore[no-untyped-def]

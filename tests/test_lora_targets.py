@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from videosavi.builders.models.tiny import TINY_BUILDERS
+from videosavi.builders.generate.models.tiny import TINY_BUILDERS
 from videosavi.compat import ensure_torchvision_importable
 from videosavi.errors import ConfigError
 from videosavi.training.lora_targets import check_spec, find_lora_targets, language_model_of

@@ -27,9 +27,9 @@ from tests.internvl_original import (
     write_original,
     write_spm_tokenizer,
 )
-from videosavi.builders.models.internvl_convert.chat_template import DEFAULT_SYSTEM_MESSAGE
-from videosavi.builders.models.internvl_convert.fused import GroupedQueryLayout, split_internlm2_wqkv
-from videosavi.builders.models.internvl_convert.tokenizer import PROBE_TEXTS, convert_tokenizer
+from videosavi.builders.generate.models.internvl_convert.chat_template import DEFAULT_SYSTEM_MESSAGE
+from videosavi.builders.generate.models.internvl_convert.fused import GroupedQueryLayout, split_internlm2_wqkv
+from videosavi.builders.generate.models.internvl_convert.tokenizer import PROBE_TEXTS, convert_tokenizer
 from videosavi.cli import app
 from videosavi.compat import ensure_torchvision_importable
 
@@ -136,8 +136,8 @@ def test_prompt_tokens_and_generation_follow_the_original_chat(text: str, origin
 def test_converted_model_runs_in_the_transformers_backend(originals, tmp_path: Path) -> None:
     """What the conversion is for: the paper's backbone layout in the in-process backend, JSON grammar
     included (the tokenizer holds `<video>` past the model's vocabulary, which xgrammar must accept)."""
-    from videosavi.builders.models.base import GenerationRequest
-    from videosavi.builders.models.loader import load_backend
+    from videosavi.builders.generate.models.base import GenerationRequest
+    from videosavi.builders.generate.models.loader import load_backend
     from videosavi.config import model_config
     from videosavi.schemas import Critique
     from videosavi.schemas.json_schema import json_schema

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.build_helpers import write_small_config
-from videosavi.builders.models.vllm_serve import vllm_plan
+from videosavi.builders.generate.models.vllm_serve import vllm_plan
 from videosavi.cli import app
 from videosavi.config import load_config
 

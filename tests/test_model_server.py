@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from tests.build_helpers import SMALL_LIMIT, rows_by_pair_id, savi_command, subprocess_env, write_small_config
 from tests.fake_openai import FakeServer, Trickle, completion, model_reply, request_schema
-from videosavi.builders.runner import run_build
+from videosavi.builders.run.runner import run_build
 from videosavi.errors import BuildStoppedError
 from videosavi.run_dir import RunDir
 

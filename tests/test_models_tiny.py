@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from videosavi.builders.models import tiny
-from videosavi.builders.models.tiny import (
+from videosavi.builders.generate.models import tiny
+from videosavi.builders.generate.models.tiny import (
     STRUCTURAL_BIAS,
     TINY_BUILDERS,
     build_tiny_model,
     ensure_tiny_model,
     structural_biases,
 )
-from videosavi.builders.models.weights import local_revision, weights_hash
+from videosavi.builders.generate.models.weights import local_revision, weights_hash
 from videosavi.compat import ensure_torchvision_importable
 from videosavi.errors import ModelError
 
@@ -79,8 +79,8 @@ def test_weights_are_the_same_in_a_fresh_process(tiny_paths: dict[str, Path], tm
     """Same seed, same weights, same revision: what makes the weight hash a usable revision."""
     env = dict(os.environ, VIDEOSAVI_CACHE=str(tmp_path), PYTHONHASHSEED="123")
     code = (
-        "from videosavi.builders.models.tiny import ensure_tiny_model;"
-        "from videosavi.builders.models.weights import local_revision;"
+        "from videosavi.builders.generate.models.tiny import ensure_tiny_model;"
+        "from videosavi.builders.generate.models.weights import local_revision;"
         "print(local_revision(ensure_tiny_model('tiny-qwen2-vl')))"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

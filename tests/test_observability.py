@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from tests.build_helpers import small_options
 from videosavi import disable_progress_bars, enable_progress_bars
-from videosavi.builders.runner import BuildOptions, run_build
-from videosavi.builders.sampler import sample_videos
+from videosavi.builders.run.runner import BuildOptions, run_build
+from videosavi.builders.sources.sampler import sample_videos
 from videosavi.cli import app
 from videosavi.errors import ConfigError
 from videosavi.hub.publish import publish_run
@@ -141,7 +141,7 @@ def test_cli_log_level_info_shows_what_warning_hides(demo_root: Path, tmp_path: 
     loud = CliRunner().invoke(app, ["--log-level", "info", *args, "-o", str(tmp_path / "b")])
     assert quiet.exit_code == loud.exit_code == 0, quiet.output + loud.output
     assert "source_sampled" not in quiet.output
-    assert "INFO videosavi.builders.sampler source_sampled source=star quota=4 sampled=4" in loud.output
+    assert "INFO videosavi.builders.sources.sampler source_sampled source=star quota=4 sampled=4" in loud.output
     configure_logging("warning")
     configure_logging("warning")  # again: still one console handler
     assert sum(type(h).__name__ == "_StderrHandler" for h in clean_logger.handlers) == 1
@@ -155,8 +155,8 @@ def test_build_log_records_stages_skips_quarantines_and_top_ups(lossy_reference:
     found = events(lossy_reference / BUILD_LOG)
     names = [e[2] for e in found]
     assert names[0] == "build_start" and names[-1] == "build_done"
-    assert {e[1] for e in found} >= {"videosavi.builders.runner", "videosavi.builders.stage_runner",
-                                     "videosavi.builders.sampler"}
+    assert {e[1] for e in found} >= {"videosavi.builders.run.runner", "videosavi.builders.generate.stage_runner",
+                                     "videosavi.builders.sources.sampler"}
     stage_lines = [f for _, _, name, f in found if name == "stage"]
     assert {f["stage"] for f in stage_lines} == set(STAGES)
     for stage in STAGES:  # the per-window lines add up to build.json's stage counts

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.factories import make_pair, make_pairs, write_run_dir
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.stages.answer import answer_messages
-from videosavi.builders.synthetic_video import write_video
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages.answer import answer_messages
+from videosavi.builders.sources.synthetic_video import write_video
 from videosavi.curation.stats import pairs_frame, summarize
 from videosavi.hashing import sha256_file
 from videosavi.hub.load import load_revision

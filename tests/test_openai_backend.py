@@ -23,11 +23,11 @@ import pytest
 import requests
 
 from tests.fake_openai import Behaviour, CutOff, FakeServer, Trickle, WithHeaders, completion, request_schema
-from videosavi.builders.models.base import GenerationRequest
-from videosavi.builders.models.grammar import json_schema_ebnf
-from videosavi.builders.models.loader import load_backend
-from videosavi.builders.models.openai_backend import OpenAIBackend
-from videosavi.builders.models.tiny import ensure_tiny_model
+from videosavi.builders.generate.models.base import GenerationRequest
+from videosavi.builders.generate.models.grammar import json_schema_ebnf
+from videosavi.builders.generate.models.loader import load_backend
+from videosavi.builders.generate.models.openai_backend import OpenAIBackend
+from videosavi.builders.generate.models.tiny import ensure_tiny_model
 from videosavi.config import AnyModelConfig, model_config
 from videosavi.errors import ModelError
 from videosavi.hub.serve import free_port

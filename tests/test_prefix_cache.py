@@ -18,18 +18,18 @@ import torch
 
 from tests.build_helpers import rows, small_options
 from tests.fake_openai import FakeServer, completion, video_digest
-from videosavi.builders.call_keys import video_key
-from videosavi.builders.models import openai_backend
-from videosavi.builders.models.base import GenerationRequest
-from videosavi.builders.models.loader import load_backend
-from videosavi.builders.models.prefix_cache import Prefix, PrefixCache
-from videosavi.builders.models.stats import BackendStats
-from videosavi.builders.models.transformers_backend import TransformersBackend, _Prompt
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.stages.answer import answer_messages
-from videosavi.builders.stages.critique import critique_messages, critique_schema
-from videosavi.builders.stages.questions import question_messages, question_schema
-from videosavi.builders.stages.refine import refine_messages
+from videosavi.builders.generate.call_keys import video_key
+from videosavi.builders.generate.models import openai_backend
+from videosavi.builders.generate.models.base import GenerationRequest
+from videosavi.builders.generate.models.loader import load_backend
+from videosavi.builders.generate.models.prefix_cache import Prefix, PrefixCache
+from videosavi.builders.generate.models.stats import BackendStats
+from videosavi.builders.generate.models.transformers_backend import TransformersBackend, _Prompt
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages.answer import answer_messages
+from videosavi.builders.generate.stages.critique import critique_messages, critique_schema
+from videosavi.builders.generate.stages.questions import question_messages, question_schema
+from videosavi.builders.generate.stages.refine import refine_messages
 from videosavi.config import model_config
 from videosavi.schemas import Critique, CritiqueIssue
 
@@ -236,7 +236,7 @@ def test_counters_count_known_lengths(name: str, pairs) -> None:
 def test_build_rows_identical_without_reuse(small_reference: Path, small_config: Path, demo_root: Path,
                                             tmp_path: Path) -> None:
     from tests.build_helpers import write_small_config
-    from videosavi.builders.runner import run_build
+    from videosavi.builders.run.runner import run_build
 
     off = write_small_config(tmp_path / "off.yaml", {"model": {"prefix_cache_mb": 0}})
     res_off = run_build(small_options(off, demo_root, tmp_path / "off"))

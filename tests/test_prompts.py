@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_pairs
-from videosavi.builders.prompts import RETROSPECTIVE_TEMPLATES, STAGES, PromptSet
-from videosavi.builders.stages.answer import answer_messages
-from videosavi.builders.stages.critique import critique_messages
-from videosavi.builders.stages.describe import describe_messages
-from videosavi.builders.stages.questions import question_messages
-from videosavi.builders.stages.refine import refine_messages
+from videosavi.builders.generate.prompts import RETROSPECTIVE_TEMPLATES, STAGES, PromptSet
+from videosavi.builders.generate.stages.answer import answer_messages
+from videosavi.builders.generate.stages.critique import critique_messages
+from videosavi.builders.generate.stages.describe import describe_messages
+from videosavi.builders.generate.stages.questions import question_messages
+from videosavi.builders.generate.stages.refine import refine_messages
 from videosavi.formats.swift_rows import VIDEO_TAG, swift_rows
 from videosavi.schemas import Critique, CritiqueIssue, PreferencePair
 from videosavi.schemas.arrow import to_table

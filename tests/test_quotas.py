@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.build_helpers import rows, savi_command, subprocess_env, write_small_config
-from videosavi.builders.merge import merge_shards
-from videosavi.builders.reserve import Targets, VideoOutcome, reserve_request, select_pairs
-from videosavi.builders.runner import BuildOptions, run_build
+from videosavi.builders.run.merge import merge_shards
+from videosavi.builders.run.reserve import Targets, VideoOutcome, reserve_request, select_pairs
+from videosavi.builders.run.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.errors import ReserveNeededError, ShortfallError
 from videosavi.run_dir import RunDir

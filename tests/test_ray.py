@@ -117,7 +117,7 @@ def test_ray_build_equals_local_build(address: str, small_reference: Path, small
 def test_killed_worker_is_retried_and_resumes_from_its_cache(address: str, small_reference: Path,
                                                              small_config: Path, demo_root: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from videosavi.builders.executors.ray_executor import run_build_ray
+    from videosavi.builders.run.executors.ray_executor import run_build_ray
 
     marker = tmp_path / "killed.pid"
     monkeypatch.setenv("VIDEOSAVI_FAULT", "part_written:1:kill")
@@ -136,7 +136,7 @@ def test_killed_worker_is_retried_and_resumes_from_its_cache(address: str, small
 def test_lost_worker_without_retries_is_a_clear_error_and_a_rerun_resumes(
         address: str, small_reference: Path, small_config: Path, demo_root: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from videosavi.builders.executors.ray_executor import run_build_ray
+    from videosavi.builders.run.executors.ray_executor import run_build_ray
 
     marker = tmp_path / "killed.pid"
     monkeypatch.setenv("VIDEOSAVI_FAULT", "model_batch:2:kill")
@@ -163,7 +163,7 @@ def test_lost_worker_without_retries_is_a_clear_error_and_a_rerun_resumes(
 
 
 def test_shard_plan_is_kept_on_resume_and_a_different_count_is_refused() -> None:
-    from videosavi.builders.executors.ray_executor import plan_shards
+    from videosavi.builders.run.executors.ray_executor import plan_shards
     from videosavi.errors import RunDirMismatchError
 
     cpus = {"CPU": 8.0}
@@ -180,8 +180,8 @@ def test_shard_plan_is_kept_on_resume_and_a_different_count_is_refused() -> None
 def test_ray_build_tops_up_from_the_reserve_like_a_local_build(address: str, lossy_reference: Path,
                                                                lossy_config: Path, lossy_root: Path,
                                                                tmp_path: Path) -> None:
-    from videosavi.builders.executors.ray_executor import run_build_ray
-    from videosavi.builders.runner import BuildOptions
+    from videosavi.builders.run.executors.ray_executor import run_build_ray
+    from videosavi.builders.run.runner import BuildOptions
 
     out = tmp_path / "ray"
     result = run_build_ray(BuildOptions(config=lossy_config, data_root=lossy_root, out=out),

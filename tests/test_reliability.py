@@ -34,12 +34,12 @@ from tests.build_helpers import (
 )
 from tests.factories import make_pairs, write_run_dir
 from tests.videos import make_video
-from videosavi.builders.call_cache import CallCache
-from videosavi.builders.decode_errors import ChangedSinceSamplingError, OutsideRootError
-from videosavi.builders.merge import merge_shards
-from videosavi.builders.runner import load_or_sample, run_build
-from videosavi.builders.sampler import file_status, sample_videos
-from videosavi.builders.source_decode import decode_sampled_video
+from videosavi.builders.decode.errors import ChangedSinceSamplingError, OutsideRootError
+from videosavi.builders.decode.source_decode import decode_sampled_video
+from videosavi.builders.generate.call_cache import CallCache
+from videosavi.builders.run.merge import merge_shards
+from videosavi.builders.run.runner import load_or_sample, run_build
+from videosavi.builders.sources.sampler import file_status, sample_videos
 from videosavi.cli import app
 from videosavi.config import load_config
 from videosavi.errors import ConfigError, LockedError, ManifestError, ModelError
@@ -285,7 +285,7 @@ def test_an_unknown_hub_model_fails_in_seconds_offline_and_when_the_hub_is_unrea
     assert proc.returncode == 2, proc.stderr
     line = one_line_error(proc.stderr)
     assert "cannot be reached" in line and "tiny-qwen2-vl" in line
-    from videosavi.builders.models.hub_model import require_model_source
+    from videosavi.builders.generate.models.hub_model import require_model_source
 
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE"):  # training asks the same question first
         require_model_source("someorg/no-such-video-model")

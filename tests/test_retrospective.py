@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 
 from tests.build_helpers import rows_by_pair_id, small_options, write_small_config
 from tests.factories import make_pairs, write_run_dir
-from videosavi.builders.call_keys import call_key, call_seed
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.retrospective import previous_from_run_dir, resolve_previous
-from videosavi.builders.runner import BuildOptions, run_build
-from videosavi.builders.stages.critique import critique_messages, critique_schema
-from videosavi.builders.stages.describe import describe_messages
+from videosavi.builders.generate.call_keys import call_key, call_seed
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages.critique import critique_messages, critique_schema
+from videosavi.builders.generate.stages.describe import describe_messages
+from videosavi.builders.run.retrospective import previous_from_run_dir, resolve_previous
+from videosavi.builders.run.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.config import BuildConfig, load_config
 from videosavi.errors import ConfigError

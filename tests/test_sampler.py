@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from videosavi.builders.sampler import rank_key, sample_videos
+from videosavi.builders.sources.sampler import rank_key, sample_videos
 from videosavi.config import BuildConfig
 from videosavi.run_dir import RunDir
 
@@ -109,7 +109,7 @@ def test_sampling_order_is_the_rank_order_and_unavailable_videos_are_kept_with_a
 
 
 def test_shortfall_is_reported_and_logged_not_raised(root: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="videosavi.builders.sampler"):
+    with caplog.at_level(logging.WARNING, logger="videosavi.builders.sources.sampler"):
         res = sample_videos(config(vidal=1000), root)
     vidal = next(s for s in res.sources if s.source == "vidal")
     available_files = sum(1 for p in (root / "vidal" / "videos").rglob("*.mp4") if p.stat().st_size)
@@ -120,8 +120,8 @@ def test_shortfall_is_reported_and_logged_not_raised(root: Path, caplog: pytest.
 
 
 def test_holdout_removes_reserved_videos_and_leaves_other_configs_unchanged(root: Path) -> None:
-    from videosavi.builders.holdout import is_held_out
-    from videosavi.builders.sampler import sample_key
+    from videosavi.builders.sources.holdout import is_held_out
+    from videosavi.builders.sources.sampler import sample_key
     from videosavi.builders.version import SAMPLER_VERSION
     from videosavi.config import EvalConfig
     from videosavi.hashing import stable_hash
@@ -176,7 +176,7 @@ import json, sys
 from pathlib import Path
 from tests.test_sampler import config
 from videosavi.run_dir import RunDir
-from videosavi.builders.sampler import sample_videos
+from videosavi.builders.sources.sampler import sample_videos
 res = sample_videos(config(), Path(sys.argv[1]))
 RunDir(Path(sys.argv[2])).write_videos(res.videos)
 print(json.dumps([v.video_uid for v in res.videos]))

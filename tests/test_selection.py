@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from tests.build_helpers import SMALL_LIMIT, write_small_config
 from tests.fake_openai import FakeServer, completion, model_reply, request_digest
-from videosavi.builders.merge import reserve_added_message
-from videosavi.builders.runner import BuildOptions, run_build
+from videosavi.builders.run.merge import reserve_added_message
+from videosavi.builders.run.runner import BuildOptions, run_build
 from videosavi.cli import app
 from videosavi.curation import reasons
 from videosavi.errors import ShortfallError

@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from videosavi.builders.sampler import sample_source
 from videosavi.builders.sources import PROBLEM, candidate_schema, collect, read_source
 from videosavi.builders.sources import vidal as vidal_module
 from videosavi.builders.sources.base import pattern_fields
+from videosavi.builders.sources.sampler import sample_source
 from videosavi.config import SourceConfig
 from videosavi.errors import ConfigError, ManifestError
 

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from videosavi.builders.call_cache import CallCache
-from videosavi.builders.call_keys import call_key, call_seed
-from videosavi.builders.prompts import STAGES, PromptSet
-from videosavi.builders.stages.answer import answer_messages
-from videosavi.builders.stages.critique import critique_schema, parse_critique
-from videosavi.builders.stages.parsing import ParseError, extract_json
-from videosavi.builders.stages.questions import parse_questions, question_messages
-from videosavi.builders.stages.refine import format_issues, refine_messages
+from videosavi.builders.generate.call_cache import CallCache
+from videosavi.builders.generate.call_keys import call_key, call_seed
+from videosavi.builders.generate.prompts import STAGES, PromptSet
+from videosavi.builders.generate.stages.answer import answer_messages
+from videosavi.builders.generate.stages.critique import critique_schema, parse_critique
+from videosavi.builders.generate.stages.parsing import ParseError, extract_json
+from videosavi.builders.generate.stages.questions import parse_questions, question_messages
+from videosavi.builders.generate.stages.refine import format_issues, refine_messages
 
 CRITIQUE = {
     "issues": [{"statement": "the cup is blue", "reason": "it is red", "evidence": "frames 2-5 show a red cup",
@@ -81,7 +81,7 @@ def test_the_grammar_sent_to_vllm_is_in_process_decodings_without_control_charac
     per request, with raw control characters banned from strings (in-process bans those tokens)."""
     import xgrammar as xgr
 
-    from videosavi.builders.models.grammar import json_schema_ebnf
+    from videosavi.builders.generate.models.grammar import json_schema_ebnf
 
     compiled = xgr.GrammarCompiler(xgr.TokenizerInfo([])).compile_grammar(json_schema_ebnf(critique_schema()))
 
@@ -162,7 +162,7 @@ class ScriptedBackend:
 
 
 def _runner(backend, tmp_path, max_attempts: int = 3):
-    from videosavi.builders.stage_runner import CallContext, StageRunner
+    from videosavi.builders.generate.stage_runner import CallContext, StageRunner
 
     ctx = CallContext(model="m", revision="r", prompt_hashes={"answer": "p"}, base_seed=7, iteration=1,
                       max_attempts=max_attempts)
@@ -170,7 +170,7 @@ def _runner(backend, tmp_path, max_attempts: int = 3):
 
 
 def _task(slot: int = 0):
-    from videosavi.builders.stage_runner import StageTask
+    from videosavi.builders.generate.stage_runner import StageTask
 
     def parse(text: str, finish: str, last: bool) -> str:
         if text == "bad":
@@ -183,7 +183,7 @@ def _task(slot: int = 0):
 
 
 def test_transport_errors_retry_the_same_seed_so_the_data_do_not_depend_on_them(tmp_path) -> None:
-    from videosavi.builders.models.base import GenerationResult, error_result
+    from videosavi.builders.generate.models.base import GenerationResult, error_result
 
     def rule(seed: int, seen: int):
         return error_result("HTTP 500") if seen < 2 else GenerationResult(f"reply for {seed}", "stop")
@@ -196,7 +196,7 @@ def test_transport_errors_retry_the_same_seed_so_the_data_do_not_depend_on_them(
 
 
 def test_malformed_replies_get_fresh_seeds_then_quarantine(tmp_path) -> None:
-    from videosavi.builders.models.base import GenerationResult
+    from videosavi.builders.generate.models.base import GenerationResult
 
     backend = ScriptedBackend(lambda seed, seen: GenerationResult("bad", "stop"))
     runner = _runner(backend, tmp_path)
@@ -207,7 +207,7 @@ def test_malformed_replies_get_fresh_seeds_then_quarantine(tmp_path) -> None:
 
 
 def test_persistent_transport_errors_leave_the_call_pending_not_quarantined(tmp_path) -> None:
-    from videosavi.builders.models.base import GenerationResult, error_result
+    from videosavi.builders.generate.models.base import GenerationResult, error_result
 
     # a malformed first reply, then the server goes down: the call must stay retryable
     def rule(seed: int, seen: int):
@@ -223,7 +223,7 @@ def test_persistent_transport_errors_leave_the_call_pending_not_quarantined(tmp_
 
 
 def test_replies_are_cached_and_not_asked_again(tmp_path) -> None:
-    from videosavi.builders.models.base import GenerationResult
+    from videosavi.builders.generate.models.base import GenerationResult
 
     backend = ScriptedBackend(lambda seed, seen: GenerationResult(f"ok {seed}", "stop"))
     first = _runner(backend, tmp_path).run([_task(0), _task(1)])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videosavi.builders.models.tiny import TINY_BUILDERS, ensure_tiny_model
+from videosavi.builders.generate.models.tiny import TINY_BUILDERS, ensure_tiny_model
 
 # name -> the LMMs-Eval wrapper `savi bench` runs it with
 BACKBONES = {"tiny-qwen2-vl": "qwen2_vl", "tiny-llava-onevision": "llava_hf", "tiny-video-llava": "video_llava",
@@ -56,7 +56,7 @@ def test_the_new_backbone_has_text_heads_vllm_serves() -> None:
 
 def test_video_llava_builds_pairs_in_process(small_config: Path, demo_root: Path, tmp_path: Path) -> None:
     """The whole build (questions, answers, critiques, rewrites) with the tiny Video-LLaVA in process."""
-    from videosavi.builders.runner import BuildOptions, run_build
+    from videosavi.builders.run.runner import BuildOptions, run_build
 
     res = run_build(BuildOptions(config=small_config, data_root=demo_root, out=tmp_path / "run", limit_videos=1,
                                  model="tiny-video-llava"))

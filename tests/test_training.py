@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from tests.factories import make_pair, make_pairs, write_run_dir
 from tests.videos import read_barcode
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.synthetic_video import write_video
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.sources.synthetic_video import write_video
 from videosavi.cli import app
 from videosavi.compat import ensure_torchvision_importable
 from videosavi.errors import ConfigError, TrainingDataError
@@ -525,9 +525,9 @@ def test_merged_model_drives_the_next_build(trained: Trained, tmp_path: Path) ->
     """`savi-build --iteration 2 --model OUTPUT/merged`: the rows record the trained model (~30 s)."""
     import pyarrow.parquet as pq
 
-    from videosavi.builders.demo_data import write_demo_data
-    from videosavi.builders.models.weights import local_revision
-    from videosavi.builders.runner import BuildOptions, display_model_name, run_build
+    from videosavi.builders.generate.models.weights import local_revision
+    from videosavi.builders.run.runner import BuildOptions, display_model_name, run_build
+    from videosavi.builders.sources.demo_data import write_demo_data
 
     merged = trained.result.merged_dir
     assert merged is not None

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from videosavi.builders.models.base import GenerationRequest, ModelBackend
-from videosavi.builders.models.loader import load_backend
-from videosavi.builders.models.sampling import gumbel_noise, sample_scores, top_p_filter
-from videosavi.builders.models.tiny import ensure_tiny_model
-from videosavi.builders.models.weights import local_revision
+from videosavi.builders.generate.models.base import GenerationRequest, ModelBackend
+from videosavi.builders.generate.models.loader import load_backend
+from videosavi.builders.generate.models.sampling import gumbel_noise, sample_scores, top_p_filter
+from videosavi.builders.generate.models.tiny import ensure_tiny_model
+from videosavi.builders.generate.models.weights import local_revision
 from videosavi.config import model_config
 from videosavi.errors import ConfigError, ModelError
 from videosavi.schemas import Critique, question_set_model

@@ -55,7 +55,7 @@ def tree(folder: Path) -> dict[str, str]:
 @pytest.fixture()
 def data_root(tmp_path: Path) -> Path:
     """A data root of the small config's three sources, and a file of the user's beside them."""
-    from videosavi.builders.demo_data import write_demo_data
+    from videosavi.builders.sources.demo_data import write_demo_data
 
     root = tmp_path / "data"
     write_demo_data(root, videos_per_source=1)
@@ -227,7 +227,7 @@ def test_publish_refuses_links_special_files_and_templates_changed_after_the_bui
 
 def test_a_checkpoint_index_naming_files_outside_src_is_refused_before_anything_is_opened(tmp_path: Path) -> None:
     """Was: a shard name of `/etc/passwd` was opened and hashed before being refused."""
-    from videosavi.builders.models.internvl_convert.source import open_source
+    from videosavi.builders.generate.models.internvl_convert.source import open_source
 
     outside = tmp_path / "outside.safetensors"
     outside.write_bytes(b"secret")
@@ -246,7 +246,7 @@ def test_a_checkpoint_index_naming_files_outside_src_is_refused_before_anything_
 
 def test_convert_bounds_config_sizes_before_building_anything(tmp_path: Path) -> None:
     """Was: `num_hidden_layers: 1000000000` ran for minutes inside transformers; 10**12 sizes overflowed."""
-    from videosavi.builders.models.internvl_convert.config_map import plan_conversion
+    from videosavi.builders.generate.models.internvl_convert.config_map import plan_conversion
 
     def config(**llm: Any) -> dict[str, Any]:
         return {"architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "template": "internvl2_5",
@@ -339,7 +339,7 @@ def test_loop_does_not_publish_a_build_that_did_not_complete(tmp_path: Path) -> 
 def test_rebuilding_a_finished_run_leaves_every_file_byte_identical(small_reference: Path, small_config: Path,
                                                                     demo_root: Path, tmp_path: Path) -> None:
     """build.json's created_at and timings included: publishing it again is then a no-op."""
-    from videosavi.builders.runner import run_build
+    from videosavi.builders.run.runner import run_build
 
     run = tmp_path / "run"
     shutil.copytree(small_reference, run)
@@ -362,7 +362,7 @@ def test_a_full_disk_in_training_is_the_builds_one_line(tmp_path: Path, videosav
     from safetensors import SafetensorError
 
     from tests.hostile import REPO, honest_store
-    from videosavi.builders.disk_full import disk_full_error
+    from videosavi.builders.run.disk_full import disk_full_error
 
     build_line = disk_full_error(OSError(errno.ENOSPC, "No space left on device"), tmp_path)
     rust = SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
@@ -390,7 +390,7 @@ def test_a_full_disk_in_training_is_the_builds_one_line(tmp_path: Path, videosav
 
 def test_previous_must_be_the_previous_iteration_of_the_same_dataset(tmp_path: Path) -> None:
     """Was: `--previous` from another dataset or the same iteration was taken (0 videos matched, no warning)."""
-    from videosavi.builders.retrospective import matched_share_warning, resolve_previous
+    from videosavi.builders.run.retrospective import matched_share_warning, resolve_previous
 
     pairs = [p.model_copy(update={"description": f"A video of {p.video_id}."}) for p in make_pairs(n_videos=4)]
     run = write_run_dir(tmp_path / "iter1", pairs).path  # dataset "videosavi-test", iteration 1

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from tests.test_training import INDICES, REPO, Published, _publish
-from videosavi.builders.models.tiny import ensure_tiny_model
+from videosavi.builders.generate.models.tiny import ensure_tiny_model
 from videosavi.compat import ensure_torchvision_importable
 from videosavi.errors import TrainingDataError
 from videosavi.hub.load import load_revision

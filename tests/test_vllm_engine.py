@@ -25,7 +25,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.build_helpers import subprocess_env, write_small_config
-from videosavi.builders.runner import BuildOptions, run_build
+from videosavi.builders.run.runner import BuildOptions, run_build
 from videosavi.hub.serve import free_port
 from videosavi.run_dir import RunDir
 from videosavi.schemas import PreferencePair
@@ -67,7 +67,7 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def server(configs: dict[str, Path], videosavi_cache: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`savi model serve` (which execs `vllm serve`) in a session of its own, stopped as a group at the end."""
-    from videosavi.builders.models.vllm_serve import wait_for_server
+    from videosavi.builders.generate.models.vllm_serve import wait_for_server
 
     log_path = tmp_path_factory.mktemp("vllm-log") / "serve.log"
     env = subprocess_env(VIDEOSAVI_CACHE=videosavi_cache, HF_HUB_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE="1")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from videosavi.builders.synthetic_video import (
+from videosavi.builders.sources.synthetic_video import (
     BARCODE_BITS,
     BARCODE_CELL,
     encode_silence,

@@ -6,7 +6,7 @@ editable install's import hook, but import-linter (grimp) and mypy look for modu
 folders, and would see `videosavi` without its subpackages. This script reads the mapping from
 pyproject.toml and builds `OUT/videosavi/` with each module or subpackage linked at its installed
 place, so `PYTHONPATH=OUT lint-imports` and `mypy -p videosavi` (run in OUT) see the package as
-installed. Paths they print are the installed ones: `videosavi/builders/runner.py` is `builders/runner.py`.
+installed. Paths they print are the installed ones: `videosavi/builders/run/runner.py` is `builders/run/runner.py`.
 
 Usage: python tools/package_tree.py [OUT]   (default build/package-tree)
 """

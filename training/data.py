@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from videosavi.builders.decode_errors import DecodeError
-from videosavi.builders.source_files import source_path
+from videosavi.builders.decode.errors import DecodeError
+from videosavi.builders.decode.source_files import source_path
 from videosavi.errors import TrainingDataError
 from videosavi.progress import progress_bar
 from videosavi.schemas.paths import check_relative_posix_path
@@ -48,7 +48,7 @@ MISSING_FILE = "missing_file"
 NOT_A_FILE = "not_a_file"
 UNREADABLE = "unreadable"
 BAD_PATH = "bad_path"
-OUTSIDE_ROOT = "outside_root"  # a symbolic link leads out of the source's root (see builders/source_files.py)
+OUTSIDE_ROOT = "outside_root"  # a symbolic link leads out of the source's root (see builders/decode/source_files.py)
 SHA_MISMATCH = "sha256_mismatch"
 
 log = logging.getLogger(__name__)

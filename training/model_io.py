@@ -15,7 +15,7 @@ from videosavi.errors import ModelError
 
 def resolve_model_source(model: str) -> str:
     """A local folder or hub id as given; a tiny model name -> its saved folder (built once)."""
-    from videosavi.builders.models.tiny import ensure_tiny_model, is_tiny_name
+    from videosavi.builders.generate.models.tiny import ensure_tiny_model, is_tiny_name
 
     if is_tiny_name(model) and not Path(model).exists():
         return str(ensure_tiny_model(model))
@@ -25,7 +25,7 @@ def resolve_model_source(model: str) -> str:
 def model_revision_of(source: str, revision: str | None) -> str:
     """The weights' identity for lineage: `local:<hash>` for a folder (as the builder records it)."""
     if Path(source).is_dir():
-        from videosavi.builders.models.weights import local_revision
+        from videosavi.builders.generate.models.weights import local_revision
 
         return local_revision(source)
     return revision or "main"

@@ -3,14 +3,14 @@
 `savi-build --previous ORG/NAME@REV` reads them here, through `open_revision` (the revision is
 resolved to a commit sha first, like training does), and hands the mapping to the builder, which
 cannot read the hub itself (builders sit below the hub layer). A run directory needs none of this:
-the builder reads its rows directly (builders/retrospective.py).
+the builder reads its rows directly (builders/run/retrospective.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from videosavi.builders.retrospective import PreviousContext, check_previous, descriptions_from_rows
+from videosavi.builders.run.retrospective import PreviousContext, check_previous, descriptions_from_rows
 from videosavi.errors import ConfigError
 from videosavi.training.data import refuse_bad_rows, rows_of
 

@@ -14,7 +14,7 @@ from typing import Any, TypeGuard
 
 
 def _prompt_set(answer_template: str | None) -> Any:
-    from videosavi.builders.prompts import PromptSet
+    from videosavi.builders.generate.prompts import PromptSet
 
     if answer_template is None:
         return PromptSet.load()
@@ -23,7 +23,7 @@ def _prompt_set(answer_template: str | None) -> Any:
 
 def training_prompt(question: str, num_frames: int, answer_template: str | None = None) -> list[dict]:
     """Chat messages of the answer stage for `question`, with one `{"type": "video"}` block."""
-    from videosavi.builders.stages.answer import answer_messages
+    from videosavi.builders.generate.stages.answer import answer_messages
 
     return answer_messages(_prompt_set(answer_template), question, num_frames)
 

@@ -176,7 +176,7 @@ def train_dpo(args: TrainArgs, *, before_merge: Callable[[Any], None] | None = N
     its logits with the saved artefacts; callers may evaluate it). A full disk (an OSError, or a
     library's own error saying so, as safetensors' SafetensorError does) is the build's one line.
     """
-    from videosavi.builders.disk_full import disk_full_error
+    from videosavi.builders.run.disk_full import disk_full_error
 
     try:
         return _train_dpo(args, before_merge)
@@ -219,7 +219,7 @@ def _train_dpo(args: TrainArgs, before_merge: Callable[[Any], None] | None) -> T
 def _check_lora_targets(run: _Run) -> None:
     """Find the LoRA targets on the model's skeleton (no weights) before any video is checked, so a
     regex that matches nothing costs seconds, not the data checks."""
-    from videosavi.builders.models.hub_model import require_model_source
+    from videosavi.builders.generate.models.hub_model import require_model_source
     from videosavi.training.model_io import model_skeleton, resolve_model_source
 
     args = run.args

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from videosavi.builders.decode_errors import DecodeError
-from videosavi.builders.source_files import source_path
+from videosavi.builders.decode.errors import DecodeError
+from videosavi.builders.decode.source_files import source_path
 from videosavi.errors import TrainingDataError
 from videosavi.schemas.paths import check_relative_posix_path
 
@@ -49,7 +49,7 @@ def row_video_file(row: Mapping[str, Any], video_roots: Mapping[str, str | Path]
 def decode_row_frames(video_file: str | Path, frame_indices: list[int],
                       resize: tuple[int, int] | None = None) -> Any:
     """(T, H, W, 3) uint8 frames; a decoder failure is a `TrainingDataError` naming file and reason."""
-    from videosavi.builders.frames import DecodeError, decode_at_indices
+    from videosavi.builders.decode.frames import DecodeError, decode_at_indices
 
     try:
         return decode_at_indices(str(video_file), list(frame_indices), resize=resize)
@@ -70,7 +70,7 @@ def load_row_frames(row: Mapping[str, Any], video_roots: Mapping[str, str | Path
 
 def decode_failure(video_file: str | Path, frame_indices: list[int], resize: tuple[int, int] | None) -> str | None:
     """The decoder's reason code if the stored frames cannot be read, else None (frames are dropped)."""
-    from videosavi.builders.frames import DecodeError, decode_at_indices
+    from videosavi.builders.decode.frames import DecodeError, decode_at_indices
 
     try:
         decode_at_indices(str(video_file), list(frame_indices), resize=resize)

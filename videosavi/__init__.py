@@ -18,28 +18,28 @@ _PUBLIC = {
     "load_config": "videosavi.config",
     "model_config": "videosavi.config",
     "TrainingOptions": "videosavi.training_options",
-    "run_build": "videosavi.builders.api",
-    "BuildOptions": "videosavi.builders.runner",
-    "BuildResult": "videosavi.builders.runner",
-    "Stage": "videosavi.builders.stage",
-    "pair_stages": "videosavi.builders.pair_stages",
-    "Executor": "videosavi.builders.executors.base",
-    "get_executor": "videosavi.builders.executors.base",
-    "register_executor": "videosavi.builders.executors.base",
+    "run_build": "videosavi.builders.run.api",
+    "BuildOptions": "videosavi.builders.run.runner",
+    "BuildResult": "videosavi.builders.run.runner",
+    "Stage": "videosavi.builders.generate.stage",
+    "pair_stages": "videosavi.builders.generate.pair_stages",
+    "Executor": "videosavi.builders.run.executors.base",
+    "get_executor": "videosavi.builders.run.executors.base",
+    "register_executor": "videosavi.builders.run.executors.base",
     "load_revision": "videosavi.hub.load",
     "TrainArgs": "videosavi.training.args",
     "train_dpo": "videosavi.training.train",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from videosavi.builders.api import run_build as run_build
-    from videosavi.builders.executors.base import Executor as Executor
-    from videosavi.builders.executors.base import get_executor as get_executor
-    from videosavi.builders.executors.base import register_executor as register_executor
-    from videosavi.builders.pair_stages import pair_stages as pair_stages
-    from videosavi.builders.runner import BuildOptions as BuildOptions
-    from videosavi.builders.runner import BuildResult as BuildResult
-    from videosavi.builders.stage import Stage as Stage
+    from videosavi.builders.generate.pair_stages import pair_stages as pair_stages
+    from videosavi.builders.generate.stage import Stage as Stage
+    from videosavi.builders.run.api import run_build as run_build
+    from videosavi.builders.run.executors.base import Executor as Executor
+    from videosavi.builders.run.executors.base import get_executor as get_executor
+    from videosavi.builders.run.executors.base import register_executor as register_executor
+    from videosavi.builders.run.runner import BuildOptions as BuildOptions
+    from videosavi.builders.run.runner import BuildResult as BuildResult
     from videosavi.config import BuildConfig as BuildConfig
     from videosavi.config import load_config as load_config
     from videosavi.config import model_config as model_config

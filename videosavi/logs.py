@@ -4,7 +4,7 @@ Every module logs through `logging.getLogger(__name__)`, so all records pass the
 A message is an event name and `key=value` fields (`event()`), one line per event, so the log of a
 build that runs for days can be read by a person and filtered by a script:
 
-    2026-12-01T04:05:06Z INFO videosavi.builders.runner video_done seq=12 video=star/6H78U pairs=6
+    2026-12-01T04:05:06Z INFO videosavi.builders.run.runner video_done seq=12 video=star/6H78U pairs=6
 
 `run_log(RUN)` appends the records of INFO and above to `RUN/build.log` while a build runs: its
 start and resumption, each stage's calls, retries and quarantines, skipped and pending videos,

@@ -2,7 +2,7 @@
 
 A core module: the builder writes a run directory and `hub`, `curation` and the workflows read it, so
 its layout and readers live below all of them (the writers of the pairs' parts and shards stay in
-`builders/shards.py`).
+`builders/run/shards.py`).
 
 ```
 RUN_DIR/

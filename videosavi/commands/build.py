@@ -63,8 +63,8 @@ def build(
     progress: Progress = True,
 ) -> None:
     """Build one iteration: sample videos, ask/answer/critique/refine, validate, curate, write shards."""
-    from videosavi.builders.executors.base import get_executor
-    from videosavi.builders.runner import BuildOptions
+    from videosavi.builders.run.executors.base import get_executor
+    from videosavi.builders.run.runner import BuildOptions
     from videosavi.errors import ConfigError
 
     if hub and (store is not None or endpoint is not None):
@@ -113,7 +113,7 @@ def merge_shards(
     and the merge stops (exit 2): build the shards again with the same commands, then merge again. When
     the sources have no videos left, the merged run is written and the shortfall is an error (exit 2)
     unless --allow-shortfall."""
-    from videosavi.builders.merge import merge_shards as do_merge
+    from videosavi.builders.run.merge import merge_shards as do_merge
 
     if out is None:
         # The old form, `savi merge-shards OUT SHARD...`, while its OUT is no shard (a shard has build.json):

@@ -27,7 +27,7 @@ def demo_data(
     seed: Annotated[int, typer.Option("--seed", help="Seed for the synthetic videos and manifests.")] = 0,
 ) -> None:
     """Write small synthetic videos and manifests in the STAR, VIDAL-10M and WebVid formats."""
-    from videosavi.builders.demo_data import write_demo_data
+    from videosavi.builders.sources.demo_data import write_demo_data
 
     out_dir = out
 
@@ -50,8 +50,8 @@ def sample(
     progress: Progress = True,
 ) -> None:
     """Sample the configured sources (seeded, stratified) into RUN_DIR/videos.parquet and summarise."""
-    from videosavi.builders.runner import BUILD_COMMAND, RUN_DIR_ENTRIES, guard_run_dir
-    from videosavi.builders.sampler import sample_key, sample_videos
+    from videosavi.builders.run.runner import BUILD_COMMAND, RUN_DIR_ENTRIES, guard_run_dir
+    from videosavi.builders.sources.sampler import sample_key, sample_videos
     from videosavi.config import load_config, resolve_data_root
     from videosavi.errors import ConfigError
     from videosavi.out_guard import claim_folder
@@ -69,7 +69,7 @@ def sample(
     run.write_videos(result.videos, sample_key(cfg))
     report = None
     if decode:
-        from videosavi.builders.decode_check import decode_sample
+        from videosavi.builders.decode.check import decode_sample
 
         report = decode_sample(result.videos, cfg, root)
     _print_summary(result, report, run.videos)

@@ -67,10 +67,10 @@ def make_set(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing eval set in --out.")] = False,
 ) -> None:
     """Write a fixed eval set: held-out videos with one question each, or (--protocol paper) iteration 1's questions."""
-    from videosavi.builders.evaluation.make_set import make_eval_set
-    from videosavi.builders.runner import apply_model_override, check_random_weights
+    from videosavi.builders.run.runner import apply_model_override, check_random_weights
     from videosavi.config import load_config, resolve_data_root
     from videosavi.errors import ConfigError
+    from videosavi.workflows.evaluation.make_set import make_eval_set
 
     if protocol == "held-out" and revision is not None:
         raise ConfigError("--revision is for --protocol paper (questions of a published revision)")
@@ -103,10 +103,10 @@ def make_set(
 def _paper_set(cfg: Any, out: Path, dataset: str, revision: str, where: tuple[Path | None, str | None],
                n: int | None, force: bool) -> Any:
     """The paper protocol's set, from the revision's pairs read at its commit (record columns)."""
-    from videosavi.builders.evaluation.make_set import make_paper_eval_set
     from videosavi.formats.published_rows import record_columns
     from videosavi.hub.load import load_revision, resolve_revision
     from videosavi.paths import default_store
+    from videosavi.workflows.evaluation.make_set import make_paper_eval_set
 
     store, endpoint = where
     if store is None and endpoint is None:
@@ -119,7 +119,7 @@ def _paper_set(cfg: Any, out: Path, dataset: str, revision: str, where: tuple[Pa
 
 def _model_config(name: str, backend: str | None, base_url: str | None, batch_size: int,
                   constrained: bool = True) -> Any:
-    from videosavi.builders.evaluation.models import eval_model_config
+    from videosavi.workflows.evaluation.models import eval_model_config
 
     return eval_model_config(name, backend=backend, base_url=base_url, batch_size=batch_size, constrained=constrained)
 
@@ -139,8 +139,8 @@ def answer(
     force: Annotated[bool, typer.Option("--force", help="Replace answers made in --out with another setup.")] = False,
 ) -> None:
     """Answer every question of the set with the answer-stage prompt (resumable)."""
-    from videosavi.builders.evaluation.answer import answer_eval_set
     from videosavi.config import resolve_data_root
+    from videosavi.workflows.evaluation.answer import answer_eval_set
 
     res = answer_eval_set(eval_set, _model_config(model, backend, base_url, batch_size), out,
                           data_root=resolve_data_root(data_root), label=label, force=force)
@@ -209,11 +209,11 @@ def judge(
     """Judge every answer: errors by type per answers folder, like the paper's Table 2 (--severity: rated too)."""
     import json
 
-    from videosavi.builders.evaluation.eval_dir import JudgeDir
-    from videosavi.builders.evaluation.judge import judge_answers
     from videosavi.config import resolve_data_root
     from videosavi.errors import ConfigError
-    from videosavi.workflows.eval_report import write_report
+    from videosavi.workflows.evaluation.eval_dir import JudgeDir
+    from videosavi.workflows.evaluation.judge import judge_answers
+    from videosavi.workflows.evaluation.report import write_report
 
     dirs = [*(answers or []), *(answer_dirs or [])]
     if not dirs:

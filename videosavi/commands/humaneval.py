@@ -62,12 +62,12 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out and --key if they exist.")] = False,
 ) -> None:
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
-    from videosavi.curation.humaneval import export_humaneval
-    from videosavi.curation.humaneval.sampling import parse_per_type
     from videosavi.curation.stats import pairs_frame
     from videosavi.errors import ConfigError
     from videosavi.hub.revision_frame import load_revision_frame
     from videosavi.out_guard import check_out_file
+    from videosavi.workflows.humaneval import export_humaneval
+    from videosavi.workflows.humaneval.sampling import parse_per_type
 
     for option, path in (("--out", out), ("--key", key)):
         check_out_file(path, overwrite=overwrite, option=option, flag="--overwrite")
@@ -121,7 +121,7 @@ def _print_report(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from videosavi.curation.humaneval.score import CRITERIA
+    from videosavi.workflows.humaneval.score import CRITERIA
 
     console = Console()
     types = list(report.majority.by_type)
@@ -171,7 +171,7 @@ def score(
     one has clear errors (the paper's three criteria). The rater's blind pick of the better answer is
     reported apart, never folded into correctness. Rows with missing or invalid judgements are listed.
     """
-    from videosavi.curation.humaneval import score_sheets
+    from videosavi.workflows.humaneval import score_sheets
 
     report = score_sheets(sheets, key)
     if as_json:
@@ -196,7 +196,7 @@ def serve(
     import signal
 
     from videosavi.training.video_roots import resolve_roots
-    from videosavi.workflows.rater_page import RaterServer, ServeOptions
+    from videosavi.workflows.humaneval.rater_page import RaterServer, ServeOptions
 
     def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -39,7 +39,7 @@ def convert(
     """Convert InternVL (InternLM2 or Qwen2 text) to InternVLForConditionalGeneration; runs no remote code."""
     from transformers.utils.hub import convert_file_size_to_int
 
-    from videosavi.builders.models.internvl_convert import convert_internvl
+    from videosavi.builders.generate.models.internvl_convert import convert_internvl
     from videosavi.errors import ConfigError
 
 
@@ -77,7 +77,7 @@ def serve(
     import os
     import shlex
 
-    from videosavi.builders.models.vllm_serve import find_vllm, plan_summary, vllm_plan
+    from videosavi.builders.generate.models.vllm_serve import find_vllm, plan_summary, vllm_plan
     from videosavi.config import load_config
 
     cfg = load_config(announce_config(config))

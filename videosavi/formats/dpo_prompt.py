@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.stages.answer import answer_messages
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages.answer import answer_messages
 from videosavi.schemas.messages import ChatMessage, prompt_text
 
 PROMPT_INPUT_COLUMNS = ("question", "frame_indices")

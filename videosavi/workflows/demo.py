@@ -90,13 +90,13 @@ def write_demo_config(path: Path) -> Path:
 
 def judged_table(config: Path, data_root: Path, workdir: Path, models: dict[str, str]) -> Any:
     """`savi eval make-set`, `answer` per iteration's model, `judge` (the tiny model as the judge)."""
-    from videosavi.builders.evaluation.answer import answer_eval_set
-    from videosavi.builders.evaluation.eval_dir import JudgeDir
-    from videosavi.builders.evaluation.judge import judge_answers
-    from videosavi.builders.evaluation.make_set import make_eval_set
-    from videosavi.builders.evaluation.models import eval_model_config
     from videosavi.config import load_config
-    from videosavi.workflows.eval_report import write_report
+    from videosavi.workflows.evaluation.answer import answer_eval_set
+    from videosavi.workflows.evaluation.eval_dir import JudgeDir
+    from videosavi.workflows.evaluation.judge import judge_answers
+    from videosavi.workflows.evaluation.make_set import make_eval_set
+    from videosavi.workflows.evaluation.models import eval_model_config
+    from videosavi.workflows.evaluation.report import write_report
 
     eval_set = workdir / "set"
     make_eval_set(load_config(config), data_root, eval_set, n=EVAL_QUESTIONS)
@@ -108,9 +108,8 @@ def judged_table(config: Path, data_root: Path, workdir: Path, models: dict[str,
 
 
 def run_demo(workdir: Path, *, train_steps: int = 2) -> dict[str, object]:
-    from videosavi.builders.demo_data import write_demo_data
-    from videosavi.builders.runner import BuildOptions, run_build
-    from videosavi.curation.humaneval import export_humaneval
+    from videosavi.builders.run.runner import BuildOptions, run_build
+    from videosavi.builders.sources.demo_data import write_demo_data
     from videosavi.curation.stats import pairs_frame
     from videosavi.hub.publish import publish_run
     from videosavi.hub.serve import HubServer
@@ -119,6 +118,7 @@ def run_demo(workdir: Path, *, train_steps: int = 2) -> dict[str, object]:
     from videosavi.training.video_roots import roots_from_config
     from videosavi.workflows.build_summary import print_summary
     from videosavi.workflows.export import ExportOptions, export_revision
+    from videosavi.workflows.humaneval import export_humaneval
 
     console = Console()
     workdir = Path(workdir).resolve()

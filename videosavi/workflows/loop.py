@@ -113,7 +113,7 @@ def default_build(config: str | Path | None, data_root: str | Path | None, *, li
     retrospective = load_config(config).retrospective
 
     def build(iteration: int, model: str, out: Path) -> Path:
-        from videosavi.builders.runner import BuildOptions, run_build
+        from videosavi.builders.run.runner import BuildOptions, run_build
 
         previous = str(run_dir_of(Path(out).parent, iteration - 1)) if retrospective and iteration > 1 else None
         result = run_build(BuildOptions(iteration=iteration, config=config, data_root=data_root, out=out,

@@ -88,7 +88,7 @@ def write_mc_task(folder: Path, task: str, rows: list[McRow], version: str = "1"
 
 
 def _tiny_rows(videos: Path, n: int) -> list[McRow]:
-    from videosavi.builders.synthetic_video import random_shapes, write_video
+    from videosavi.builders.sources.synthetic_video import random_shapes, write_video
 
     rows: list[McRow] = []
     seen: set[str] = set()

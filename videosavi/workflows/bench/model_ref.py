@@ -91,7 +91,7 @@ def default_label(given: str, iteration: int | None) -> str:
 
 def _local(folder: Path, wrapper: str | None) -> tuple[str, str | None, str]:
     """(revision, model_type, wrapper) of a model folder."""
-    from videosavi.builders.models.weights import local_revision
+    from videosavi.builders.generate.models.weights import local_revision
 
     config = folder / "config.json"
     try:
@@ -158,7 +158,7 @@ def resolve_model(model: str, *, iteration: int | None = None, label: str | None
                   wrapper: str | None = None, frames: int = 32, device: str = "cpu",
                   model_revision: str | None = None) -> ModelRef:
     """Everything LMMs-Eval needs about `model`; BenchError when it cannot be loaded."""
-    from videosavi.builders.models.tiny import ensure_tiny_model, is_tiny_name
+    from videosavi.builders.generate.models.tiny import ensure_tiny_model, is_tiny_name
 
     if frames < 1:
         raise BenchError(f"--frames must be >= 1, got {frames}")

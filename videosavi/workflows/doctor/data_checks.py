@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from videosavi.builders.sampler import file_status
 from videosavi.builders.sources import PROBLEM, collect, read_source
+from videosavi.builders.sources.sampler import file_status
 from videosavi.config import BuildConfig, SourceConfig, load_config
 from videosavi.errors import VideosaviError
 from videosavi.workflows.doctor.check import Check, fail, ok, skipped

@@ -16,17 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from videosavi.builders.call_keys import call_seed
-from videosavi.builders.models.base import GenerationRequest, ModelBackend
-from videosavi.builders.models.loader import load_backend
-from videosavi.builders.models.tiny import TINY_BUILDERS
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.stages.answer import answer_messages, parse_answer
-from videosavi.builders.stages.critique import critique_messages, critique_schema, parse_critique
-from videosavi.builders.stages.parsing import ParseError
-from videosavi.builders.stages.questions import parse_questions, question_messages, question_schema
-from videosavi.builders.stages.refine import parse_refined, refine_messages
-from videosavi.builders.synthetic_video import random_shapes, render_frame
+from videosavi.builders.generate.call_keys import call_seed
+from videosavi.builders.generate.models.base import GenerationRequest, ModelBackend
+from videosavi.builders.generate.models.loader import load_backend
+from videosavi.builders.generate.models.tiny import TINY_BUILDERS
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages.answer import answer_messages, parse_answer
+from videosavi.builders.generate.stages.critique import critique_messages, critique_schema, parse_critique
+from videosavi.builders.generate.stages.parsing import ParseError
+from videosavi.builders.generate.stages.questions import parse_questions, question_messages, question_schema
+from videosavi.builders.generate.stages.refine import parse_refined, refine_messages
+from videosavi.builders.sources.synthetic_video import random_shapes, render_frame
 from videosavi.config import BuildConfig
 from videosavi.errors import ConfigError
 from videosavi.schemas import Critique, CritiqueIssue

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from videosavi.builders.runner import apply_model_override
+from videosavi.builders.run.runner import apply_model_override
 from videosavi.config import load_config, resolve_data_root
 from videosavi.errors import ConfigError, VideosaviError
 from videosavi.training.lora_targets import ALL_LINEAR

@@ -1,9 +1,9 @@
 """Doctor rows for a model server (the `openai` backend): what it is, and how its JSON replies are laid out.
 
 A misconfigured server and a broken model look alike in a build (quarantined replies), so the doctor tells
-them apart: the `server` row names the server's kind and version as probed (builders/models/openai_server.py),
+them apart: the `server` row names the server's kind and version as probed (builders/generate/models/openai_server.py),
 and the `grammar` row measures the JSON replies the stages got (padding whitespace, raw control characters
-inside strings; builders/models/json_layout.py) and names the exact server flags that fix what it found.
+inside strings; builders/generate/models/json_layout.py) and names the exact server flags that fix what it found.
 On vLLM and SGLang it also asks once with a bare JSON Schema, as other clients do, to show the server's own
 default.
 """
@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from videosavi.builders.models.base import GenerationRequest, ModelBackend
-from videosavi.builders.models.json_layout import JsonLayout, json_layout
-from videosavi.builders.prompts import PromptSet
-from videosavi.builders.stages.critique import critique_messages, critique_schema
+from videosavi.builders.generate.models.base import GenerationRequest, ModelBackend
+from videosavi.builders.generate.models.json_layout import JsonLayout, json_layout
+from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages.critique import critique_messages, critique_schema
 from videosavi.config import BuildConfig
 from videosavi.workflows.doctor.check import Check, fail, ok
 

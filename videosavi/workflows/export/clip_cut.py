@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from videosavi.builders.frame_indices import clip_frame_range
-from videosavi.builders.pyav_reader import PyAVReader
+from videosavi.builders.decode.frame_indices import clip_frame_range
+from videosavi.builders.decode.pyav_reader import PyAVReader
 
 CHUNK = 64  # frames decoded per read: memory stays at one chunk whatever the clip length
 X264_OPTIONS = {"preset": "veryfast", "crf": "18"}

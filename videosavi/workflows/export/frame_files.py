@@ -22,7 +22,7 @@ def write_frames(src: str | Path, indices: Sequence[int], folder: str | Path, *,
     """Decode `indices` of `src` and write one image per frame into `folder`; returns the paths in order."""
     from PIL import Image
 
-    from videosavi.builders.frames import decode_at_indices
+    from videosavi.builders.decode.frames import decode_at_indices
 
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")

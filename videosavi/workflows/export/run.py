@@ -208,7 +208,7 @@ def _raise_if_too_many(rows: list[dict[str, Any]], files: list[Path | None], rea
 def _run_jobs(jobs: list[MediaJob], tmp: Path, *, resize: tuple[int, int] | None, image_format: str,
               workers: int) -> dict[str, str]:
     """Cut every clip / write every frame folder into `tmp`; returns {rel: decoder reason} of those that failed."""
-    from videosavi.builders.decode_errors import DecodeError
+    from videosavi.builders.decode.errors import DecodeError
     from videosavi.training.data import parallel_map
     from videosavi.workflows.export.clip_cut import cut_clip
     from videosavi.workflows.export.frame_files import write_frames

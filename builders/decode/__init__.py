@@ -1,0 +1,1 @@
+"""Decoding: a sampled video's source file, opened inside its root, to the frames the model sees."""

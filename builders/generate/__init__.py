@@ -1,0 +1,1 @@
+"""Generation: model backends, prompt templates, the stages and the machinery that runs them."""
