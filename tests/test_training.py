@@ -326,7 +326,7 @@ def test_mixed_frame_counts_are_refused_only_where_the_processor_stacks_videos(
     check_batchable(VideoDPOCollator(qwen), rows, batch_size=2)  # Qwen-VL flattens: any mix works
     _, internvl = load_policy(resolve_model_source("tiny-internvl"))
     check_batchable(VideoDPOCollator(internvl), rows, batch_size=1)
-    with pytest.raises(TrainingDataError, match=r"different frame counts \(3, 4\).*--batch-size 1"):
+    with pytest.raises(TrainingDataError, match=r"different frame counts \(3, 4\).*--per-device-batch-size 1"):
         check_batchable(VideoDPOCollator(internvl), rows, batch_size=2)
 
 
