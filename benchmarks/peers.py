@@ -48,7 +48,7 @@ def run_variant(name: str, workdir: Path, data_root: Path, config: Path, loss: s
     store = workdir / "store"
     template = TrainArgs(dataset=f"bench/{name}", revision="", model="tiny-qwen2-vl", output=workdir,
                          video_roots=roots_from_config(str(config), data_root), store=store, max_steps=steps,
-                         batch_size=2, grad_accum=1, lr=1e-3, warmup_ratio=0.0, loss=loss,
+                         per_device_batch_size=2, grad_accum=1, lr=1e-3, warmup_ratio=0.0, loss=loss,
                          dataloader_workers=0)
     times: dict[str, float] = {}
     losses: dict[int, list[float]] = {}

@@ -105,8 +105,8 @@ def test_savi_train_records_the_selection(published: Any, tmp_path: Path) -> Non
     res = CliRunner().invoke(app, ["train", "-d", REPO, "-r", "iter1", "-m", "tiny-qwen2-vl", "--store",
                                    str(published.store), "--out", str(out), "--video-root", *roots,
                                    "--question-type", "spatial", "--fraction", "0.5", "--max-steps", "1",
-                                   "--batch-size", "1", "--grad-accum", "1", "--workers", "0", "--no-merge",
-                                   "--no-progress"])
+                                   "--per-device-batch-size", "1", "--grad-accum", "1", "--dataloader-workers", "0",
+                                   "--no-merge", "--no-progress"])
     assert res.exit_code == 0, res.output
     record = json.loads((out / "train.json").read_text(encoding="utf-8"))
     assert record["selection"]["question_type"] == "spatial" and record["selection"]["rows_selected"] == 3

@@ -91,7 +91,7 @@ def loop_run(small_config: Path, demo_root: Path, tmp_path_factory: pytest.TempP
 
     tmp = tmp_path_factory.mktemp("loop-bench")
     raw = yaml.safe_load(small_config.read_text(encoding="utf-8"))
-    raw["training"] = {"max_steps": 1, "batch_size": 2, "grad_accum": 1, "lr": 1e-3, "warmup_ratio": 0.0,
+    raw["training"] = {"max_steps": 1, "per_device_batch_size": 2, "grad_accum": 1, "lr": 1e-3, "warmup_ratio": 0.0,
                        "dataloader_workers": 0, "lora_r": 4, "lora_alpha": 4}
     cfg = tmp / "loop.yaml"
     cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")

@@ -92,7 +92,7 @@ def test_other_setup_is_refused_unless_forced(reference_build: RunDir, demo_root
     res = cli.invoke(app, ["build", "--config", "demo", "--data-root", str(demo_root), "--out",
                            str(reference_build.path), "--limit-videos", "4", "--iteration", "2", "--no-progress"])
     assert res.exit_code == 2
-    assert "different setup" in res.output and "iteration" in res.output and "--force" in res.output
+    assert "different setup" in res.output and "iteration" in res.output and "--overwrite" in res.output
 
 
 def test_second_architecture_internvl(demo_root: Path, tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_two_shards_merged_equal_one_run(reference_build: RunDir, demo_root: Pat
         assert res.exit_code == 0, res.output
         dirs.append(str(out))
         assert RunDir(out).read_build_info().counts.videos_sampled == 2
-    res = cli.invoke(app, ["merge-shards", str(tmp_path / "merged"), *dirs])
+    res = cli.invoke(app, ["merge-shards", *dirs, "--out", str(tmp_path / "merged")])
     assert res.exit_code == 0, res.output
     merged = RunDir(tmp_path / "merged")
     assert rows(merged.path) == rows(reference_build.path)
@@ -138,12 +138,12 @@ def test_two_shards_merged_equal_one_run(reference_build: RunDir, demo_root: Pat
     got = merged.read_build_info().counts
     assert (got.pairs, got.questions, got.videos_done, got.pairs_by_source) == (
         ref_counts.pairs, ref_counts.questions, ref_counts.videos_done, ref_counts.pairs_by_source)
-    res = cli.invoke(app, ["merge-shards", str(tmp_path / "bad"), dirs[0]])
+    res = cli.invoke(app, ["merge-shards", dirs[0], "--out", str(tmp_path / "bad")])
     assert res.exit_code == 2 and "shards 0..1" in res.output
 
 
 def test_build_help_lists_the_options() -> None:
     res = CliRunner().invoke(app, ["build", "--help"])
     for option in ("--iteration", "--config", "--model", "--out", "--limit-videos", "--num-shards",
-                   "--shard-index", "--force", "--push", "--executor"):
+                   "--shard-index", "--overwrite", "--dataset", "--executor"):
         assert option in res.output

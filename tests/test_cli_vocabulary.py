@@ -1,7 +1,7 @@
-"""One CLI vocabulary (issue 16): the command tree checked against `VOCABULARY`, every training option on
-`savi train` and `savi loop`, list options that take space-separated values, earlier spellings that
-warn or are refused, and every `savi ...` command line of README.md and docs/*.md parsed by the real
-commands (click's `make_context`: every option and value checked, nothing run)."""
+"""One CLI vocabulary (issues 16, 25): the command tree checked against `VOCABULARY`, one meaning per flag,
+every training option on `savi train` and `savi loop`, list options that take space-separated values, and
+every `savi ...` command line of README.md and docs/*.md parsed by the real commands (click's
+`make_context`: every option and value checked, nothing run)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from typer.testing import CliRunner
 from tests.cli_tree import commands, flags, is_option, options_table, visible
 from videosavi.cli import app
 from videosavi.commands.dataclass_options import dataclass_flags, with_dataclass_options
-from videosavi.commands.options import OLD_SPELLINGS, SHORT_FLAGS, VOCABULARY, VocabCommand, VocabGroup
+from videosavi.commands.options import SHORT_FLAGS, VOCABULARY, VocabCommand, VocabGroup
 from videosavi.training_options import TrainingOptions, training_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TREE = dict(commands())
+# Spellings that were removed (docs/cli.md, "Release note"): no command has them, no doc line uses them.
+REMOVED = ("--repo", "--output", "--workdir", "--push", "--judge-model", "--force", "--workers")
 
 
 # --- the command tree -----------------------------------------------------------------------------------
@@ -59,8 +61,7 @@ def test_every_command_speaks_the_vocabulary() -> None:
                     got = {f for f in names if not f.startswith("--")}
                     if got != expected:
                         problems.append(f"{path}: {word} has short flags {got or 'none'}, not {expected or 'none'}")
-            if visible(p):
-                problems += [f"{path}: shows the old spelling {f}" for f in names if f in OLD_SPELLINGS]
+            problems += [f"{path}: has the removed spelling {f}" for f in names if f in REMOVED]
     assert not problems, "\n".join(problems)
 
 
@@ -119,48 +120,52 @@ def test_list_options_take_space_separated_values() -> None:
     assert [str(a) for a in p["answers"]] == ["a1", "a2", "a3"]
 
 
-@pytest.mark.parametrize(("args", "param", "value", "old"), [
-    (["publish", "runs/iter1", "--repo", "org/x"], "dataset", "org/x", "--repo"),
-    (["loop", "-m", "tiny-qwen2-vl", "--repo", "org/x", "--workdir", "w"], "out", Path("w"), "--workdir"),
-    (["train", "-d", "o/x", "-r", "iter1", "-m", "m", "--output", "o"], "out", Path("o"), "--output"),
-    (["build", "--push=org/x"], "dataset", "org/x", "--push"),
-    (["demo", "--workdir", "w"], "out", Path("w"), "--workdir"),
-    (["eval", "judge", "--answers", "a", "--judge-model", "j", "-o", "t"], "model", "j", "--judge-model"),
-    (["model", "convert", "-m", "src", "-o", "out", "--revision", "abc"], "model_revision", "abc", "--revision"),
-    (["model", "convert", "src", "out", "--force"], "out", Path("out"), "the positional form (MODEL OUT)"),
-    (["hub", "resolve", "org/x", "iter2", "--store", "s"], "revision", "iter2",
-     "the positional form (DATASET REVISION)"),
-])
-def test_earlier_spellings_still_work_with_one_warning(args: list[str], param: str, value: Any, old: str,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert _params(*args)[param] == value
-    err = capsys.readouterr().err
-    assert f"warning: {old} is deprecated; use --" in err and err.count("\n") == err.count("warning") == \
-        1 + (args.count("--workdir") and args.count("--repo"))
+def test_each_clashing_word_has_one_meaning() -> None:
+    """`--overwrite` is the one word for "replace what this command wrote"; `--batch-size` is requests given to
+    a model at once (training's batch is `--per-device-batch-size`); threads and processes have their own
+    words (`--threads`, `--dataloader-workers`)."""
+    by_flag: dict[str, set[str]] = defaultdict(set)
+    for path, cmd in TREE.items():
+        for p in cmd.params:
+            for f in flags(p):
+                by_flag[f].add(path)
+    assert by_flag["--batch-size"] == {"savi eval answer", "savi eval judge", "savi bench"}
+    assert by_flag["--per-device-batch-size"] == by_flag["--dataloader-workers"] == {"savi train", "savi loop"}
+    assert by_flag["--threads"] == {"savi export"}
+    assert {"savi build", "savi-build", "savi sample", "savi publish", "savi model convert", "savi eval make-set",
+            "savi eval answer", "savi eval judge", "savi bench", "savi train", "savi loop", "savi export",
+            "savi humaneval export"} <= by_flag["--overwrite"]
+    batch_helps = {p.help for cmd in TREE.values() for p in cmd.params if "--batch-size" in flags(p)}
+    assert len(batch_helps) == 1, batch_helps  # written once
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["publish", "runs/iter1", "-r", "org/x"], "--dataset/-d"),
-    (["publish", "runs/iter1", "-rorg/x"], "--dataset/-d"),
-    (["loop", "-n", "4", "-m", "m", "-d", "o/x"], "--iterations"),
-    (["demo-data", "-n", "3", "-o", "d"], "--videos-per-source"),
-    (["model", "convert", "-m", "src", "-o", "out", "-r", "abc"], "--model-revision"),
+    (["publish", "runs/iter1", "--repo", "org/x"], "No such option: --repo"),
+    (["build", "--push", "org/x"], "No such option: --push"),
+    (["train", "-d", "o/x", "-r", "iter1", "-m", "m", "--output", "o"], "No such option: --output"),
+    (["loop", "-m", "m", "-d", "o/x", "--workdir", "w"], "No such option: --workdir"),
+    (["sample", "-o", "s", "--force"], "No such option: --force"),
+    (["export", "-d", "o/x", "-r", "iter1", "-f", "swift", "-o", "e", "--workers", "2"], "No such option: --workers"),
+    (["train", "-d", "o/x", "-r", "iter1", "-m", "m", "-o", "o", "--batch-size", "2"], "No such option: --batch-size"),
+    (["hub", "resolve", "org/x", "iter2"], "Missing option '--dataset'"),
 ])
-def test_short_flags_that_meant_something_else_are_refused(args: list[str], says: str) -> None:
+def test_removed_spellings_are_refused_not_rewritten(args: list[str], says: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 2 and says in res.output, res.output
+    assert "deprecated" not in res.output and list(tmp_path.iterdir()) == []
 
 
-def test_old_positional_forms_still_run(tmp_path: Path, demo_root: Path) -> None:
-    res = CliRunner().invoke(app, ["demo-data", str(tmp_path / "d"), "--videos-per-source", "1"])
-    assert res.exit_code == 0, res.output
-    assert "the positional form (OUT) is deprecated" in res.stderr and (tmp_path / "d" / "star").is_dir()
-    # merge-shards never takes a shard (a folder that holds a build) for its output
+def test_merge_shards_needs_out(tmp_path: Path) -> None:
+    """The old `savi merge-shards OUT SHARD...` form is gone: without --out nothing is merged or written."""
     shard = tmp_path / "shard"
     shard.mkdir()
     (shard / "build.json").write_text("{}", encoding="utf-8")
-    res = CliRunner().invoke(app, ["merge-shards", str(shard), str(tmp_path / "other")])
-    assert res.exit_code == 2 and "--out" in res.output and not (shard / "data").exists()
+    res = CliRunner().invoke(app, ["merge-shards", str(tmp_path / "other"), str(shard)])
+    assert res.exit_code == 2 and "--out" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard"] and sorted(p.name for p in shard.iterdir()) == [
+        "build.json"]
 
 
 def test_a_build_without_config_says_which_it_uses(demo_root: Path, tmp_path: Path) -> None:
@@ -283,7 +288,7 @@ def test_the_docs_have_command_lines() -> None:
 
 
 @pytest.mark.parametrize("line", DOC_LINES, ids=str)
-def test_a_documented_command_line_parses(line: DocLine, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_documented_command_line_parses(line: DocLine) -> None:
     tokens = shlex.split(line.text, comments=True)
     path, cmd, args = _resolve(tokens)
     runs = getattr(cmd, "invoke_without_command", False)
@@ -296,13 +301,10 @@ def test_a_documented_command_line_parses(line: DocLine, capsys: pytest.CaptureF
         flag = token.split("=")[0]
         if flag.startswith("-") and flag != "-":
             assert flag in known, f"{line}: {path} has no option {flag}"
-            assert flag not in OLD_SPELLINGS and flag not in getattr(cmd, "legacy", {}), f"{line}: old spelling"
+            assert flag not in REMOVED, f"{line}: removed spelling"
     if line.partial or not args or args == ["--help"]:
         return
     cmd.make_context(path, list(args))
-    if path == "savi merge-shards":
-        assert "--out" in args or "-o" in args, f"{line}: give --out"
-    assert "deprecated" not in capsys.readouterr().err, str(line)
 
 
 # --- savi loop end to end ----------------------------------------------------------------------------------
@@ -317,7 +319,7 @@ def test_loop_trains_with_the_config_section_and_the_flags_given(small_config: P
     import yaml
 
     raw = yaml.safe_load(small_config.read_text(encoding="utf-8"))
-    raw["training"] = {"max_steps": 1, "batch_size": 2, "grad_accum": 1, "lr": 1e-3, "warmup_ratio": 0.0,
+    raw["training"] = {"max_steps": 1, "per_device_batch_size": 2, "grad_accum": 1, "lr": 1e-3, "warmup_ratio": 0.0,
                        "dataloader_workers": 0, "lora_r": 4, "lora_alpha": 4, "seed": 1}
     cfg = tmp_path / "loop.yaml"
     cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")

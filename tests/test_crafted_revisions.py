@@ -143,7 +143,7 @@ def test_a_bad_row_does_not_stop_training_and_is_counted(hostile: Store, tmp_pat
     craft(hostile.store, tmp_path, "rows-train", rows=change)
     out = tmp_path / "model"
     res = CliRunner().invoke(app, ["train", "-d", REPO, "-r", "rows-train", "-m", "tiny-qwen2-vl", "-o", str(out),
-                                   "--store", str(hostile.store), "--max-steps", "1", "--batch-size", "2",
+                                   "--store", str(hostile.store), "--max-steps", "1", "--per-device-batch-size", "2",
                                    "--max-missing-share", "1.0", "--no-merge", "--no-progress", *_roots(hostile)])
     assert res.exit_code == 0, res.output[-3000:]
     counts = json.loads((out / "train.json").read_text(encoding="utf-8"))["counts"]

@@ -181,7 +181,7 @@ def test_republish_is_a_noop_changed_content_refused_and_force_moves_the_tag(run
 
     rebuilt = write_run_dir(tmp_path / "iter1b", make_pairs(n_videos=1, iteration=1, seed=5), iteration=1).path
     hub.calls.clear()
-    with pytest.raises(PublishError, match="--force"):
+    with pytest.raises(PublishError, match="--overwrite"):
         publish(rebuilt, hub)
     assert "create_commit" not in hub.names() and hub.tags["iter1"] == first.commit_sha
 

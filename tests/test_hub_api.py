@@ -342,7 +342,7 @@ def test_a_tag_of_a_tag_and_a_tag_of_a_tree_are_read_right(tmp_path: Path) -> No
 def test_lightweight_tag_serves_to_stock_datasets_resolve_and_load_revision(server: HubServer, store: dict[str, Any],
                                                                            tmp_path: Path) -> None:
     """`git tag stable iter2` in a store breaks nothing: CLI, store reads, load_revision, stock load_dataset."""
-    result = CliRunner().invoke(app, ["hub", "resolve", REPO, "stable", "--store", str(store["root"])])
+    result = CliRunner().invoke(app, ["hub", "resolve", "-d", REPO, "-r", "stable", "--store", str(store["root"])])
     assert result.exit_code == 0 and result.output.strip().endswith(store["iter2"]), result.output
     ds = load_revision(REPO, "stable", store=store["root"], cache_dir=tmp_path / "c1")
     assert set(ds["iteration"]) == {2}

@@ -35,7 +35,7 @@ TIMES = ("created_at", "timings")
 def _loop_config(path: Path) -> Path:
     write_small_config(path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    raw["training"] = {"max_steps": 1, "batch_size": 2, "grad_accum": 1, "lr": 1e-3, "warmup_ratio": 0.0,
+    raw["training"] = {"max_steps": 1, "per_device_batch_size": 2, "grad_accum": 1, "lr": 1e-3, "warmup_ratio": 0.0,
                        "dataloader_workers": 0, "lora_r": 4, "lora_alpha": 4, "seed": 1}
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path

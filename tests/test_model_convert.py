@@ -415,22 +415,22 @@ def test_out_is_only_replaced_with_force_and_only_by_a_complete_conversion(origi
     out.mkdir()
     (out / "keep.txt").write_text("previous")
     res = _convert(originals["qwen2"].path, out)
-    assert res.exit_code == 2 and "--force" in res.output and (out / "keep.txt").is_file()
+    assert res.exit_code == 2 and "--overwrite" in res.output and (out / "keep.txt").is_file()
 
     broken = tmp_path / "broken"
     shutil.copytree(originals["internlm2"].path, broken)
     _wrong_shape(broken)
-    assert _convert(broken, out, "--force").exit_code == 2
-    assert (out / "keep.txt").read_text() == "previous", "a failed --force run must keep the old folder"
+    assert _convert(broken, out, "--overwrite").exit_code == 2
+    assert (out / "keep.txt").read_text() == "previous", "a failed --overwrite run must keep the old folder"
 
-    res = _convert(originals["qwen2"].path, out, "--force")  # --force replaces only a conversion
-    assert res.exit_code == 2 and "--force replaces only what savi model convert wrote" in res.output, res.output
+    res = _convert(originals["qwen2"].path, out, "--overwrite")  # --overwrite replaces only a conversion
+    assert res.exit_code == 2 and "--overwrite replaces only what savi model convert wrote" in res.output, res.output
     assert (out / "keep.txt").read_text() == "previous"
     (out / "keep.txt").unlink()
     res = _convert(originals["qwen2"].path, out)
     assert res.exit_code == 0, res.output
     (out / "videosavi-convert.json").write_text("{}")  # an earlier conversion: replaced whole
-    res = _convert(originals["qwen2"].path, out, "--force")
+    res = _convert(originals["qwen2"].path, out, "--overwrite")
     assert res.exit_code == 0, res.output
     assert json.loads((out / "videosavi-convert.json").read_text())["format"]
     assert _leftovers(tmp_path) == []

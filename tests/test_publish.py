@@ -153,7 +153,7 @@ def test_publish_rules(state: RepoState, force: bool, expected: PublishPlan) -> 
 
 
 def test_publish_rules_refuse_changed_content_without_force() -> None:
-    with pytest.raises(PublishError, match="--force"):
+    with pytest.raises(PublishError, match="--overwrite"):
         plan_publish(RepoState("t" * 40, False, "h" * 40, True), repo=REPO, tag="iter1", force=False)
 
 
@@ -295,7 +295,7 @@ def test_cli_publish_and_resolve(runs: dict[str, Path], tmp_path: Path) -> None:
     assert res.exit_code == 0 and "nothing to do" in res.output
     res = cli.invoke(app, ["publish", str(runs["iter2"]), "--dataset", REPO, "--store", str(store), "--tag", "iter1",
                            "--no-progress"])
-    assert res.exit_code == 2 and "--force" in res.output
+    assert res.exit_code == 2 and "--overwrite" in res.output
     res = cli.invoke(app, ["publish", str(runs["iter1"]), "--dataset", REPO, "--store", str(store), "--hub"])
     assert res.exit_code == 2 and "exclude each other" in res.output
     res = cli.invoke(app, ["hub", "resolve", "-d", REPO, "-r", "iter1", "--store", str(store)])

@@ -125,7 +125,7 @@ def test_merge_shards_cli_says_to_build_the_shards_again(lossy_config: Path, los
     shard_dirs = [tmp_path / f"shard{i}" for i in range(2)]
     for i, d in enumerate(shard_dirs):
         run_build(BuildOptions(config=lossy_config, data_root=lossy_root, out=d, num_shards=2, shard_index=i))
-    res = CliRunner().invoke(app, ["merge-shards", str(tmp_path / "m"), *map(str, shard_dirs),
+    res = CliRunner().invoke(app, ["merge-shards", *map(str, shard_dirs), "--out", str(tmp_path / "m"),
                                    "--data-root", str(lossy_root)])
     assert res.exit_code == 2 and "Run the same shard builds again" in res.output
     assert re.search(r"(\d+) reserve video\(s\) were added .*\((\w+: \d+ of \d+ asked(, )?)+\)", res.output)

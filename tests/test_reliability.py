@@ -88,12 +88,12 @@ def test_a_live_run_directory_refuses_a_second_build_even_forced_and_a_dead_hold
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         args = ["build", "--config", str(small_config), "--data-root", str(demo_root), "--out", str(out),
-                "--limit-videos", "1", "--force", "--no-progress"]
+                "--limit-videos", "1", "--overwrite", "--no-progress"]
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 2
         line = one_line_error(res.output)
         assert f"pid {holder.pid} on {socket.gethostname()}" in line and "savi-build" in line and "since" in line
-        assert (out / "videos.parquet").read_bytes() == b"the live build's sample"  # --force wiped nothing
+        assert (out / "videos.parquet").read_bytes() == b"the live build's sample"  # --overwrite wiped nothing
         # merging into it and publishing it are refused too
         with pytest.raises(LockedError, match=f"pid {holder.pid}"):
             merge_shards(out, [small_reference])
@@ -222,7 +222,7 @@ def test_paths_that_are_files_are_one_line_naming_the_path(small_config: Path, d
     res = cli.invoke(app, ["demo", "--out", str(a_file), "--no-progress"])
     assert res.exit_code == 2 and str(a_file) in one_line_error(res.output)
     assert a_file.read_text() == "not a folder"
-    res = cli.invoke(app, ["merge-shards", str(tmp_path / "merged"), str(tmp_path)])
+    res = cli.invoke(app, ["merge-shards", str(tmp_path), "--out", str(tmp_path / "merged")])
     assert res.exit_code == 2 and "no finished shard" in one_line_error(res.output)
 
 
@@ -348,3 +348,41 @@ def test_stale_lock_holder_record_does_not_block(tmp_path: Path) -> None:
     with exclusive(folder, "savi-build"):  # a record without a live lock is only history
         record = json.loads((folder / f"{LOCK_FILE}.json").read_text())
         assert record["pid"] == os.getpid() and record["what"] == "savi-build"
+
+
+def test_the_lock_is_reentrant_in_its_process_and_a_waiting_command_gets_it_when_the_holder_ends(
+        tmp_path: Path) -> None:
+    import threading
+
+    from videosavi.locking import LOCK_FILE, exclusive
+
+    folder = tmp_path / "run"
+    record = folder / f"{LOCK_FILE}.json"
+    with exclusive(folder, "savi-build"):
+        with exclusive(folder, "savi merge-shards"):  # the Ray driver merges into the OUT it holds
+            pass
+        failed: list[BaseException] = []
+
+        def other_thread() -> None:
+            try:
+                with exclusive(folder, "a thread"):
+                    pass
+            except BaseException as exc:  # handed to the main thread's assert
+                failed.append(exc)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert failed == [] and json.loads(record.read_text())["what"] == "savi-build"  # nested holds keep it
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.replace("600", "2"), str(folder)],
+                              stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockedError, match=f"in use by savi-build \\(pid {holder.pid} on "), \
+                exclusive(folder, "savi publish"):
+            pass
+        with exclusive(folder, "savi publish", wait_s=60):  # queued behind the holder, as publishes are
+            assert json.loads(record.read_text())["what"] == "savi publish"
+    finally:
+        holder.kill()
+        holder.wait()

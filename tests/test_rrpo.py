@@ -285,8 +285,8 @@ def test_a_trl_loss_passes_through_from_the_cli(published: Published, tmp_path: 
     res = CliRunner().invoke(app, [
         "train", "-d", REPO, "-r", "iter1", "-m", "tiny-qwen2-vl", "-o", str(out), "--store", str(published.store),
         *[a for s, root in published.roots.items() for a in ("--video-root", f"{s}={root}")],
-        "--loss", "ipo", "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", "--lr", "1e-3",
-        "--warmup-ratio", "0", "--workers", "0", "--no-progress", "--no-merge",
+        "--loss", "ipo", "--max-steps", "2", "--per-device-batch-size", "2", "--grad-accum", "1", "--lr", "1e-3",
+        "--warmup-ratio", "0", "--dataloader-workers", "0", "--no-progress", "--no-merge",
     ])
     assert res.exit_code == 0, res.output
     record = json.loads((out / "train.json").read_text())

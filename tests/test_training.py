@@ -79,7 +79,7 @@ def _publish(base: Path, n_videos: int = 3, per_video: int = 2) -> Published:
 def _args(pub: Published, output: Path, **over: Any) -> TrainArgs:
     fields: dict[str, Any] = dict(
         dataset=REPO, revision="iter1", model="tiny-qwen2-vl", output=output, video_roots=pub.roots,
-        store=pub.store, max_steps=2, batch_size=2, grad_accum=1, lr=1e-3, warmup_ratio=0.0,
+        store=pub.store, max_steps=2, per_device_batch_size=2, grad_accum=1, lr=1e-3, warmup_ratio=0.0,
         dataloader_workers=0,
     )
     fields.update(over)
@@ -227,8 +227,9 @@ def test_attention_only_lora_from_the_cli_is_recorded(published: Published, tmp_
     out = tmp_path / "attn"
     result = CliRunner().invoke(app, [
         "train", "-d", REPO, "-r", "iter1", "-m", "tiny-qwen2-vl", "-o", str(out), "--store", str(published.store),
-        *[f"--video-root={s}={d}" for s, d in published.roots.items()], "--max-steps", "1", "--batch-size", "2",
-        "--grad-accum", "1", "--warmup-ratio", "0", "--workers", "0", "--no-merge", "--no-progress",
+        *[f"--video-root={s}={d}" for s, d in published.roots.items()], "--max-steps", "1",
+        "--per-device-batch-size", "2", "--grad-accum", "1", "--warmup-ratio", "0", "--dataloader-workers", "0",
+        "--no-merge", "--no-progress",
         "--lora-targets", "attention",
     ])
     assert result.exit_code == 0, result.output
@@ -325,7 +326,7 @@ def test_mixed_frame_counts_are_refused_only_where_the_processor_stacks_videos(
     check_batchable(VideoDPOCollator(qwen), rows, batch_size=2)  # Qwen-VL flattens: any mix works
     _, internvl = load_policy(resolve_model_source("tiny-internvl"))
     check_batchable(VideoDPOCollator(internvl), rows, batch_size=1)
-    with pytest.raises(TrainingDataError, match=r"different frame counts \(3, 4\).*--batch-size 1"):
+    with pytest.raises(TrainingDataError, match=r"different frame counts \(3, 4\).*--per-device-batch-size 1"):
         check_batchable(VideoDPOCollator(internvl), rows, batch_size=2)
 
 

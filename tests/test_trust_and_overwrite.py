@@ -83,7 +83,7 @@ def test_the_guard_replaces_a_folder_only_when_its_marker_says_the_command_wrote
     assert json.loads((out / MARKER).read_text())["entries"] == ["train.jsonl"]
     assert check_replaceable(out, "savi export", force=True, flag="--overwrite") is True
     with pytest.raises(OutRefusedError, match="was not written by savi model convert"):
-        check_replaceable(out, "savi model convert", force=True, flag="--force")
+        check_replaceable(out, "savi model convert", force=True, flag="--overwrite")
     (out / "mine.txt").write_text("mine")  # the user adds a file to an export: it is no longer all ours
     with pytest.raises(OutRefusedError, match=r"1 thing\(s\) savi export did not write \(mine.txt\)"):
         check_replaceable(out, "savi export", force=True, flag="--overwrite")
@@ -127,7 +127,7 @@ def test_convert_never_writes_over_or_around_its_source(tmp_path: Path) -> None:
     before = tree(tmp_path / "models")
     for out, message in [(src, "is the source checkpoint itself"), (src.parent, "contains the source checkpoint"),
                          (src / "native", "lies inside the source checkpoint")]:
-        res = CliRunner().invoke(app, ["model", "convert", "--model", str(src), "--out", str(out), "--force"])
+        res = CliRunner().invoke(app, ["model", "convert", "--model", str(src), "--out", str(out), "--overwrite"])
         assert res.exit_code == 2 and message in error_line(res.output), res.output
     assert tree(tmp_path / "models") == before
 
@@ -178,7 +178,7 @@ def test_build_force_discards_only_a_run_directory_a_build_wrote(data_root: Path
     for out, message in [(mine, "was not written by savi-build"), (data_root, "is the data root itself"),
                          (data_root / "star" / "videos" / "run", "lies inside the root of source star")]:
         res = CliRunner().invoke(app, ["build", "-c", str(config), "--data-root", str(data_root), "-o", str(out),
-                                       "--force", "--limit-videos", "1", "--no-progress"])
+                                       "--overwrite", "--limit-videos", "1", "--no-progress"])
         assert res.exit_code == 2 and message in error_line(res.output), res.output
     assert tree(mine) == before_mine and tree(data_root) == before_root
 
@@ -380,7 +380,7 @@ def test_a_full_disk_in_training_is_the_builds_one_line(tmp_path: Path, videosav
     try:
         res = CliRunner().invoke(app, ["train", "-d", REPO, "-r", "iter1", "-m", "tiny-qwen2-vl", "-o",
                                        str(tmp_path / "model"), "--store", str(pub.store), "--max-steps", "1",
-                                       "--batch-size", "2", "--no-progress", *roots])
+                                       "--per-device-batch-size", "2", "--no-progress", *roots])
     finally:
         del os.environ["VIDEOSAVI_FAULT"]
     assert res.exit_code == 2
@@ -439,7 +439,7 @@ def test_eval_answer_on_a_damaged_eval_set_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_run_dir_the_build_claims_is_marked(tmp_path: Path, small_reference: Path) -> None:
-    """Builds mark their run directory, so a later `--force` knows it is a build's to replace."""
+    """Builds mark their run directory, so a later `--overwrite` knows it is a build's to replace."""
     marker = json.loads((small_reference / MARKER).read_text(encoding="utf-8"))
     assert marker["command"] == "savi-build" and "build.json*" in marker["entries"]
     assert RunDir(small_reference).read_build_info().counts.pairs > 0

@@ -187,6 +187,6 @@ def check_batchable(collator: VideoDPOCollator, rows: list[dict[str, Any]], batc
     except (ValueError, RuntimeError) as exc:
         raise TrainingDataError(
             f"pairs have different frame counts ({', '.join(map(str, counts))}) and "
-            f"{type(collator.processor).__name__} cannot batch videos of different lengths; use --batch-size 1 "
-            f"(with --grad-accum for the same effective batch). Detail: {str(exc)[:200]}"
+            f"{type(collator.processor).__name__} cannot batch videos of different lengths; use "
+            f"--per-device-batch-size 1 (with --grad-accum for the same effective batch). Detail: {str(exc)[:200]}"
         ) from exc

@@ -83,7 +83,8 @@ def check_args(args: TrainArgs) -> None:
         (0.0 <= args.lora_dropout < 1.0, "--lora-dropout must lie in [0, 1)"),
         (args.lr > 0, "--lr must be > 0"),
         (0.0 <= args.warmup_ratio < 1.0, "--warmup-ratio must lie in [0, 1)"),
-        (args.batch_size > 0 and args.grad_accum > 0, "--batch-size and --grad-accum must be > 0"),
+        (args.per_device_batch_size > 0 and args.grad_accum > 0,
+         "--per-device-batch-size and --grad-accum must be > 0"),
         (args.max_pairs is None or args.max_pairs > 0, "--max-pairs must be > 0"),
         (0.0 < args.fraction <= 1.0, "--fraction must lie in (0, 1]"),
         (args.question_type in ("both", "spatial", "temporal"), "--question-type must be both, spatial or temporal"),
@@ -120,7 +121,7 @@ def _dpo_config(args: TrainArgs, *, use_cpu: bool, bf16: bool, checkpointing: bo
         output_dir=str(args.output / CHECKPOINTS_DIR),
         num_train_epochs=args.epochs,
         max_steps=args.max_steps or -1,
-        per_device_train_batch_size=args.batch_size,
+        per_device_train_batch_size=args.per_device_batch_size,
         gradient_accumulation_steps=args.grad_accum,
         learning_rate=args.lr,
         lr_scheduler_type=args.lr_scheduler,
@@ -276,7 +277,7 @@ def _make_trainer(run: _Run) -> tuple[Any, Any]:
     run.mode = pick_frames_mode(processor, args.frames_as)
     collator = VideoDPOCollator(processor, mode=run.mode, resize=run.resize, answer_template=run.rev.answer_template,
                                 phrase_masks=rrpo)
-    check_batchable(collator, run.data.rows, args.batch_size)
+    check_batchable(collator, run.data.rows, args.per_device_batch_size)
     set_seed(args.seed)  # LoRA's random init happens inside DPOTrainer, before the Trainer seeds
     extra: dict[str, Any] = {}
     trainer_class: Any = DPOTrainer
@@ -359,7 +360,7 @@ def _hyperparameters(args: TrainArgs, mode: str, lora: LoraTargets, objective: d
         "lora_targets": lora.summary(),
         "beta": args.beta, "lora_r": args.lora_r, "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout,
         "learning_rate": args.lr, "lr_scheduler": args.lr_scheduler, "warmup_ratio": args.warmup_ratio,
-        "epochs": args.epochs, "max_steps": args.max_steps, "per_device_batch_size": args.batch_size,
+        "epochs": args.epochs, "max_steps": args.max_steps, "per_device_batch_size": args.per_device_batch_size,
         "gradient_accumulation": args.grad_accum, "seed": args.seed, "frames_as": mode,
         **({"question_type": args.question_type} if args.question_type != "both" else {}),
         **({"fraction": args.fraction} if args.fraction < 1.0 else {}),

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from videosavi.commands.options import vocab_command
+from videosavi.commands.options import VocabCommand
 from videosavi.logs import LEVEL_ENV, LEVELS, configure_logging
 from videosavi.version import __version__
 
@@ -73,7 +73,7 @@ def _savi_build(*args: Any, **kwargs: Any) -> Any:
     return _build.build(*args, **kwargs)
 
 
-build_app.command(cls=vocab_command(_build.BUILD_LEGACY))(_savi_build)
+build_app.command(cls=VocabCommand)(_savi_build)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m videosavi`

@@ -2,39 +2,35 @@
 command, and a holder record that lets a refused second command say who holds it.
 
 Without it two `savi-build`s into one run directory both exit 0 and leave a mix of two runs behind,
-which a later publish ships. The lock is `fcntl.flock` on a lock file: the kernel releases it when
-its process ends, `kill -9` included, so a lock left by a dead process is never an obstacle and
-needs no clean-up; the next command simply takes it. The holder record (pid, host, start time,
-command line) is a JSON file beside the lock file, written by each new holder; it serves only the
-refusal message, never the decision. (The `filelock` package wraps the same call, but reports a lock
-file it cannot create as "could not be acquired", which would make the message blame a holder that
-does not exist.)
+which a later publish ships. The lock is `filelock.FileLock` (what huggingface_hub and datasets lock
+their caches with): an `flock` on a lock file, which the kernel releases when its process ends, `kill
+-9` included, so a lock left by a dead process is never an obstacle and needs no clean-up; the next
+command simply takes it. The holder record (pid, host, start time, command line) is a JSON file beside
+the lock file, written by each new holder; it serves only the refusal message, never the decision.
 
-The lock is re-entrant within one process (the Ray driver holds `OUT` and then merges into it), and
-never shared between processes: each shard of a Ray build locks its own `OUT/shards/shard-I`.
+The lock is re-entrant within one process, across threads (the Ray driver holds `OUT` and then merges
+into it): one `FileLock` per lock file (`is_singleton`) with a shared counter (`thread_local=False`).
+It is never shared between processes: each shard of a Ray build locks its own `OUT/shards/shard-I`.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from videosavi.errors import LockedError
 
 LOCK_FILE = ".videosavi.lock"  # the holder record sits beside it, as `<lock file>.json`
-_HELD: dict[str, list[int]] = {}  # lock file -> [descriptor, depth] of the locks this process holds
-_HELD_GUARD = threading.Lock()
 
 
 def holder_record(what: str) -> dict[str, Any]:
@@ -86,19 +82,6 @@ def read_holder(folder: Path, name: str = LOCK_FILE) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _flock_within(fd: int, wait_s: float) -> None:
-    """Take the flock, retrying for up to `wait_s` seconds; the last attempt's OSError propagates."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except OSError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.1)
-
-
 @contextmanager
 def exclusive(folder: str | Path, what: str, *, name: str = LOCK_FILE, read_only_ok: bool = False,
               wait_s: float = 0.0) -> Iterator[Path]:
@@ -113,40 +96,24 @@ def exclusive(folder: str | Path, what: str, *, name: str = LOCK_FILE, read_only
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = str((folder / name).resolve())
-    with _HELD_GUARD:
-        held = _HELD.get(path)
-        if held is not None:  # re-entry from this process
-            held[1] += 1
-    if held is None:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            if read_only_ok and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                yield folder
-                return
-            raise
-        try:
-            _flock_within(fd, wait_s)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                raise
-            raise LockedError(
-                f"{folder} is in use by {describe_holder(read_holder(folder, name))}: wait for it to finish "
-                "(or stop it), then run this command again"
-            ) from None
-        with _HELD_GUARD:
-            _HELD[path] = [fd, 1]
-        tmp = folder / f"{name}.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(holder_record(what), sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, folder / f"{name}.json")
+    lock = FileLock(folder / name, thread_local=False, is_singleton=True)
     try:
+        lock.acquire(timeout=wait_s)
+    except Timeout:
+        raise LockedError(
+            f"{folder} is in use by {describe_holder(read_holder(folder, name))}: wait for it to finish "
+            "(or stop it), then run this command again"
+        ) from None
+    except OSError as exc:  # the lock file cannot be created or opened: no holder to blame
+        if read_only_ok and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            yield folder
+            return
+        raise
+    try:
+        if lock.lock_counter == 1:  # this process's first hold: say who holds it now
+            tmp = folder / f"{name}.json.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(holder_record(what), sort_keys=True) + "\n", encoding="utf-8")
+            os.replace(tmp, folder / f"{name}.json")
         yield folder
     finally:
-        with _HELD_GUARD:
-            entry = _HELD[path]
-            entry[1] -= 1
-            if entry[1] == 0:
-                del _HELD[path]
-                os.close(entry[0])  # closing the descriptor releases the flock
+        lock.release()

@@ -1,4 +1,4 @@
-"""What `--out` may be, and what `--force` / `--overwrite` may replace there.
+"""What `--out` may be, and what `--overwrite` may replace there.
 
 Overwriting means "replace what this command wrote", never "delete a folder". Three rules, shared by
 every command that writes an OUT folder or file:
@@ -8,7 +8,7 @@ every command that writes an OUT folder or file:
    export into the data root would replace the videos its rows point at.
 2. **Only what the command wrote is replaced.** A command that writes a folder leaves a marker in it
    (`.videosavi-out.json`: the command's name and the entries it wrote, like datatrove's completion
-   markers). `--force`/`--overwrite` replace a folder only when its marker names the same command and
+   markers). `--overwrite` replaces a folder only when its marker names the same command and
    it holds nothing the marker does not list; a folder without a marker is someone else's.
 3. **Replacing is writing beside and renaming.** The new content is written in a folder beside OUT;
    the old OUT is renamed aside, the new one renamed into place, and only then is the old one removed.

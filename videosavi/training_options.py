@@ -77,7 +77,7 @@ class TrainingOptions:
     lr_scheduler: str = _opt("cosine", "Learning-rate schedule (a transformers scheduler name: cosine, linear, "
                                        "constant, ...).")
     warmup_ratio: float = _opt(0.05, "Share of steps spent warming up.")
-    batch_size: int = _opt(1, "Pairs per device per forward pass.")
+    per_device_batch_size: int = _opt(1, "Pairs per device per forward pass (TRL's per_device_train_batch_size).")
     grad_accum: int = _opt(8, "Gradient accumulation steps.")
     seed: int = _opt(42, "Seed of LoRA init, shuffling and dropout.")
     max_missing_share: float = _opt(
@@ -99,7 +99,7 @@ class TrainingOptions:
     bf16: bool | None = _opt(None, "bfloat16 training; default: on for a GPU that has it.")
     gradient_checkpointing: bool | None = _opt(None, "Recompute activations to save memory; default: on for a "
                                                      "GPU, off for the CPU.")
-    dataloader_workers: int = _opt(2, "Data-loader worker processes (they decode the frames).", flag="--workers")
+    dataloader_workers: int = _opt(2, "Data-loader worker processes (they decode the frames).")
     logging_steps: int = _opt(1, "Log metrics every N steps.")
     save_steps: int | None = _opt(None, "Checkpoint every N steps (for --resume).")
     resume: bool = _opt(False, "Continue from the last checkpoint in OUT/checkpoints.")

@@ -193,7 +193,7 @@ def _check_spec(cache: CallCache, spec: dict, run: RunDir, force: bool) -> None:
     if not force:
         details = ", ".join(f"{k}: {old_spec.get(k)!r} -> {spec.get(k)!r}" for k in diff)
         raise RunDirMismatchError(
-            f"{run.path} was built with a different setup ({details}). Use another --out, or --force to "
+            f"{run.path} was built with a different setup ({details}). Use another --out, or --overwrite to "
             "discard its results and start over."
         )
     cache.set_meta("spec", canonical_json(spec))
@@ -207,10 +207,10 @@ RUN_DIR_ENTRIES = ("build.json*", "videos.*", "data", "parts", "shards", "cache.
 
 def guard_run_dir(path: Path, cfg: BuildConfig, data_root: Path, force: bool) -> None:
     """The run directory must stay apart from the videos it reads (a source root, the data root itself),
-    and `--force` discards only a run directory a build wrote (videosavi/out_guard.py)."""
+    and `--overwrite` discards only a run directory a build wrote (videosavi/out_guard.py)."""
     roots = {f"root of source {name}": data_root / src.root for name, src in cfg.sources.items()}
     check_apart(path, roots, containers={"data root": data_root})
-    check_folder(path, BUILD_COMMAND, owned=RUN_DIR_ENTRIES, replacing=force, flag="--force", legacy="cache.sqlite")
+    check_folder(path, BUILD_COMMAND, owned=RUN_DIR_ENTRIES, replacing=force, flag="--overwrite", legacy="cache.sqlite")
 
 
 def _wipe(run: RunDir) -> None:
@@ -243,7 +243,7 @@ def load_or_sample(run: RunDir, cfg: BuildConfig, data_root: Path) -> list[Video
         if found is not None and found != key:
             raise RunDirMismatchError(
                 f"{run.videos} was sampled with other sources or seed than this config; use another --out, "
-                "or --force to resample"
+                "or --overwrite to resample"
             )
         videos = run.read_videos()
         log.info(event("sample_reused", videos=len(videos), available=sum(v.available for v in videos)))
@@ -282,7 +282,7 @@ def _run_build(opts: BuildOptions) -> BuildResult:
                                 descriptions=opts.previous_descriptions, name=cfg.name, origin=opts.previous_origin)
     run = RunDir(opts.run_dir())
     guard_run_dir(run.path, cfg, data_root, opts.force)
-    # The lock comes before anything touches the directory: `--force` must never wipe a run that
+    # The lock comes before anything touches the directory: `--overwrite` must never wipe a run that
     # another live build is writing (it is refused instead, naming that build).
     with exclusive(run.path, "savi-build"):
         claim_folder(run.path, BUILD_COMMAND, RUN_DIR_ENTRIES)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Optional
 import typer
 
 from videosavi.commands._common import friendly_errors, progress_switch
-from videosavi.commands.options import ModelRevision, Progress, VocabGroup, vocab_command
+from videosavi.commands.options import BatchSize, ModelRevision, Progress, VocabCommand, VocabGroup
 
 bench_app = typer.Typer(
     name="bench",
@@ -60,10 +60,11 @@ def bench(
     model_revision: ModelRevision = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per video (paper: 32).")] = 32,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="LMMs-Eval batch size.")] = 1,
+    batch_size: BatchSize = 1,
     limit: Annotated[Optional[int], typer.Option(
         "--limit", min=1, help="Only the first N samples of each task (a smoke run; marked in the results).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Evaluate again tasks the results already hold.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--overwrite", help="Evaluate again the tasks the results already hold, replacing their scores.")] = False,
     timeout: Annotated[Optional[float], typer.Option(
         "--timeout", min=1, help="Stop a task's LMMs-Eval run after this many seconds.")] = None,
     progress: Progress = True,
@@ -121,7 +122,7 @@ def _print_scores(result: Any) -> None:
                                                     if result.already else ""))
 
 
-@bench_app.command("report", cls=vocab_command())
+@bench_app.command("report", cls=VocabCommand)
 @friendly_errors
 def report(
     results: Annotated[Path, typer.Option(

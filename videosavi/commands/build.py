@@ -26,11 +26,8 @@ from videosavi.commands.options import (
     Store,
     announce_config,
     command,
-    warn_deprecated,
 )
 from videosavi.workflows.build_summary import print_summary
-
-BUILD_LEGACY = {"--push": "--dataset"}
 
 
 @friendly_errors
@@ -47,7 +44,9 @@ def build(
         "--executor", help="Where the build runs: local (this process), or ray (shards as Ray tasks).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(
         "--ray-address", help="Ray cluster address (e.g. auto), with --executor ray.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Discard a run directory built with another setup.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--overwrite", help="Start over: discard what a build wrote to --out (a run built with another setup is "
+                            "refused without it).")] = False,
     previous: Annotated[Optional[str], typer.Option(
         "--previous",
         help="Retrospective builds (retrospective: true), iteration > 1: the previous iteration's run directory, "
@@ -101,7 +100,7 @@ def build(
 @friendly_errors
 def merge_shards(
     shard_dirs: Annotated[list[Path], typer.Argument(help="Run directories of the shards.", show_default=False)],
-    out: MergeOut = None,
+    out: MergeOut,
     data_root: Annotated[Optional[Path], typer.Option(
         "--data-root", help="Root of the config's manifests, to draw reserve videos when the shards are short."
     )] = None,
@@ -115,15 +114,6 @@ def merge_shards(
     unless --allow-shortfall."""
     from videosavi.builders.run.merge import merge_shards as do_merge
 
-    if out is None:
-        # The old form, `savi merge-shards OUT SHARD...`, while its OUT is no shard (a shard has build.json):
-        # never take a shard for the merge's output.
-        from videosavi.run_dir import RunDir
-
-        if len(shard_dirs) < 2 or RunDir(shard_dirs[0]).build_json.exists():
-            raise typer.BadParameter("give the merged run directory as --out OUT", param_hint="--out")
-        warn_deprecated("savi merge-shards OUT SHARD...", "savi merge-shards SHARD... --out OUT")
-        out, shard_dirs = shard_dirs[0], shard_dirs[1:]
     do_merge(out, shard_dirs, data_root=data_root, allow_shortfall=allow_shortfall)
     print_summary(out)
 
@@ -142,5 +132,5 @@ def _previous(previous: Optional[str], store: Optional[Path], endpoint: Optional
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "build", build, legacy=BUILD_LEGACY)
+    command(app, "build", build)
     command(app, "merge-shards", merge_shards)

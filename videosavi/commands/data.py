@@ -46,7 +46,7 @@ def sample(
     decode: Annotated[bool, typer.Option(
         "--decode", help="Also decode every sampled video through the worker pool.")] = False,
     hash_files: Annotated[bool, typer.Option("--hash/--no-hash", help="Record each sampled file's sha256.")] = True,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing videos.parquet in --out.")] = False,
+    force: Annotated[bool, typer.Option("--overwrite", help="Replace an existing videos.parquet in --out.")] = False,
     progress: Progress = True,
 ) -> None:
     """Sample the configured sources (seeded, stratified) into RUN_DIR/videos.parquet and summarise."""
@@ -63,7 +63,7 @@ def sample(
     run = RunDir(out)
     guard_run_dir(run.path, cfg, root, force)  # the run directory a build goes on with: apart from the videos
     if run.videos.exists() and not force:
-        raise ConfigError(f"{run.videos} already exists: pass --force to replace it, or choose another --out")
+        raise ConfigError(f"{run.videos} already exists: pass --overwrite to replace it, or choose another --out")
     result = sample_videos(cfg, root, hash_files=hash_files)
     claim_folder(run.path, BUILD_COMMAND, RUN_DIR_ENTRIES)
     run.write_videos(result.videos, sample_key(cfg))
@@ -116,6 +116,5 @@ def _print_summary(result: Any, report: Any, videos_file: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "demo-data", demo_data, positionals=("--out",),
-            retired={"-n": "no longer a flag of savi demo-data: write --videos-per-source N"})
+    command(app, "demo-data", demo_data)
     command(app, "sample", sample)

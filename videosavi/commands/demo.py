@@ -25,4 +25,4 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "demo", demo, legacy={"--workdir": "--out"})
+    command(app, "demo", demo)

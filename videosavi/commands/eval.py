@@ -11,6 +11,7 @@ from videosavi.commands._common import friendly_errors
 from videosavi.commands.options import (
     AnswerModel,
     AnswersOut,
+    BatchSize,
     DataRoot,
     Endpoint,
     EvalConfig,
@@ -23,9 +24,9 @@ from videosavi.commands.options import (
     QuestionModel,
     ReadHub,
     Store,
+    VocabCommand,
     announce_config,
     read_location,
-    vocab_command,
 )
 
 eval_app = typer.Typer(
@@ -38,7 +39,6 @@ Backend = Annotated[Optional[str], typer.Option(
     "--backend", help="tiny, transformers or openai (default: guessed from the model name and --base-url).")]
 BaseUrl = Annotated[Optional[str], typer.Option(
     "--base-url", help="OpenAI-compatible server, e.g. https://api.openai.com/v1 (GPT-4o) or a vLLM server.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Requests per model batch.")]
 
 
 Protocol = Annotated[str, typer.Option(
@@ -47,7 +47,7 @@ Protocol = Annotated[str, typer.Option(
                        "Table 2 did.")]
 
 
-@eval_app.command("make-set", cls=vocab_command())
+@eval_app.command("make-set", cls=VocabCommand)
 @friendly_errors
 def make_set(
     out: EvalSetOut,
@@ -64,7 +64,7 @@ def make_set(
     store: Store = None,
     endpoint: Endpoint = None,
     hub: ReadHub = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing eval set in --out.")] = False,
+    force: Annotated[bool, typer.Option("--overwrite", help="Replace an existing eval set in --out.")] = False,
 ) -> None:
     """Write a fixed eval set: held-out videos with one question each, or (--protocol paper) iteration 1's questions."""
     from videosavi.builders.run.runner import apply_model_override, check_random_weights
@@ -124,7 +124,7 @@ def _model_config(name: str, backend: str | None, base_url: str | None, batch_si
     return eval_model_config(name, backend=backend, base_url=base_url, batch_size=batch_size, constrained=constrained)
 
 
-@eval_app.command("answer", cls=vocab_command())
+@eval_app.command("answer", cls=VocabCommand)
 @friendly_errors
 def answer(
     eval_set: Annotated[Path, typer.Option("--set", help="Eval set folder (savi eval make-set).")],
@@ -136,7 +136,8 @@ def answer(
     backend: Backend = None,
     base_url: BaseUrl = None,
     batch_size: BatchSize = 8,
-    force: Annotated[bool, typer.Option("--force", help="Replace answers made in --out with another setup.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace answers made in --out with another setup.")] = False,
 ) -> None:
     """Answer every question of the set with the answer-stage prompt (resumable)."""
     from videosavi.config import resolve_data_root
@@ -180,7 +181,7 @@ def _print_table(table: Any, result: Any) -> None:
                       f"parsed), {c.unanswered} unanswered", markup=False)
 
 
-@eval_app.command("judge", cls=vocab_command(legacy={"--judge-model": "--model"}))
+@eval_app.command("judge", cls=VocabCommand)
 @friendly_errors
 def judge(
     model: JudgeModel,
@@ -204,7 +205,7 @@ def judge(
         "--severity", help="Also have the judge rate each error critical or minor (not in the paper's protocol; "
                            "an extra split in the table).")] = False,
     force: Annotated[bool, typer.Option(
-        "--force", help="Replace judgements made in --out with another judge setup.")] = False,
+        "--overwrite", help="Replace judgements made in --out with another judge setup.")] = False,
 ) -> None:
     """Judge every answer: errors by type per answers folder, like the paper's Table 2 (--severity: rated too)."""
     import json

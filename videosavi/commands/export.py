@@ -47,7 +47,7 @@ def export(
         "--name", help="Dataset name in dataset_info.json (default: <repo name>_<revision>).")] = None,
     max_missing_share: MaxMissingShare = DEFAULT_MAX_MISSING_SHARE,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace what --out holds.")] = False,
-    workers: Annotated[int, typer.Option("--workers", help="Threads hashing videos and cutting clips.")] = 2,
+    threads: Annotated[int, typer.Option("--threads", help="Threads hashing videos and cutting clips.")] = 2,
     progress: Progress = True,
 ) -> None:
     """Write OUT/train.jsonl (absolute video paths, clip spans cut), OUT/skipped.jsonl and OUT/export.json."""
@@ -58,7 +58,7 @@ def export(
     result = export_revision(ExportOptions(
         dataset=dataset, revision=revision, format=format, out=out, video_roots=video_root or [], config=config,
         data_root=data_root, store=read_store, endpoint=read_endpoint, clips=clips, image_format=image_format,
-        name=name, max_missing_share=max_missing_share, overwrite=overwrite, workers=workers,
+        name=name, max_missing_share=max_missing_share, overwrite=overwrite, threads=threads,
     ))
     skipped = sum(result.skipped.values())
     typer.echo(f"{dataset}@{revision} ({result.sha[:12]}) -> {result.data_file}: {result.rows} of "

@@ -14,14 +14,14 @@ from videosavi.commands.options import (
     ReadHub,
     Revision,
     Store,
+    VocabCommand,
     read_location,
-    vocab_command,
 )
 
 hub_app = typer.Typer(name="hub", help="Serve the local dataset store; resolve revisions.", no_args_is_help=True)
 
 
-@hub_app.command("serve", cls=vocab_command())
+@hub_app.command("serve", cls=VocabCommand)
 @friendly_errors
 def serve(
     store: Store = None,
@@ -56,7 +56,7 @@ def serve(
         server.stop()
 
 
-@hub_app.command("resolve", cls=vocab_command(positionals=("--dataset", "--revision")))
+@hub_app.command("resolve", cls=VocabCommand)
 @friendly_errors
 def resolve(
     dataset: Dataset,

@@ -21,8 +21,8 @@ from videosavi.commands.options import (
     SourcesConfig,
     Store,
     VideoRoots,
+    VocabCommand,
     read_location,
-    vocab_command,
 )
 
 humaneval_app = typer.Typer(
@@ -30,7 +30,7 @@ humaneval_app = typer.Typer(
 )
 
 
-@humaneval_app.command("export", cls=vocab_command())
+@humaneval_app.command("export", cls=VocabCommand)
 @friendly_errors
 def export(
     out: SheetOut,
@@ -157,7 +157,7 @@ def _print_report(report: Any) -> None:
         console.print(probs)
 
 
-@humaneval_app.command("score", cls=vocab_command())
+@humaneval_app.command("score", cls=VocabCommand)
 @friendly_errors
 def score(
     sheets: Annotated[list[Path], typer.Argument(
@@ -180,7 +180,7 @@ def score(
         _print_report(report)
 
 
-@humaneval_app.command("serve", cls=vocab_command())
+@humaneval_app.command("serve", cls=VocabCommand)
 @friendly_errors
 def serve(
     sheet: Annotated[Path, typer.Option("--sheet", help="The rater sheet written by `savi humaneval export`.")],

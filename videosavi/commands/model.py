@@ -15,24 +15,21 @@ from videosavi.commands.options import (
     ModelRevision,
     ServeModel,
     SourceModel,
+    VocabCommand,
     announce_config,
-    vocab_command,
 )
 
 model_app = typer.Typer(name="model", help="Prepare model checkpoints for videosavi.", no_args_is_help=True)
 
 
-@model_app.command("convert", cls=vocab_command(
-    legacy={"--revision": "--model-revision"},
-    retired={"-r": "-r is the dataset's --revision in every command: write --model-revision REV"},
-    positionals=("--model", "--out")))
+@model_app.command("convert", cls=VocabCommand)
 @friendly_errors
 def convert(
     model: SourceModel,
     out: ConvertOut,
     model_revision: ModelRevision = None,
     force: Annotated[bool, typer.Option(
-        "--force", help="Replace --out if it exists, once the new one is complete.")] = False,
+        "--overwrite", help="Replace an earlier conversion at --out, once the new one is complete.")] = False,
     max_shard_size: Annotated[str, typer.Option(
         "--max-shard-size", help="Largest weight shard written, e.g. 5GB.")] = "5GB",
 ) -> None:
@@ -58,7 +55,7 @@ def convert(
     )
 
 
-@model_app.command("serve", cls=vocab_command(),
+@model_app.command("serve", cls=VocabCommand,
                    context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @friendly_errors
 def serve(

@@ -2,27 +2,23 @@
 class that every `savi` command uses.
 
 Words (`VOCABULARY`): `--dataset/-d ORG/NAME`, `--revision/-r REV`, `--out/-o PATH`, `--config/-c`,
-`--data-root`, `--store`, `--endpoint` (`--hub`: the Hugging Face Hub itself), `--model/-m`. A short
-flag means one thing in every command (tests/test_cli_vocabulary.py walks the command tree).
+`--data-root`, `--store`, `--endpoint` (`--hub`: the Hugging Face Hub itself), `--model/-m`, and
+`--overwrite` (replace what the command wrote before). A short flag means one thing in every command, and
+so does a long one: `--threads` (threads), `--dataloader-workers` (processes), `--batch-size` (requests
+per model batch), `--per-device-batch-size` (training pairs). tests/test_cli_vocabulary.py walks the
+command tree.
 
-`VocabCommand` adds two things to Typer's command:
-- **Lists take space-separated values.** A Typer/click option with `multiple=True` takes one value per
-  flag; here `--compare iter2 iter3 iter4` is read as `--compare iter2 --compare iter3 --compare
-  iter4` (the values run up to the next token that starts with `-`, so put positional arguments
-  before a list option). Repeating the flag still works.
-- **Old spellings keep working, hidden.** A command's `legacy` table maps an old flag to its new one
-  (`--repo` -> `--dataset`): the old flag is rewritten before parsing, with one warning line on
-  stderr; so are the positional arguments of a command that now takes options (`positionals`:
-  `savi hub resolve REPO REV` -> `--dataset REPO --revision REV`). A `retired` short flag that used
-  to mean something else (`-r` for `--repo`, `-n` for `--iterations`) is refused with a line that
-  names the new spelling, never reinterpreted.
+`VocabCommand` adds one thing to Typer's command: **lists take space-separated values.** A Typer/click
+option with `multiple=True` takes one value per flag; here `--compare iter2 iter3 iter4` is read as
+`--compare iter2 --compare iter3 --compare iter4` (the values run up to the next token that starts with
+`-`, so put positional arguments before a list option). Repeating the flag still works.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Optional, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -44,6 +40,7 @@ VOCABULARY: dict[str, tuple[str | None, str]] = {
     "--endpoint": (None, "a Hub API URL (e.g. a `savi hub serve` URL)"),
     "--hub": (None, "the Hugging Face Hub itself"),
     "--model": ("-m", "a model: a tiny-* test model, a hub id or a local folder"),
+    "--overwrite": (None, "replace what this command wrote before (nothing else)"),
 }
 # Other short flags, each with its single meaning.
 SHORT_FLAGS: dict[str, str] = {
@@ -52,125 +49,60 @@ SHORT_FLAGS: dict[str, str] = {
     "-f": "--format",
     "-k": "--key",
 }
-# Spellings that were replaced; no command shows them (they live on only in `legacy` tables).
-OLD_SPELLINGS = ("--repo", "--output", "--workdir", "--push", "--judge-model")
 
 
 # --- the command class ---------------------------------------------------------------------------------
 
 
-def warn_deprecated(old: str, new: str) -> None:
-    """One line on stderr: the old spelling still works, and what to write instead."""
-    typer.secho(f"warning: {old} is deprecated; use {new}", fg="yellow", err=True)
+def list_flags(params: Iterable[Any]) -> set[str]:
+    """The flags of options that take several values."""
+    return {name for p in params if getattr(p, "multiple", False) for name in p.opts}
 
 
-class VocabCommand(TyperCommand):
-    """A Typer command whose list options take space-separated values and whose old spellings are
-    rewritten (with a warning) or refused; see the module docstring."""
-
-    legacy: ClassVar[Mapping[str, str]] = {}
-    retired: ClassVar[Mapping[str, str]] = {}
-    # A command that once took positional arguments and now takes options: the flags they map to, in order.
-    positionals: ClassVar[tuple[str, ...]] = ()
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, self.rewrite_positionals(self.rewrite(args, ctx)))
-
-    def rewrite_positionals(self, args: list[str]) -> list[str]:
-        """`savi hub resolve REPO REV` -> `--dataset REPO --revision REV` (one warning), when exactly that
-        many bare arguments are given; any other count is left for click to refuse."""
-        if not self.positionals:
-            return args
-        # is_flag and count are an option's (typer vendors its own click: no isinstance on click.Option)
-        takes_value = {name: not (getattr(p, "is_flag", False) or getattr(p, "count", False))
-                       for p in self.params if p.param_type_name == "option" for name in p.opts}
-        bare: list[int] = []
-        i = 0
-        while i < len(args):
-            token = args[i]
-            if token == "--":
-                bare += range(i + 1, len(args))
-                break
-            if _is_flag(token):
-                i += 2 if "=" not in token and takes_value.get(token, False) else 1
-                continue
-            bare.append(i)
-            i += 1
-        if len(bare) != len(self.positionals):
-            return args
-        values = [args[i] for i in bare]
-        old = " ".join(f"{f.removeprefix('--').upper()}" for f in self.positionals)
-        warn_deprecated(f"the positional form ({old})", " ".join(f"{f} {f.removeprefix('--').upper()}"
-                                                                 for f in self.positionals))
-        kept = [t for i, t in enumerate(args) if i not in bare and t != "--"]
-        return [*(x for f, v in zip(self.positionals, values, strict=True) for x in (f, v)), *kept]
-
-    def list_flags(self) -> set[str]:
-        """The flags of options that take several values."""
-        return {name for p in self.params if getattr(p, "multiple", False) for name in p.opts}
-
-    def rewrite(self, args: list[str], ctx: Any = None) -> list[str]:
-        out: list[str] = []
-        lists = self.list_flags()
-        i = 0
-        while i < len(args):
-            token = args[i]
-            i += 1
-            if token == "--":
-                out += args[i - 1:]
-                break
-            name, eq, value = token.partition("=") if token.startswith("--") else (token, "", "")
-            short = name[:2] if _is_flag(name) and not name.startswith("--") else name  # -rVALUE is -r VALUE
-            if short in self.retired:
-                raise typer.BadParameter(self.retired[short], ctx=ctx, param_hint=short)
-            if name in self.legacy:
-                warn_deprecated(name, self.legacy[name])
-                name = self.legacy[name]
-                token = name + eq + value
-            if name in lists and not eq:
-                values = []
-                while i < len(args) and not _is_flag(args[i]):
-                    values.append(args[i])
-                    i += 1
-                out += [x for v in values for x in (name, v)] or [name]
-                continue
+def spread_lists(args: list[str], lists: set[str]) -> list[str]:
+    """`--compare a b` -> `--compare a --compare b` for each flag in `lists`; everything else as given."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        i += 1
+        if token == "--":
+            out += args[i - 1:]
+            break
+        if token not in lists:  # `--compare=a` is one value already
             out.append(token)
-        return out
+            continue
+        values = []
+        while i < len(args) and not _is_flag(args[i]):
+            values.append(args[i])
+            i += 1
+        out += [x for v in values for x in (token, v)] or [token]
+    return out
 
 
 def _is_flag(token: str) -> bool:
     return token.startswith("-") and len(token) > 1
 
 
+class VocabCommand(TyperCommand):
+    """A Typer command whose list options take space-separated values (see the module docstring)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, spread_lists(args, list_flags(self.params)))
+
+
 class VocabGroup(TyperGroup):
     """A group that is also a command: `savi bench` evaluates, `savi bench report` is its subcommand. Its own
     options are read as `VocabCommand` reads them (space-separated lists), up to the subcommand's name."""
 
-    legacy: ClassVar[Mapping[str, str]] = {}
-    retired: ClassVar[Mapping[str, str]] = {}
-    positionals: ClassVar[tuple[str, ...]] = ()
-
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         cut = next((i for i, a in enumerate(args) if a in self.commands), len(args))
-        own = VocabCommand.rewrite(self, args[:cut], ctx)  # type: ignore[arg-type]  # uses only what both classes have
-        return super().parse_args(ctx, own + args[cut:])
-
-    def list_flags(self) -> set[str]:
-        return VocabCommand.list_flags(self)  # type: ignore[arg-type]  # uses only `params`
+        return super().parse_args(ctx, spread_lists(args[:cut], list_flags(self.params)) + args[cut:])
 
 
-def vocab_command(legacy: Mapping[str, str] | None = None, retired: Mapping[str, str] | None = None,
-                  positionals: tuple[str, ...] = ()) -> type[VocabCommand]:
-    """The command class for one command, with its old spellings (`legacy`), refused flags (`retired`)
-    and the flags its old positional arguments map to (`positionals`)."""
-    return type("VocabCommand", (VocabCommand,), {"legacy": dict(legacy or {}), "retired": dict(retired or {}),
-                                                  "positionals": tuple(positionals)})
-
-
-def command(app: typer.Typer, name: str, fn: Callable[..., Any], *, legacy: Mapping[str, str] | None = None,
-            retired: Mapping[str, str] | None = None, positionals: tuple[str, ...] = ()) -> None:
+def command(app: typer.Typer, name: str, fn: Callable[..., Any]) -> None:
     """Register `fn` as `savi NAME` with the vocabulary's command class."""
-    app.command(name, cls=vocab_command(legacy, retired, positionals))(fn)
+    app.command(name, cls=VocabCommand)(fn)
 
 
 def announce_config(config: str | None) -> str:
@@ -215,8 +147,7 @@ DATASET_HELP = "Published dataset repository, ORG/NAME."
 Dataset = Annotated[str, typer.Option(*_D, metavar="ORG/NAME", help=DATASET_HELP)]
 MaybeDataset = Annotated[Optional[str], typer.Option(*_D, metavar="ORG/NAME", help=DATASET_HELP)]
 PublishDataset = Annotated[Optional[str], typer.Option(
-    *_D, metavar="ORG/NAME", help="Publish the finished build to this dataset repository (tag iterN; it replaces "
-                                  "--push).")]
+    *_D, metavar="ORG/NAME", help="Publish the finished build to this dataset repository (tag iterN).")]
 LoopDataset = Annotated[str, typer.Option(
     *_D, metavar="ORG/NAME", help="Dataset repository each iteration is published to (tag iterN) and trained from.")]
 PublishTo = Annotated[str, typer.Option(*_D, metavar="ORG/NAME", help="Dataset repository to publish to.")]
@@ -265,7 +196,7 @@ ModelRevision = Annotated[Optional[str], typer.Option(
 
 BuildOut = Annotated[Optional[Path], typer.Option(*_O, help="Run directory (default runs/iterN).")]
 SampleOut = Annotated[Path, typer.Option(*_O, help="Run directory to write videos.parquet into.")]
-MergeOut = Annotated[Optional[Path], typer.Option(*_O, help="Run directory to write the merged result into.")]
+MergeOut = Annotated[Path, typer.Option(*_O, help="Run directory to write the merged result into.")]
 DemoDataOut = Annotated[Path, typer.Option(
     *_O, help="Data root to write the demo sources into (created if missing).")]
 TrainOut = Annotated[Path, typer.Option(*_O, help="Folder for adapter/, merged/ and train.json.")]
@@ -302,3 +233,4 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 MaxMissingShare = Annotated[float, typer.Option("--max-missing-share", help=field_help("max_missing_share"))]
 LoraTargets = Annotated[str, typer.Option("--lora-targets", help=field_help("lora_targets"))]
 LimitVideos = Annotated[Optional[int], typer.Option("--limit-videos", min=1, help="Use only the first K videos.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Requests given to the model at once (one batch).")]

@@ -18,7 +18,9 @@ def publish(
     store: Store = None,
     hub: PublishHub = False,
     tag: Annotated[Optional[str], typer.Option("--tag", help="Tag name (default iterN from build.json).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Move an existing tag to different content.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--overwrite", help="Move an existing tag to different content (the commit it named stays in the "
+                            "history).")] = False,
     allow_gap: AllowGap = False,
     progress: Progress = True,
 ) -> None:
@@ -42,5 +44,4 @@ def publish(
 
 def register(app: typer.Typer) -> None:
     """Add `savi publish` to the app."""
-    command(app, "publish", publish, legacy={"--repo": "--dataset"},
-            retired={"-r": "-r is the dataset's --revision in every command now: name the dataset with --dataset/-d"})
+    command(app, "publish", publish)

@@ -191,6 +191,5 @@ def _bench_step(tasks: list[str], model: str, out: Path) -> Any:
 
 def register(app: typer.Typer) -> None:
     """Add `savi train` and `savi loop` to the app."""
-    command(app, "train", train, legacy={"--output": "--out"})
-    command(app, "loop", loop, legacy={"--repo": "--dataset", "--workdir": "--out"},
-            retired={"-n": "no longer a flag of savi loop: write --iterations N"})
+    command(app, "train", train)
+    command(app, "loop", loop)

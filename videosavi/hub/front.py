@@ -28,7 +28,7 @@ a request is escaped before it goes into a header. Any other method than GET/HEA
 File bytes are read from git once per blob into a content-addressed cache (`blob_cache/<blob id>`)
 and byte ranges are served by seeking in that file (`byte_range` decides the header by RFC 9110).
 What is read for a commit sha is cached for the server's lifetime (commits are immutable); names
-(tags, branches) are resolved on every request, so a tag moved by `savi publish --force` is seen at once.
+(tags, branches) are resolved on every request, so a tag moved by `savi publish --overwrite` is seen at once.
 """
 
 from __future__ import annotations

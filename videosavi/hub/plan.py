@@ -1,7 +1,7 @@
 """What a publish must do, decided from the repository's state (pure; shared by both backends).
 
 Keeping the rules in one function means the store and the Hub cannot drift apart on the questions
-that matter to users: is a re-publish a no-op, is a changed tag refused, does `--force` move it.
+that matter to users: is a re-publish a no-op, is a changed tag refused, does `--overwrite` move it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class PublishPlan:
     action: Literal["noop", "tag_head", "commit_and_tag"]
     commit: str | None = None  # noop: the tag's commit; tag_head: main's head
     parent: str | None = None  # commit_and_tag: main's head (None for the first commit)
-    move_tag_from: str | None = None  # set when --force moves an existing tag
+    move_tag_from: str | None = None  # set when --overwrite moves an existing tag
     move_main: bool = True  # False: a higher iteration is on main already; only the tag is written
 
 
@@ -68,7 +68,7 @@ def plan_publish(state: RepoState, *, repo: str, tag: str, force: bool) -> Publi
         if not force:
             raise PublishError(
                 f"{repo}@{tag} already exists ({state.tag_commit[:12]}) with different content; "
-                "publish under another tag, or pass --force to move the tag to the new content"
+                "publish under another tag, or pass --overwrite to move the tag to the new content"
             )
         move_from = state.tag_commit
     if state.head_commit is not None and state.head_matches:

@@ -189,8 +189,8 @@ def run_demo(workdir: Path, *, train_steps: int = 2) -> dict[str, object]:
     t = _step(console, f"6/10 DPO + LoRA on iter1 ({train_steps} steps on CPU)")
     trained = train_dpo(TrainArgs(
         dataset=DEMO_REPO, revision="iter1", model="tiny-qwen2-vl", output=workdir / "iter1-model",
-        video_roots=roots_from_config(str(config), data_root), store=store, max_steps=train_steps, batch_size=2,
-        grad_accum=1, lr=1e-3, warmup_ratio=0.0, overwrite=True,
+        video_roots=roots_from_config(str(config), data_root), store=store, max_steps=train_steps,
+        per_device_batch_size=2, grad_accum=1, lr=1e-3, warmup_ratio=0.0, overwrite=True,
     ))
     console.print(f"merged model for iteration 2: {trained.merged_dir}")
     console.print(f"final metrics: {trained.final_metrics}")

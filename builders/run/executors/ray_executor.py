@@ -56,7 +56,7 @@ def plan_shards(requested: int | None, saved: int | None, resources: Mapping[str
     if requested is not None and saved is not None and requested != saved:
         raise RunDirMismatchError(
             f"this run directory was split into {saved} shards, not {requested}; drop --num-shards to resume "
-            "it, or use --force to start over"
+            "it, or use --overwrite to start over"
         )
     if requested is not None:
         return requested
@@ -123,7 +123,7 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
     cfg = resolve_config(opts)
     data_root = Path(resolve_data_root(opts.data_root)).absolute()
     # The driver holds OUT for the whole build (each shard task locks its own OUT/shards/shard-I), and
-    # takes it before `--force` removes anything.
+    # takes it before `--overwrite` removes anything.
     guard_run_dir(out, cfg, data_root, opts.force)
     with exclusive(out, "savi-build --executor ray"), run_log(out):
         claim_folder(out, BUILD_COMMAND, RUN_DIR_ENTRIES)

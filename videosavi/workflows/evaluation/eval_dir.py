@@ -74,7 +74,7 @@ def check_spec(cache: CallCache, spec: dict, where: Path, force: bool) -> None:
         if diff:
             details = ", ".join(f"{k}: {old_spec.get(k)!r} -> {spec.get(k)!r}" for k in diff)
             raise RunDirMismatchError(f"{where} was made with a different setup ({details}); use another --out, "
-                                      "or --force to replace its results")
+                                      "or --overwrite to replace its results")
     cache.set_meta("spec", canonical_json(spec))
 
 

@@ -232,7 +232,7 @@ def _prepare_out(out: Path, force: bool) -> EvalSetDir:
         if not force:
             raise RunDirMismatchError(
                 f"{es.path} already holds an eval set ({es.read_info().set_id}): a fixed set is never remade in "
-                "place; use another --out, or --force to replace it (answers made on it will no longer match)")
+                "place; use another --out, or --overwrite to replace it (answers made on it will no longer match)")
         for p in (es.info_json, es.questions):
             p.unlink()
     return es

@@ -7,8 +7,9 @@ cuts STAR clips into files of their own (or writes the stored frames as images),
 rows with absolute paths and the same prompt `savi train` uses. It sits above training: it reads
 revisions with `training.revision.open_revision` and checks videos with `training.data.check_rows`.
 
-Modules: `rows` (the neutral row), `swift_jsonl` / `sharegpt_jsonl` (one record per row, plus
-LLaMA-Factory's dataset_info entry), `formats` (by name), `media` (which file each row points at,
+Modules: `rows` (the neutral row), `sharegpt_jsonl` (one record per row, plus LLaMA-Factory's
+dataset_info entry), `formats` (by name; ms-swift's rows are `videosavi.formats.swift_rows`'s, the
+published `swift` config's writer), `media` (which file each row points at,
 pure), `clip_cut` (PyAV), `frame_files` (images), `out_dir` (staging beside OUT), `run`
 (`export_revision`).
 """

@@ -3,15 +3,18 @@
 Every format writer takes these rows, so the prompt (the revision's answer template rendered for
 the question: what a0 was generated from and what `savi train` trains on) and the media paths are
 decided once. A row's media is either one video file (`video`) or the frames the model saw, as image
-files in order (`frames`); all paths are absolute and exist once the export is in place.
+files in order (`frames`); all paths are absolute and exist once the export is in place. The media
+tags are ms-swift's and LLaMA-Factory's alike (`videosavi.formats.swift_rows`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-VIDEO_TAG = "<video>"
-IMAGE_TAG = "<image>"
+from videosavi.formats.swift_rows import IMAGE_TAG as IMAGE_TAG
+from videosavi.formats.swift_rows import VIDEO_TAG as VIDEO_TAG
+
+FILE_NAME = "train.jsonl"  # the rows, in every format
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class ExportOptions:
     name: str | None = None  # LLaMA-Factory dataset name; default <repo name>_<revision>
     max_missing_share: float = DEFAULT_MAX_MISSING_SHARE
     overwrite: bool = False
-    workers: int = 2
+    threads: int = 2  # hashing videos, cutting clips
 
 
 @dataclass
@@ -92,7 +92,7 @@ def check_options(opts: ExportOptions) -> None:
          f"--image-format must be one of {', '.join(IMAGE_FORMATS)}, got {opts.image_format!r}"),
         (0.0 <= opts.max_missing_share <= 1.0, f"--max-missing-share must lie in [0, 1], got {opts.max_missing_share}"),
         (opts.store is None or opts.endpoint is None, "give --store or --endpoint, not both"),
-        (opts.workers > 0, "--workers must be > 0"),
+        (opts.threads > 0, "--threads must be > 0"),
     ]
     for ok, message in checks:
         if not ok:
@@ -146,7 +146,7 @@ def export_revision(opts: ExportOptions) -> ExportResult:
     guarded = [c for c in GUARD_COLUMNS if c in table.column_names]  # checked by schemas.read_row when there
     rows: list[dict[str, Any]] = rows_of(table.select([*ROW_COLUMNS, *guarded]))
     check_roots_exist(roots, {r["source"] for r in rows if isinstance(r["source"], str)})
-    checked = check_rows(rows, roots, workers=opts.workers)
+    checked = check_rows(rows, roots, workers=opts.threads)
     reasons = list(checked.reasons)
     _raise_if_too_many(rows, checked.files, reasons, opts.max_missing_share)
     name = opts.name or dataset_name(opts.dataset, opts.revision)
@@ -159,7 +159,7 @@ def export_revision(opts: ExportOptions) -> ExportResult:
             for r, f, reason in zip(rows, checked.files, reasons, strict=True)
         ]
         jobs = distinct_jobs(media)
-        failed = _run_jobs(jobs, tmp, resize=rev.resize, image_format=opts.image_format, workers=opts.workers)
+        failed = _run_jobs(jobs, tmp, resize=rev.resize, image_format=opts.image_format, workers=opts.threads)
         for i, m in enumerate(media):
             if m is not None and m.job is not None and m.job.rel in failed:
                 reasons[i], media[i] = failed[m.job.rel], None

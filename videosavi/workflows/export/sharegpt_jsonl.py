@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from videosavi.workflows.export.rows import VIDEO_TAG, ExportRow
+from videosavi.workflows.export.rows import FILE_NAME, VIDEO_TAG, ExportRow
 
-FILE_NAME = "train.jsonl"
 COLUMNS = {"messages": "conversations", "chosen": "chosen", "rejected": "rejected", "videos": "videos"}
 TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}
 

@@ -173,7 +173,7 @@ def convert_internvl(
     out = Path(out).expanduser()
     if Path(src).expanduser().is_dir():  # a folder: before anything else, OUT must not be, hold or lie in it
         check_apart(out, {"source checkpoint": Path(src).expanduser()})
-    check_replaceable(out, COMMAND, force=force, flag="--force", owned=OUT_ENTRIES, legacy=RECORD_FILE)
+    check_replaceable(out, COMMAND, force=force, flag="--overwrite", owned=OUT_ENTRIES, legacy=RECORD_FILE)
     source = open_source(src, revision)
     check_apart(out, {"source checkpoint": source.root})  # a hub id's cache snapshot
     plan = plan_conversion(source.config, origin=str(source.root / CONFIG_FILE))
