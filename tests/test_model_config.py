@@ -103,3 +103,17 @@ def test_bundled_and_test_configs_load(tmp_path: Path) -> None:
     raw = small.model_dump(mode="json")
     raw["training"] = {"lora_r": 64, "loss": "ipo"}
     assert BuildConfig.model_validate(raw).data_hash() == small.data_hash()
+
+
+def test_the_renamed_training_batch_size_key_is_named_in_the_error(tmp_path: Path) -> None:
+    """`training.batch_size` became `per_device_batch_size` with its flag; an old config says so, not just
+    "unexpected keyword"."""
+    from videosavi.config import load_config
+    from videosavi.errors import ConfigError
+
+    cfg = tmp_path / "old.yaml"
+    cfg.write_text("extends: demo\ntraining:\n  batch_size: 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"training\.batch_size is now training\.per_device_batch_size"):
+        load_config(cfg)
+    cfg.write_text("extends: demo\ntraining:\n  per_device_batch_size: 2\n", encoding="utf-8")
+    assert load_config(cfg).training.per_device_batch_size == 2

@@ -330,6 +330,14 @@ class BuildConfig(_Strict):
         default=False, description="ISR-DPO's self-retrospective context: before its questions, the model describes "
         "each video (given its description from the previous iteration) and the critic reads that description")
 
+    @field_validator("training", mode="before")
+    @classmethod
+    def _renamed_training_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "batch_size" in value:
+            raise ValueError("training.batch_size is now training.per_device_batch_size (pairs per device per "
+                             "step, TRL's per_device_train_batch_size; --per-device-batch-size): rename the key")
+        return value
+
     @model_validator(mode="after")
     def _source_names(self) -> BuildConfig:
         import re
