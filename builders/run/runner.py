@@ -24,8 +24,9 @@ from videosavi._faults import failpoint
 from videosavi.builders.generate.batching import windows
 from videosavi.builders.generate.call_cache import CallCache
 from videosavi.builders.generate.pipeline_items import DecodedVideo, PipelineContext, VideoResult
-from videosavi.builders.generate.prompts import STAGES, PromptSet
+from videosavi.builders.generate.prompts import PromptSet
 from videosavi.builders.generate.stage_runner import CallContext, StageModel, StageRunner
+from videosavi.builders.generate.stages import check_stage_sections, load_prompts, stage_classes
 from videosavi.builders.generate.video_pipeline import VideoPipeline
 from videosavi.builders.run import shards
 from videosavi.builders.run.call_failures import CallFailures
@@ -56,7 +57,10 @@ from videosavi.schemas import (
 from videosavi.version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from videosavi.builders.decode.pool import FrameDecoderPool
+    from videosavi.builders.generate.models.base import ModelBackend
     from videosavi.curation import CurationConfig
 
 log = logging.getLogger(__name__)
@@ -140,6 +144,7 @@ def resolve_config(opts: BuildOptions) -> BuildConfig:
     cfg = opts.config if isinstance(opts.config, BuildConfig) else load_config(opts.config, opts.overrides or None)
     if isinstance(opts.config, BuildConfig) and opts.overrides:
         raise ConfigError("overrides apply to a config read from a file; change the BuildConfig itself instead")
+    check_stage_sections(cfg)
     check_random_weights(cfg, opts.model, opts.allow_random_weights)
     return apply_model_override(cfg, opts.model)
 
@@ -152,16 +157,14 @@ def display_model_name(name_or_path: str) -> str:
     return name_or_path
 
 
-def generation_json(cfg: BuildConfig, critic: ModelInfo | None = None) -> str:
-    """Each row's `generation`: the seed and every stage's sampling parameters; with an external critic
-    (`stages.critique.model`), the critique entry also names it (backend, model, revision)."""
-    st = cfg.stages
-    stages = {s: getattr(st, s).model_dump(exclude={"model"}) for s in STAGES}
-    if cfg.retrospective:
-        stages["describe"] = st.describe_params.model_dump()
-    if critic is not None:
-        stages["critique"]["critic"] = {"backend": critic.backend, "name_or_path": critic.name_or_path,
-                                        "revision": critic.revision}
+def generation_json(cfg: BuildConfig, others: Mapping[str, ModelInfo] | None = None) -> str:
+    """Each row's `generation`: the seed and the sampling parameters of every stage the build runs; a stage
+    answered by another model (`stages.critique.model`, an external critic) also names it (backend, model,
+    revision) under `critic`."""
+    stages = {s.name: s.sampling(cfg).model_dump(exclude={"model"}) for s in stage_classes(cfg)}
+    for name, info in (others or {}).items():
+        stages[name]["critic"] = {"backend": info.backend, "name_or_path": info.name_or_path,
+                                  "revision": info.revision}
     return canonical_json({"seed": cfg.seed, **stages})
 
 
@@ -299,7 +302,7 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
     from videosavi.builders.generate.models.loader import load_backend
 
     timings: defaultdict[str, float] = defaultdict(float)
-    prompts = PromptSet.load(retrospective=cfg.retrospective)
+    prompts = load_prompts(cfg)
 
     if not progress_bars_enabled() and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars
         from transformers.utils import logging as hf_logging
@@ -310,19 +313,23 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
                    builder=BUILDER_VERSION, videosavi=__version__, pid=os.getpid()))
     t0 = time.perf_counter()
     backend = load_backend(cfg.model)
-    critic_cfg = cfg.stages.critique.model
+    others: dict[str, ModelBackend] = {}  # stage -> another model that answers it (an external critic)
     try:
-        critic = load_backend(critic_cfg) if critic_cfg is not None else None
+        for stage in stage_classes(cfg):
+            other_cfg = stage.model(cfg)
+            if other_cfg is not None:
+                others[stage.name] = load_backend(other_cfg)
     except BaseException:
-        backend.close()
+        for other in [backend, *others.values()]:
+            other.close()
         raise
     timings["model_load_s"] += time.perf_counter() - t0
     info = backend.info
     log.info(event("model_loaded", model=info.name_or_path, revision=info.revision, backend=cfg.model.backend,
                    seconds=round(timings["model_load_s"], 1)))
-    if critic is not None:
-        log.info(event("critic_loaded", model=critic.info.name_or_path, revision=critic.info.revision,
-                       backend=critic.info.backend))
+    for other in others.values():
+        log.info(event("critic_loaded", model=other.info.name_or_path, revision=other.info.revision,
+                       backend=other.info.backend))
     cache = CallCache(run.cache_db)
     try:
         _check_spec(cache, _spec(cfg, info, prompts, opts, data_root, previous), run, opts.force)
@@ -334,13 +341,13 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
         runner = StageRunner(backend, cache, CallContext(
             model=info.name_or_path, revision=info.revision, prompt_hashes=prompts.hashes, base_seed=cfg.seed,
             iteration=opts.iteration, max_attempts=cfg.stages.max_attempts), batch_size=cfg.model.batch_size,
-            stage_models={"critique": StageModel(critic, critic.info.name_or_path, critic.info.revision)}
-            if critic is not None else {})
+            stage_models={name: StageModel(other, other.info.name_or_path, other.info.revision)
+                          for name, other in others.items()})
         pipeline = VideoPipeline(runner, PipelineContext(
             cfg=cfg, curation=curation, prompts=prompts, iteration=opts.iteration,
             model_name=display_model_name(info.name_or_path), model_revision=info.revision,
             builder_version=BUILDER_VERSION,
-            generation_json=generation_json(cfg, critic.info if critic is not None else None),
+            generation_json=generation_json(cfg, {name: other.info for name, other in others.items()}),
             previous_descriptions=previous.descriptions if previous is not None else {}))
 
         window = opts.window or cfg.model.batch_size
@@ -397,9 +404,8 @@ def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig
         return BuildResult(run.path, info_out, pending, model_stats)
     finally:
         cache.close()
-        backend.close()
-        if critic is not None:
-            critic.close()
+        for other in [backend, *others.values()]:
+            other.close()
 
 
 def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, data_root: Path, cache: CallCache,
