@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from videosavi.curation_config import CurationConfig
 from videosavi.errors import ConfigError
 from videosavi.hashing import stable_hash
 from videosavi.schemas.enums import SourceKind
@@ -334,7 +335,8 @@ class BuildConfig(_Strict):
     questions: QuestionsConfig = QuestionsConfig()
     model: ModelConfig = Field(default_factory=TinyModelConfig)
     stages: StagesConfig = StagesConfig()
-    curation: dict[str, Any] = Field(default_factory=dict)
+    curation: CurationConfig = Field(
+        default_factory=CurationConfig, description="the filters and balance a build applies (docs/curation.md)")
     output: OutputConfig = OutputConfig()
     eval: EvalConfig | None = Field(default=None, description="held-out videos for `savi eval`; none if absent")
     training: TrainingOptions = Field(
@@ -436,7 +438,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     try:
         return BuildConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{p} is not a valid videosavi config:\n{exc}") from exc
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{p} is not a valid videosavi config: {_first_error(exc)}{more}") from exc
 
 
 def _read_raw(p: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -275,11 +275,9 @@ def run_build(opts: BuildOptions) -> BuildResult:
 
 
 def _run_build(opts: BuildOptions) -> BuildResult:
-    from videosavi.curation import load_curation_config
-
     t_start = time.perf_counter()
     cfg = resolve_config(opts)
-    curation = load_curation_config(cfg.curation)
+    curation = cfg.curation
     data_root = resolve_data_root(opts.data_root)
     previous = resolve_previous(retrospective=cfg.retrospective, iteration=opts.iteration, previous=opts.previous,
                                 descriptions=opts.previous_descriptions, name=cfg.name, origin=opts.previous_origin)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from videosavi.builders.generate.stages import check_stage_sections
 from videosavi.builders.run.runner import apply_model_override
 from videosavi.config import load_config, resolve_data_root
 from videosavi.errors import ConfigError, VideosaviError
@@ -46,6 +47,7 @@ def run_doctor(opts: DoctorOptions, progress: Callable[[str], None] | None = Non
     publishing = lambda: check_publishing(store=opts.store, endpoint=opts.endpoint, hub=opts.hub)  # noqa: E731
     try:
         cfg = apply_model_override(load_config(opts.config), opts.model)
+        check_stage_sections(cfg)
     except VideosaviError as exc:
         first = str(exc).strip().splitlines()[0]
         return [fail("config", first, "check --config: a YAML file, or a bundled name (demo, videosavi)"), publishing()]
