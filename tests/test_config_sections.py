@@ -61,7 +61,7 @@ def test_an_unknown_stage_section_is_refused_by_name(tmp_path: Path) -> None:
     assert config_row.failed and "stages.qestion: no such stage" in config_row.detail
     res = CliRunner().invoke(app, ["build", "--config", str(path), "--out", str(tmp_path / "run")])
     assert res.exit_code == 2 and "stages.qestion: no such stage" in res.output
-    with pytest.raises(ConfigError, match="stages.describe.model"):  # only the critique takes another model
+    with pytest.raises(ConfigError, match=r"stages\.describe\.model"):  # only the critique takes another model
         load_config(_config(tmp_path, stages={"describe": {"model": {"backend": "tiny"}}}))
 
 
