@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from videosavi._faults import failpoint
+from videosavi.build_options import BuildOptions
 from videosavi.builders.generate.batching import windows
 from videosavi.builders.generate.call_cache import CallCache
 from videosavi.builders.generate.pipeline_items import DecodedVideo, PipelineContext, VideoResult
@@ -64,41 +65,6 @@ if TYPE_CHECKING:
     from videosavi.builders.generate.models.base import ModelBackend
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BuildOptions:
-    """One build's run: which config (a validated `BuildConfig`, or a YAML path or bundled name with
-    `overrides`), which iteration, where, and how much of the sample. The CLI's carrier; the Python
-    entry point is `videosavi.run_build(BuildConfig, ...)`."""
-
-    iteration: int = 1
-    config: BuildConfig | str | Path | None = None
-    data_root: str | Path | None = None
-    out: str | Path | None = None
-    model: str | None = None
-    limit_videos: int | None = None
-    num_shards: int = 1
-    shard_index: int = 0
-    force: bool = False
-    window: int | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    # retrospective builds: the previous iteration's run directory, or the label of descriptions a caller
-    # read from a published revision (`previous_descriptions`: video_uid -> text); builders/run/retrospective.py
-    previous: str | None = None
-    previous_descriptions: dict[str, str] | None = None
-    previous_origin: dict[str, Any] | None = None  # the name and iteration the published revision's build.json gives
-    # build with a random-weight tiny model although neither the config nor --model names one
-    allow_random_weights: bool = False
-    # keep a whole build whose reserve ran out before every quota was met (else: ShortfallError, exit 2);
-    # recorded in build.json (`allow_shortfall`) so publishing knows the shortfall was accepted
-    allow_shortfall: bool = False
-
-    def run_dir(self) -> Path:
-        if self.out:
-            return Path(self.out)
-        suffix = f"-shard{self.shard_index}of{self.num_shards}" if self.num_shards > 1 else ""
-        return Path("runs") / f"iter{self.iteration}{suffix}"
 
 
 @dataclass
