@@ -15,7 +15,7 @@ from typing import Any
 from videosavi.cards.metadata import ConfigSpec, card_data, license_of
 from videosavi.cards.stats import CardStats, error_table, fmt, overview_changes, trend_rows
 from videosavi.curation import reasons
-from videosavi.curation.config import load_curation_config
+from videosavi.curation_config import load_curation_config
 from videosavi.schemas import BuildInfo
 from videosavi.schemas.arrow import field_table
 from videosavi.schemas.enums import PAIR_SEVERITIES, SEVERITIES

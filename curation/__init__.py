@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from videosavi.curation import reasons
-from videosavi.curation.config import CurationConfig, load_curation_config
 from videosavi.curation.curate import CurationResult, curate_pairs, curate_video
 from videosavi.curation.filters.questions import dedupe_questions
 from videosavi.curation.predicates import critique_has_issue, is_refusal, is_truncated, restates_question, same_answer
+from videosavi.curation_config import CurationConfig, load_curation_config
 
 _LAZY = {"pairs_frame", "summarize", "compare", "DatasetStats"}
 

@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from videosavi.curation.config import CurationConfig
 from videosavi.curation.filters.balance import balance_video
 from videosavi.curation.filters.pair_filters import first_objection
+from videosavi.curation_config import CurationConfig
 from videosavi.schemas import PreferencePair
 
 

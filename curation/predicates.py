@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from videosavi.curation.config import DEFAULT_NO_ISSUE_PHRASES
+from videosavi.curation_config import DEFAULT_NO_ISSUE_PHRASES
 from videosavi.schemas.text import normalize_text, word_count
 
 _WORD = re.compile(r"\w+(?:'\w+)*")

@@ -18,11 +18,9 @@ from typer.testing import CliRunner
 import videosavi
 from tests.build_helpers import SMALL_LIMIT, rows
 from videosavi.builders.generate.call_keys import call_key, call_seed
-from videosavi.builders.generate.pair_stages import pair_stages
 from videosavi.builders.generate.pipeline_items import DecodedVideo, PipelineContext, VideoResult
 from videosavi.builders.generate.prompts import PromptSet
-from videosavi.builders.generate.stage import WorkItem
-from videosavi.builders.generate.stage_runner import StageOutcome
+from videosavi.builders.generate.stages import Stage, StageOutcome, WorkItem, pair_stages
 from videosavi.builders.run.executors.base import Executor, get_executor, register_executor
 from videosavi.builders.run.executors.local import LocalExecutor
 from videosavi.builders.run.runner import BuildOptions, BuildResult, check_random_weights, generation_json
@@ -46,7 +44,7 @@ def _calls(run_dir: Path) -> tuple[dict[str, Any], dict[str, tuple[str, str, str
 def test_pair_stages_are_the_build_in_order() -> None:
     plain = load_config("demo")
     retro = load_config("demo", {"retrospective": True})
-    shape = [(s.name, s.fan_out, s.schema is not None, s.expand is not None)
+    shape = [(s.name, s.fan_out, s.schema is not None, type(s).expand is not Stage.expand)
              for s in pair_stages(_context(retro))]
     assert shape == [("describe", "video", False, False), ("question", "video", True, True),
                      ("answer", "question", False, False), ("critique", "question", True, False),

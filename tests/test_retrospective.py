@@ -21,6 +21,7 @@ from tests.build_helpers import rows_by_pair_id, small_options, write_small_conf
 from tests.factories import make_pairs, write_run_dir
 from videosavi.builders.generate.call_keys import call_key, call_seed
 from videosavi.builders.generate.prompts import PromptSet
+from videosavi.builders.generate.stages import stage_params
 from videosavi.builders.generate.stages.critique import critique_messages, critique_schema
 from videosavi.builders.generate.stages.describe import describe_messages
 from videosavi.builders.run.retrospective import previous_from_run_dir, resolve_previous
@@ -66,7 +67,7 @@ def _keys(run_dir: Path, cfg: BuildConfig, iteration: int, stage: str, row: dict
     """The keys this call would have on any of its slots and attempts."""
     spec, _ = _cache(run_dir)
     info = RunDir(run_dir).read_build_info()
-    params = (cfg.stages.describe_params if stage == "describe" else getattr(cfg.stages, stage)).model_dump()
+    params = stage_params(cfg, stage).model_dump(exclude={"model"})
     return {
         call_key(model=spec["model"], revision=spec["model_revision"], prompt_hash=info.prompts[stage],
                  video_sha256=row["video_sha256"], frame_indices=row["frame_indices"], messages=messages,

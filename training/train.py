@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from videosavi._faults import failpoint
 from videosavi.errors import ConfigError
+from videosavi.hub_location import HubLocation
 from videosavi.out_guard import check_apart, check_folder, claim_folder
 from videosavi.progress import progress_bars_enabled, status_console
 from videosavi.training.args import TrainArgs, TrainResult
@@ -88,12 +89,12 @@ def check_args(args: TrainArgs) -> None:
         (args.max_pairs is None or args.max_pairs > 0, "--max-pairs must be > 0"),
         (0.0 < args.fraction <= 1.0, "--fraction must lie in (0, 1]"),
         (args.question_type in ("both", "spatial", "temporal"), "--question-type must be both, spatial or temporal"),
-        (args.store is None or args.endpoint is None, "give --store or --endpoint, not both"),
         (args.rrpo_alpha >= 0, "--alpha must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    HubLocation(store=args.store, endpoint=args.endpoint)  # one place to read the revision from
     check_loss(args.loss, label_smoothing=args.label_smoothing)
     check_spec(args.lora_targets)
 

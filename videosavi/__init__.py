@@ -21,8 +21,8 @@ _PUBLIC = {
     "run_build": "videosavi.builders.run.api",
     "BuildOptions": "videosavi.builders.run.runner",
     "BuildResult": "videosavi.builders.run.runner",
-    "Stage": "videosavi.builders.generate.stage",
-    "pair_stages": "videosavi.builders.generate.pair_stages",
+    "Stage": "videosavi.builders.generate.stages",
+    "pair_stages": "videosavi.builders.generate.stages",
     "Executor": "videosavi.builders.run.executors.base",
     "get_executor": "videosavi.builders.run.executors.base",
     "register_executor": "videosavi.builders.run.executors.base",
@@ -32,8 +32,8 @@ _PUBLIC = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from videosavi.builders.generate.pair_stages import pair_stages as pair_stages
-    from videosavi.builders.generate.stage import Stage as Stage
+    from videosavi.builders.generate.stages import Stage as Stage
+    from videosavi.builders.generate.stages import pair_stages as pair_stages
     from videosavi.builders.run.api import run_build as run_build
     from videosavi.builders.run.executors.base import Executor as Executor
     from videosavi.builders.run.executors.base import get_executor as get_executor

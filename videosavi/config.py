@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from videosavi.curation_config import CurationConfig
 from videosavi.errors import ConfigError
 from videosavi.hashing import stable_hash
 from videosavi.schemas.enums import SourceKind
@@ -98,9 +99,6 @@ class SamplingParams(_Strict):
     temperature: float = Field(default=0.7, ge=0)
     top_p: float = Field(default=0.9, gt=0, le=1)
     max_new_tokens: int = Field(default=256, ge=1)
-
-
-DEFAULT_DESCRIBE = SamplingParams(temperature=0.2, max_new_tokens=512)
 
 
 # --- the model: one class per backend, chosen by `backend` ---------------------------------------------------
@@ -242,21 +240,38 @@ class CritiqueParams(SamplingParams):
 
 
 class StagesConfig(_Strict):
+    """`stages:` the sampling of each stage (`stages.<name>`), and how the build treats failed calls.
+
+    The paper's four stages are typed fields: their defaults are part of every config's hash. Any other
+    stage (the retrospective `describe`, or a stage added later) is a section of the same shape under its
+    name, checked against the stage registry (builders/generate/stages) when a build starts; without it
+    the stage runs with the defaults its module declares, and the config's hash stays what it was.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, SamplingParams | None] = Field(init=False)  # pydantic: the extras are typed
+
     question: SamplingParams = SamplingParams(temperature=0.8, max_new_tokens=512)
     answer: SamplingParams = SamplingParams(temperature=0.7, max_new_tokens=256)
     critique: CritiqueParams = CritiqueParams(temperature=0.2, max_new_tokens=768)
     refine: SamplingParams = SamplingParams(temperature=0.2, max_new_tokens=384)
-    describe: SamplingParams | None = Field(
-        default=None, description="the retrospective description stage (read with retrospective: true); "
-        "null: temperature 0.2, 512 new tokens")
     max_attempts: int = Field(default=3, ge=1, description="tries per structured call before quarantine")
     max_failed_share: float = Field(
         default=0.1, ge=0, le=1, description="share of the videos whose model calls may fail (left pending for the "
         "next run) before the build stops and fails; a build that loses every call always fails")
 
-    @property
-    def describe_params(self) -> SamplingParams:
-        return self.describe or DEFAULT_DESCRIBE
+    def sections(self) -> dict[str, SamplingParams]:
+        """The sections of the stages that are not typed fields, as given (null ones left out)."""
+        return {k: v for k, v in (self.model_extra or {}).items() if v is not None}
+
+    def section(self, stage: str) -> SamplingParams | None:
+        """Stage `stage`'s section: a typed field, or as given; None when the config has none."""
+        if stage in _STAGE_FIELDS:
+            return getattr(self, stage)
+        return self.sections().get(stage)
+
+
+_STAGE_FIELDS = ("question", "answer", "critique", "refine")
 
 
 def model_config(**fields: Any) -> AnyModelConfig:
@@ -320,7 +335,8 @@ class BuildConfig(_Strict):
     questions: QuestionsConfig = QuestionsConfig()
     model: ModelConfig = Field(default_factory=TinyModelConfig)
     stages: StagesConfig = StagesConfig()
-    curation: dict[str, Any] = Field(default_factory=dict)
+    curation: CurationConfig = Field(
+        default_factory=CurationConfig, description="the filters and balance a build applies (docs/curation.md)")
     output: OutputConfig = OutputConfig()
     eval: EvalConfig | None = Field(default=None, description="held-out videos for `savi eval`; none if absent")
     training: TrainingOptions = Field(
@@ -379,8 +395,8 @@ class BuildConfig(_Strict):
             dump.pop("eval", None)
         if not dump.get("retrospective"):  # nor do builds without the retrospective stage
             dump.pop("retrospective", None)
-        if dump["stages"].get("describe") is None:
-            dump["stages"].pop("describe", None)
+        for stage in [k for k, v in dump["stages"].items() if v is None]:  # an unset section changes nothing
+            dump["stages"].pop(stage)
         for section, keys in self._OPERATIONAL.items():
             for k in keys:
                 dump[section].pop(k, None)
@@ -430,7 +446,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     try:
         return BuildConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{p} is not a valid videosavi config:\n{exc}") from exc
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{p} is not a valid videosavi config: {_first_error(exc)}{more}") from exc
 
 
 def _read_raw(p: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

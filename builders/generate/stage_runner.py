@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -24,14 +24,13 @@ from videosavi._faults import failpoint
 from videosavi.builders.generate.call_cache import CallCache
 from videosavi.builders.generate.call_keys import call_key, call_seed, video_key
 from videosavi.builders.generate.models.base import GenerationRequest, ModelBackend
+from videosavi.builders.generate.stages.base import Parser, StageOutcome
 from videosavi.builders.generate.stages.parsing import ParseError
 from videosavi.logs import event
 from videosavi.schemas import StageCounts
 
 log = logging.getLogger(__name__)
 
-# parse(text, finish_reason, last_attempt) -> parsed value; raises ParseError
-Parser = Callable[[str, str, bool], Any]
 # what a caller names its tasks by; `run` returns their outcomes under the same keys
 K = TypeVar("K", bound=Hashable)
 
@@ -49,21 +48,6 @@ class StageTask(Generic[K]):
     json_schema: dict | None
     slot: int
     parse: Parser
-
-
-@dataclass
-class StageOutcome:
-    value: Any = None
-    text: str = ""
-    finish_reason: str = ""
-    attempts: int = 0
-    reason: str | None = None
-    detail: str = ""
-    transient: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.reason is None
 
 
 @dataclass

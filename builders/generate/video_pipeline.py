@@ -3,24 +3,18 @@
 For each video: 1 question call, then per question an answer, a critique and (when the critique
 found an issue) a refinement: 19 calls for 3 + 3 questions. Each stage runs once for the whole
 window so the backend sees large batches; the decoded frames of a video are shared by all its calls.
-The stages are `Stage` objects (builders/generate/stage.py, listed in builders/generate/pair_stages.py); this module
-runs any list of them and knows none by name.
-
-A retrospective build (`retrospective: true`, ISR-DPO) first asks for a description of each video,
-revising the previous iteration's description of it where there is one (builders/run/retrospective.py);
-the critic sees that description before its instructions, and every pair of the video stores it.
-A video whose description fails gets no questions (it is quarantined, or left pending, like one
-whose question call fails).
+The stages are `Stage` objects (builders/generate/stages/: one module each, listed in `STAGES`); this
+module runs any list of them and knows none by name. `VideoPipeline(runner, ctx, stages=[...])` runs
+stages of the caller's own (tests/test_user_stage.py runs a user-defined stage through a whole window).
 """
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
-from videosavi.builders.generate.pair_stages import pair_stages
 from videosavi.builders.generate.pipeline_items import DecodedVideo, PipelineContext, VideoResult, decoded_meta
-from videosavi.builders.generate.stage import Stage, WorkItem
-from videosavi.builders.generate.stage_runner import StageOutcome, StageRunner, StageTask
+from videosavi.builders.generate.stage_runner import StageRunner, StageTask
+from videosavi.builders.generate.stages import Stage, StageOutcome, WorkItem, pair_stages
 from videosavi.curation import curate_video
 from videosavi.schemas import PreferencePair, QuarantineRecord
 
@@ -52,7 +46,7 @@ class VideoPipeline:
                     continue
                 if last:
                     self._add_pair(item)
-                going_on += stage.expand(item) if stage.expand is not None else [item]
+                going_on += stage.expand(item)
             work = going_on
 
         for res in results.values():

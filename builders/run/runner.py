@@ -15,17 +15,20 @@ import os
 import sqlite3
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from videosavi._faults import failpoint
+from videosavi.build_options import BuildOptions
 from videosavi.builders.generate.batching import windows
 from videosavi.builders.generate.call_cache import CallCache
 from videosavi.builders.generate.pipeline_items import DecodedVideo, PipelineContext, VideoResult
-from videosavi.builders.generate.prompts import STAGES, PromptSet
+from videosavi.builders.generate.prompts import PromptSet
 from videosavi.builders.generate.stage_runner import CallContext, StageModel, StageRunner
+from videosavi.builders.generate.stages import check_stage_sections, load_prompts, stage_classes
 from videosavi.builders.generate.video_pipeline import VideoPipeline
 from videosavi.builders.run import shards
 from videosavi.builders.run.call_failures import CallFailures
@@ -42,7 +45,7 @@ from videosavi.locking import exclusive
 from videosavi.logs import event, run_log
 from videosavi.out_guard import check_apart, check_folder, claim_folder
 from videosavi.progress import progress_bar, progress_bars_enabled
-from videosavi.run_dir import RunDir
+from videosavi.run_dir import RunDir, atomic_write_text
 from videosavi.schemas import (
     BuildCounts,
     BuildInfo,
@@ -56,45 +59,12 @@ from videosavi.schemas import (
 from videosavi.version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from videosavi.builders.decode.pool import FrameDecoderPool
-    from videosavi.curation import CurationConfig
+    from videosavi.builders.generate.models.base import ModelBackend
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BuildOptions:
-    """One build's run: which config (a validated `BuildConfig`, or a YAML path or bundled name with
-    `overrides`), which iteration, where, and how much of the sample. The CLI's carrier; the Python
-    entry point is `videosavi.run_build(BuildConfig, ...)`."""
-
-    iteration: int = 1
-    config: BuildConfig | str | Path | None = None
-    data_root: str | Path | None = None
-    out: str | Path | None = None
-    model: str | None = None
-    limit_videos: int | None = None
-    num_shards: int = 1
-    shard_index: int = 0
-    force: bool = False
-    window: int | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    # retrospective builds: the previous iteration's run directory, or the label of descriptions a caller
-    # read from a published revision (`previous_descriptions`: video_uid -> text); builders/run/retrospective.py
-    previous: str | None = None
-    previous_descriptions: dict[str, str] | None = None
-    previous_origin: dict[str, Any] | None = None  # the name and iteration the published revision's build.json gives
-    # build with a random-weight tiny model although neither the config nor --model names one
-    allow_random_weights: bool = False
-    # keep a whole build whose reserve ran out before every quota was met (else: ShortfallError, exit 2);
-    # recorded in build.json (`allow_shortfall`) so publishing knows the shortfall was accepted
-    allow_shortfall: bool = False
-
-    def run_dir(self) -> Path:
-        if self.out:
-            return Path(self.out)
-        suffix = f"-shard{self.shard_index}of{self.num_shards}" if self.num_shards > 1 else ""
-        return Path("runs") / f"iter{self.iteration}{suffix}"
 
 
 @dataclass
@@ -140,6 +110,7 @@ def resolve_config(opts: BuildOptions) -> BuildConfig:
     cfg = opts.config if isinstance(opts.config, BuildConfig) else load_config(opts.config, opts.overrides or None)
     if isinstance(opts.config, BuildConfig) and opts.overrides:
         raise ConfigError("overrides apply to a config read from a file; change the BuildConfig itself instead")
+    check_stage_sections(cfg)
     check_random_weights(cfg, opts.model, opts.allow_random_weights)
     return apply_model_override(cfg, opts.model)
 
@@ -152,16 +123,14 @@ def display_model_name(name_or_path: str) -> str:
     return name_or_path
 
 
-def generation_json(cfg: BuildConfig, critic: ModelInfo | None = None) -> str:
-    """Each row's `generation`: the seed and every stage's sampling parameters; with an external critic
-    (`stages.critique.model`), the critique entry also names it (backend, model, revision)."""
-    st = cfg.stages
-    stages = {s: getattr(st, s).model_dump(exclude={"model"}) for s in STAGES}
-    if cfg.retrospective:
-        stages["describe"] = st.describe_params.model_dump()
-    if critic is not None:
-        stages["critique"]["critic"] = {"backend": critic.backend, "name_or_path": critic.name_or_path,
-                                        "revision": critic.revision}
+def generation_json(cfg: BuildConfig, others: Mapping[str, ModelInfo] | None = None) -> str:
+    """Each row's `generation`: the seed and the sampling parameters of every stage the build runs; a stage
+    answered by another model (`stages.critique.model`, an external critic) also names it (backend, model,
+    revision) under `critic`."""
+    stages = {s.name: s.sampling(cfg).model_dump(exclude={"model"}) for s in stage_classes(cfg)}
+    for name, info in (others or {}).items():
+        stages[name]["critic"] = {"backend": info.backend, "name_or_path": info.name_or_path,
+                                  "revision": info.revision}
     return canonical_json({"seed": cfg.seed, **stages})
 
 
@@ -200,6 +169,7 @@ def _check_spec(cache: CallCache, spec: dict, run: RunDir, force: bool) -> None:
 
 
 BUILD_COMMAND = "savi-build"
+SHARDS_DIR = "shards"  # the shards an executor that splits the build writes under its run directory
 # What a build (its shards, merges and Ray driver included) writes at a run directory's top level.
 RUN_DIR_ENTRIES = ("build.json*", "videos.*", "data", "parts", "shards", "cache.sqlite*", "quarantine.jsonl*",
                    "skipped.jsonl*", "prompts", "build.log*")
@@ -214,9 +184,11 @@ def guard_run_dir(path: Path, cfg: BuildConfig, data_root: Path, force: bool) ->
 
 
 def _wipe(run: RunDir) -> None:
+    """`--force`: everything a build of any executor wrote (parts, data, its shards' folders, the cache, the
+    sample, build.json), so the run starts over."""
     import shutil
 
-    for p in [run.path / shards.PARTS_DIR, run.data_dir]:
+    for p in [run.path / shards.PARTS_DIR, run.data_dir, run.path / SHARDS_DIR]:
         shutil.rmtree(p, ignore_errors=True)
     for p in [run.cache_db, Path(str(run.cache_db) + "-wal"), Path(str(run.cache_db) + "-shm"), run.videos,
               run.build_json]:
@@ -256,14 +228,68 @@ def load_or_sample(run: RunDir, cfg: BuildConfig, data_root: Path) -> list[Video
 
 
 
+# --- the driver: one build, however its work is launched -------------------------------------------------
+# Planning (config, run directory, the sample), the reserve top-up between rounds, and completion
+# (build.json, the stopped verdict, the shortfall check) happen here once, for every executor; an executor
+# only says how a round of the work runs (`Launch`: this process, Ray tasks, ...). builders/run/executors/.
+
+
+@dataclass
+class Plan:
+    """A build as every executor starts it: its options, resolved config, run directory (held by this
+    process), the previous iteration's descriptions, and the sample (extended by reserve rounds)."""
+
+    opts: BuildOptions
+    cfg: BuildConfig
+    data_root: Path
+    run: RunDir
+    previous: PreviousContext | None
+    videos: list[VideoRef] = field(default_factory=list)
+    timings: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def tops_up(self) -> bool:
+        """Whether reserve videos join between rounds: not while the build is a preview (`--limit-videos`)
+        or one shard of several built apart (merging decides for all of them at once)."""
+        return self.opts.limit_videos is None and self.opts.num_shards == 1
+
+
+class Work(Protocol):
+    """A build's work once started (an executor's `start`): rounds over the sample, then the finished run."""
+
+    part_dirs: list[Path]  # where the videos' part files are written
+    runs: list[RunDir]  # every run directory that builds from the sample (a reserve round extends each)
+    model_stats: dict[str, Any]  # the backend's work counters, where the work ran in this process
+
+    def round(self, videos: list[VideoRef]) -> int:
+        """Build every video of `videos` not built yet; returns how many were left pending."""
+        ...
+
+    def finish(self) -> BuildInfo:
+        """The run's build.json content, its data written (shards finalised, or merged)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+Launch = Callable[[Plan], "Work"]
+
+
 def run_build(opts: BuildOptions) -> BuildResult:
-    """Build (or resume) one iteration into `opts.out`, then finalise shards and build.json.
+    """Build (or resume) one iteration into `opts.out` in this process (the `local` executor), then
+    finalise shards and build.json.
 
     A full disk surfaces as `DiskFullError` (one actionable line in the CLI): every write is atomic,
     so freeing space and re-running the same command resumes without loss.
     """
+    return drive(opts, InProcessWork.start)
+
+
+def drive(opts: BuildOptions, launch: Launch, holder: str = BUILD_COMMAND) -> BuildResult:
+    """The one build driver: plan, hold the run directory, sample, run rounds (`launch` says where) with a
+    reserve top-up between them, finish and complete the run. `holder` names this build to a second one."""
     try:
-        return _run_build(opts)
+        return _drive(opts, launch, holder)
     except (OSError, sqlite3.Error) as exc:
         full = disk_full_error(exc, opts.run_dir())
         if full is None:
@@ -271,12 +297,9 @@ def run_build(opts: BuildOptions) -> BuildResult:
         raise full from exc
 
 
-def _run_build(opts: BuildOptions) -> BuildResult:
-    from videosavi.curation import load_curation_config
-
+def _drive(opts: BuildOptions, launch: Launch, holder: str) -> BuildResult:
     t_start = time.perf_counter()
     cfg = resolve_config(opts)
-    curation = load_curation_config(cfg.curation)
     data_root = resolve_data_root(opts.data_root)
     previous = resolve_previous(retrospective=cfg.retrospective, iteration=opts.iteration, previous=opts.previous,
                                 descriptions=opts.previous_descriptions, name=cfg.name, origin=opts.previous_origin)
@@ -284,122 +307,191 @@ def _run_build(opts: BuildOptions) -> BuildResult:
     guard_run_dir(run.path, cfg, data_root, opts.force)
     # The lock comes before anything touches the directory: `--overwrite` must never wipe a run that
     # another live build is writing (it is refused instead, naming that build).
-    with exclusive(run.path, "savi-build"):
+    with exclusive(run.path, holder):
         claim_folder(run.path, BUILD_COMMAND, RUN_DIR_ENTRIES)
         if opts.force:
             _wipe(run)
         with run_log(run.path):
-            return _build_locked(opts, cfg, curation, data_root, run, previous, t_start)
+            plan = Plan(opts, cfg, data_root, run, previous)
+            log.info(event("build_start", run=str(run.path), iteration=opts.iteration, config=cfg.name,
+                           force=opts.force, shard=f"{opts.shard_index}/{opts.num_shards}",
+                           limit_videos=opts.limit_videos, builder=BUILDER_VERSION, videosavi=__version__,
+                           pid=os.getpid()))
+            t0 = time.perf_counter()
+            plan.videos = load_or_sample(run, cfg, data_root)
+            plan.timings["sample_s"] += time.perf_counter() - t0
+            work = launch(plan)
+            try:
+                while True:  # one round per reserve top-up; the first round is the sample as drawn
+                    pending = work.round(plan.videos)
+                    more = _reserve_round(plan, work) if plan.tops_up and not pending else []
+                    if not any(v.available for v in more):
+                        break
+                    log.info(event("reserve_top_up", videos=sum(v.available for v in more),
+                                   by_source=dict(Counter(v.source for v in more if v.available))))
+                    plan.videos = [*plan.videos, *more]
+                prior = run.build_json.read_text(encoding="utf-8") if run.build_json.is_file() else None
+                info = work.finish()
+            finally:
+                work.close()
+            return _complete(plan, info, prior, pending, work.model_stats, t_start)
 
 
-def _build_locked(opts: BuildOptions, cfg: BuildConfig, curation: CurationConfig, data_root: Path, run: RunDir,
-                  previous: PreviousContext | None, t_start: float) -> BuildResult:
-    from videosavi.builders.decode.pool import FrameDecoderPool
-    from videosavi.builders.decode.source_decode import decode_sampled_video
-    from videosavi.builders.generate.models.loader import load_backend
+def _reserve_round(plan: Plan, work: Work) -> list[VideoRef]:
+    """Reserve videos for every source short of its pairs, over all of the build's parts, appended to the
+    sample of every run directory that builds from it (none: every short source has run out)."""
+    request = reserve_request(outcomes(work.part_dirs, plan.videos), quota_targets(plan.cfg))
+    if not request:
+        return []
+    return extend_runs(plan.cfg, plan.data_root, plan.videos, request, work.runs, plan.run.read_sample_key())
 
-    timings: defaultdict[str, float] = defaultdict(float)
-    prompts = PromptSet.load(retrospective=cfg.retrospective)
 
-    if not progress_bars_enabled() and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars
-        from transformers.utils import logging as hf_logging
+def _complete(plan: Plan, info: BuildInfo, prior: str | None, pending: int, model_stats: dict[str, Any],
+              t_start: float) -> BuildResult:
+    """build.json of the finished run (a run finished before with the same result keeps its file byte for
+    byte), then the verdicts: a build stopped by failing model calls, or short of its quota."""
+    run, opts = plan.run, plan.opts
+    info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
+    if prior is not None and run.build_json.read_text(encoding="utf-8") != prior:
+        atomic_write_text(run.build_json, prior)  # finishing (a merge) wrote it: compare with the run before
+    info = run.write_final_build_info(info)
+    if model_stats:
+        log.info(event("model_work", **model_stats))
+    c = info.counts
+    log.info(event("build_done", pairs=c.pairs, videos_done=c.videos_done, videos_skipped=c.videos_skipped,
+                   pending=pending, quarantined=sum(s.quarantined for s in c.stages.values()),
+                   shards=len(info.shards), seconds=info.timings["total_s"], stopped=info.stopped))
+    if info.stopped:
+        fix = "fix the model server" if plan.cfg.model.backend == "openai" else "fix what made the model calls fail"
+        raise BuildStoppedError(f"the build did not complete: {info.stopped}. Finished videos are kept in "
+                                f"{run.path}: {fix} and run the same command to resume", run_dir=run.path)
+    check_shortfall(info, whole=opts.num_shards == 1 and opts.limit_videos is None and not pending)
+    return BuildResult(run.path, info, pending, model_stats)
 
-        hf_logging.disable_progress_bar()
-    log.info(event("build_start", run=str(run.path), iteration=opts.iteration, config=cfg.name, force=opts.force,
-                   shard=f"{opts.shard_index}/{opts.num_shards}", limit_videos=opts.limit_videos,
-                   builder=BUILDER_VERSION, videosavi=__version__, pid=os.getpid()))
-    t0 = time.perf_counter()
-    backend = load_backend(cfg.model)
-    critic_cfg = cfg.stages.critique.model
-    try:
-        critic = load_backend(critic_cfg) if critic_cfg is not None else None
-    except BaseException:
-        backend.close()
-        raise
-    timings["model_load_s"] += time.perf_counter() - t0
-    info = backend.info
-    log.info(event("model_loaded", model=info.name_or_path, revision=info.revision, backend=cfg.model.backend,
-                   seconds=round(timings["model_load_s"], 1)))
-    if critic is not None:
-        log.info(event("critic_loaded", model=critic.info.name_or_path, revision=critic.info.revision,
-                       backend=critic.info.backend))
-    cache = CallCache(run.cache_db)
-    try:
-        _check_spec(cache, _spec(cfg, info, prompts, opts, data_root, previous), run, opts.force)
+
+# --- the work in this process: the local executor, and each shard task of the others ------------------------
+
+
+class InProcessWork:
+    """The run directory's videos built here: the model loaded once for every round, a decoder pool, the
+    call cache; `finish` finalises the parts into shards and build.json's content."""
+
+    def __init__(self, plan: Plan) -> None:
+        from videosavi.builders.decode.pool import FrameDecoderPool
+        from videosavi.builders.decode.source_decode import decode_sampled_video
+        from videosavi.builders.generate.models.loader import load_backend
+
+        self.plan = plan
+        cfg, opts, run = plan.cfg, plan.opts, plan.run
+        self.part_dirs, self.runs = [run.path], [run]
+        self.model_stats: dict[str, Any] = {}
+        self.prompts = load_prompts(cfg)
+        if not progress_bars_enabled() and cfg.model.backend in ("tiny", "transformers"):  # no weight-loading bars
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        self._closing: list[Callable[[], Any]] = []
+        try:
+            t0 = time.perf_counter()
+            self.backend = load_backend(cfg.model)
+            self._closing.append(self.backend.close)
+            others: dict[str, ModelBackend] = {}  # stage -> another model that answers it (an external critic)
+            for stage in stage_classes(cfg):
+                other_cfg = stage.model(cfg)
+                if other_cfg is not None:
+                    others[stage.name] = load_backend(other_cfg)
+                    self._closing.append(others[stage.name].close)
+            plan.timings["model_load_s"] += time.perf_counter() - t0
+            info = self.backend.info
+            log.info(event("model_loaded", model=info.name_or_path, revision=info.revision,
+                           backend=cfg.model.backend, seconds=round(plan.timings["model_load_s"], 1)))
+            for other in others.values():
+                log.info(event("critic_loaded", model=other.info.name_or_path, revision=other.info.revision,
+                               backend=other.info.backend))
+            self.cache = CallCache(run.cache_db)
+            self._closing.insert(0, self.cache.close)
+            _check_spec(self.cache, _spec(cfg, info, self.prompts, opts, plan.data_root, plan.previous), run,
+                        opts.force)
+            run.write_prompts(self.prompts.templates)
+            self.runner = StageRunner(self.backend, self.cache, CallContext(
+                model=info.name_or_path, revision=info.revision, prompt_hashes=self.prompts.hashes,
+                base_seed=cfg.seed, iteration=opts.iteration, max_attempts=cfg.stages.max_attempts),
+                batch_size=cfg.model.batch_size,
+                stage_models={name: StageModel(other, other.info.name_or_path, other.info.revision)
+                              for name, other in others.items()})
+            previous = plan.previous
+            self.pipeline = VideoPipeline(self.runner, PipelineContext(
+                cfg=cfg, curation=cfg.curation, prompts=self.prompts, iteration=opts.iteration,
+                model_name=display_model_name(info.name_or_path), model_revision=info.revision,
+                builder_version=BUILDER_VERSION,
+                generation_json=generation_json(cfg, {name: other.info for name, other in others.items()}),
+                previous_descriptions=previous.descriptions if previous is not None else {}))
+            self.window = opts.window or cfg.model.batch_size
+            selected = self._selected(plan.videos)
+            few = matched_share_warning(previous, (v.video_uid for _, v in selected)) if previous is not None else None
+            if few:
+                log.warning(few)
+            finished = self.cache.finished_videos()
+            done_before = sum(1 for seq, _ in selected if seq in finished and shards.has_part(run.path, seq))
+            log.info(event("videos", selected=len(selected), done_before=done_before,
+                           todo=len(selected) - done_before, window=self.window))
+            self.failures = CallFailures(cfg.stages.max_failed_share, len(selected))
+            self.bar = _Progress(len(selected), done_before).__enter__()
+            self._closing.insert(0, lambda: self.bar.__exit__(None, None, None))
+            self.pool = FrameDecoderPool(
+                workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
+                max_tasks_per_worker=cfg.frames.max_tasks_per_worker, task_fn=decode_sampled_video).__enter__()
+            self._closing.insert(0, lambda: self.pool.__exit__(None, None, None))
+            self._selected_count = len(selected)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def start(cls, plan: Plan) -> InProcessWork:
+        return cls(plan)
+
+    def _selected(self, videos: list[VideoRef]) -> list[tuple[int, VideoRef]]:
+        o = self.plan.opts
+        return select_videos(videos, o.limit_videos, o.num_shards, o.shard_index)
+
+    def round(self, videos: list[VideoRef]) -> int:
+        plan, run = self.plan, self.plan.run
+        selected = self._selected(videos)
+        if len(selected) > self._selected_count:  # reserve videos joined the build
+            self.bar.add_total(len(selected) - self._selected_count)
+            self._selected_count = self.failures.selected = len(selected)
+        finished = self.cache.finished_videos()
+        todo = [(seq, v) for seq, v in selected if seq not in finished or not shards.has_part(run.path, seq)]
+        return _process(todo, run, plan.cfg, plan.data_root, self.cache, self.pipeline, self.pool, self.bar,
+                        self.window, plan.timings, self.failures)
+
+    def finish(self) -> BuildInfo:
+        plan, timings = self.plan, self.plan.timings
+        timings["model_s"] = self.runner.model_seconds
         t0 = time.perf_counter()
-        sample_videos_list = load_or_sample(run, cfg, data_root)
-        timings["sample_s"] += time.perf_counter() - t0
-        run.write_prompts(prompts.templates)
-
-        runner = StageRunner(backend, cache, CallContext(
-            model=info.name_or_path, revision=info.revision, prompt_hashes=prompts.hashes, base_seed=cfg.seed,
-            iteration=opts.iteration, max_attempts=cfg.stages.max_attempts), batch_size=cfg.model.batch_size,
-            stage_models={"critique": StageModel(critic, critic.info.name_or_path, critic.info.revision)}
-            if critic is not None else {})
-        pipeline = VideoPipeline(runner, PipelineContext(
-            cfg=cfg, curation=curation, prompts=prompts, iteration=opts.iteration,
-            model_name=display_model_name(info.name_or_path), model_revision=info.revision,
-            builder_version=BUILDER_VERSION,
-            generation_json=generation_json(cfg, critic.info if critic is not None else None),
-            previous_descriptions=previous.descriptions if previous is not None else {}))
-
-        window = opts.window or cfg.model.batch_size
-        selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
-        few = matched_share_warning(previous, (v.video_uid for _, v in selected)) if previous is not None else None
-        if few:
-            log.warning(few)
-        finished = cache.finished_videos()
-        done_before = sum(1 for seq, _ in selected if seq in finished and shards.has_part(run.path, seq))
-        log.info(event("videos", selected=len(selected), done_before=done_before, todo=len(selected) - done_before,
-                       window=window))
-        failures = CallFailures(cfg.stages.max_failed_share, len(selected))
-        with _Progress(len(selected), done_before) as bar, FrameDecoderPool(
-            workers=cfg.frames.workers, timeout_s=cfg.frames.timeout_s,
-            max_tasks_per_worker=cfg.frames.max_tasks_per_worker, task_fn=decode_sampled_video,
-        ) as pool:
-            while True:  # one round per reserve top-up; the first round is the sample as drawn
-                finished = cache.finished_videos()
-                todo = [(seq, v) for seq, v in selected if seq not in finished or not shards.has_part(run.path, seq)]
-                pending = _process(todo, run, cfg, data_root, cache, pipeline, pool, bar, window, timings, failures)
-                more = _top_up(run, cfg, data_root, sample_videos_list, opts) if not pending else []
-                if not any(v.available for v in more):
-                    break
-                log.info(event("reserve_top_up", videos=sum(v.available for v in more),
-                               by_source=dict(Counter(v.source for v in more if v.available))))
-                sample_videos_list = [*sample_videos_list, *more]
-                selected = select_videos(sample_videos_list, opts.limit_videos, opts.num_shards, opts.shard_index)
-                failures.selected = len(selected)
-                bar.add_total(sum(v.available for v in more))
-        timings["model_s"] = runner.model_seconds
-
-        t0 = time.perf_counter()
-        runner.save_counts()
-        totals = {stage: StageCounts.model_validate(c) for stage, c in cache.stage_totals().items()}
-        info_out = finalize_run(run, cfg, info, prompts, opts, cache, totals, previous)
+        self.runner.save_counts()
+        totals = {stage: StageCounts.model_validate(c) for stage, c in self.cache.stage_totals().items()}
+        info = finalize_run(plan.run, plan.cfg, self.backend.info, self.prompts, plan.opts, self.cache, totals,
+                            plan.previous)
         timings["finalize_s"] += time.perf_counter() - t0
-        timings["total_s"] = time.perf_counter() - t_start
-        info_out.timings = {k: round(v, 3) for k, v in timings.items()}
-        c = info_out.counts
-        info_out.stopped = failures.verdict(c.skip_reasons.get("pending_call_error", 0), c.videos_done)
-        info_out = run.write_final_build_info(info_out)
-        stats = getattr(backend, "stats", None)
-        model_stats = stats.as_dict() if stats is not None else {}
-        if model_stats:
-            log.info(event("model_work", **model_stats))
-        log.info(event("build_done", pairs=c.pairs, videos_done=c.videos_done, videos_skipped=c.videos_skipped,
-                       pending=pending, quarantined=sum(s.quarantined for s in c.stages.values()),
-                       shards=len(info_out.shards), seconds=round(timings["total_s"], 1), stopped=info_out.stopped))
-        if info_out.stopped:
-            fix = "fix the model server" if cfg.model.backend == "openai" else "fix what made the model calls fail"
-            raise BuildStoppedError(f"the build did not complete: {info_out.stopped}. Finished videos are kept in "
-                                    f"{run.path}: {fix} and run the same command to resume", run_dir=run.path)
-        check_shortfall(info_out, whole=opts.num_shards == 1 and opts.limit_videos is None and not pending)
-        return BuildResult(run.path, info_out, pending, model_stats)
-    finally:
-        cache.close()
-        backend.close()
-        if critic is not None:
-            critic.close()
+        info.timings = {k: round(v, 3) for k, v in timings.items()}
+        c = info.counts
+        info.stopped = self.failures.verdict(c.skip_reasons.get("pending_call_error", 0), c.videos_done)
+        stats = getattr(self.backend, "stats", None)
+        self.model_stats = stats.as_dict() if stats is not None else {}
+        return info
+
+    def close(self) -> None:
+        """The pool, the bar, the cache, then the models: each once, each even when one before it failed."""
+        error: BaseException | None = None
+        while self._closing:
+            try:
+                self._closing.pop(0)()
+            except BaseException as exc:  # the first failure is raised once everything is closed
+                error = error or exc
+        if error is not None:
+            raise error
 
 
 def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, data_root: Path, cache: CallCache,
@@ -445,18 +537,6 @@ def _process(todo: list[tuple[int, VideoRef]], run: RunDir, cfg: BuildConfig, da
             break
         t_wait = time.perf_counter()
     return pending
-
-
-def _top_up(run: RunDir, cfg: BuildConfig, data_root: Path, videos: list[VideoRef],
-            opts: BuildOptions) -> list[VideoRef]:
-    """Append reserve videos for every source short of its pairs; none while the build is a preview
-    (`--limit-videos`) or one shard of several (merging decides for all shards at once)."""
-    if opts.limit_videos is not None or opts.num_shards > 1:
-        return []
-    request = reserve_request(outcomes([run.path], videos), quota_targets(cfg))
-    if not request:
-        return []
-    return extend_runs(cfg, data_root, videos, request, [run], run.read_sample_key())
 
 
 def _persist(run: RunDir, cache: CallCache, res: VideoResult) -> int:

@@ -8,7 +8,7 @@ whole video (`drop_video`) unless every type reaches the expected count.
 from __future__ import annotations
 
 from videosavi.curation import reasons
-from videosavi.curation.config import CurationConfig
+from videosavi.curation_config import CurationConfig
 from videosavi.schemas import QUESTION_TYPES, PreferencePair
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from videosavi.curation import reasons
-from videosavi.curation.config import CurationConfig
 from videosavi.curation.predicates import (
     critique_has_issue,
     is_empty,
@@ -18,6 +17,7 @@ from videosavi.curation.predicates import (
     restates_question,
     same_answer,
 )
+from videosavi.curation_config import CurationConfig
 from videosavi.schemas import PreferencePair
 
 PairCheck = Callable[[PreferencePair, CurationConfig], "str | None"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import difflib
 
 from videosavi.curation import reasons
-from videosavi.curation.config import CurationConfig
 from videosavi.curation.predicates import text_words
+from videosavi.curation_config import CurationConfig
 from videosavi.schemas import Question
 from videosavi.schemas.text import normalize_text
 

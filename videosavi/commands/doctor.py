@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from videosavi.commands._common import friendly_errors
-from videosavi.commands.options import CheckModel, Config, DataRoot, Endpoint, LoraTargets, Store, command
+from videosavi.commands.options import CheckModel, Config, DataRoot, LoraTargets, command, location_options
+from videosavi.hub_location import HubLocation
 
 STATUS_STYLE = {"ok": "green", "fail": "bold red", "skipped": "yellow"}
 
 
 @friendly_errors
+@location_options("check")
 def doctor(
     config: Config = None,
     model: CheckModel = None,
     data_root: DataRoot = None,
-    store: Store = None,
-    endpoint: Endpoint = None,
-    hub: Annotated[bool, typer.Option(
-        "--hub", help="Check the Hugging Face Hub login (whoami) instead of a store.")] = False,
     lora_targets: LoraTargets = "all-linear",
+    *,
+    location: HubLocation,
 ) -> None:
     """Check config, data root, model, frames, the four stages, LoRA targets and publishing; exit 2 on a failure."""
     import time
@@ -30,8 +30,8 @@ def doctor(
 
     from videosavi.workflows.doctor import DoctorOptions, passed, run_doctor
 
-    opts = DoctorOptions(config=config, model=model, data_root=data_root, store=store, endpoint=endpoint, hub=hub,
-                         lora_targets=lora_targets)
+    opts = DoctorOptions(config=config, model=model, data_root=data_root, store=location.store,
+                         endpoint=location.endpoint, hub=location.hub, lora_targets=lora_targets)
     err = Console(stderr=True)
     t0 = time.perf_counter()
     with err.status("checking") as status:

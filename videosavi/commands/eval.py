@@ -13,7 +13,6 @@ from videosavi.commands.options import (
     AnswersOut,
     BatchSize,
     DataRoot,
-    Endpoint,
     EvalConfig,
     EvalSetOut,
     JsonOutput,
@@ -22,12 +21,11 @@ from videosavi.commands.options import (
     MaybeDataset,
     MaybeRevision,
     QuestionModel,
-    ReadHub,
-    Store,
     VocabCommand,
     announce_config,
-    read_location,
+    location_options,
 )
+from videosavi.hub_location import HubLocation
 
 eval_app = typer.Typer(
     name="eval",
@@ -49,6 +47,7 @@ Protocol = Annotated[str, typer.Option(
 
 @eval_app.command("make-set", cls=VocabCommand)
 @friendly_errors
+@location_options("read_store")
 def make_set(
     out: EvalSetOut,
     config: EvalConfig = None,
@@ -61,10 +60,9 @@ def make_set(
     protocol: Protocol = "held-out",
     dataset: MaybeDataset = None,
     revision: MaybeRevision = None,
-    store: Store = None,
-    endpoint: Endpoint = None,
-    hub: ReadHub = False,
     force: Annotated[bool, typer.Option("--overwrite", help="Replace an existing eval set in --out.")] = False,
+    *,
+    location: HubLocation,
 ) -> None:
     """Write a fixed eval set: held-out videos with one question each, or (--protocol paper) iteration 1's questions."""
     from videosavi.builders.run.runner import apply_model_override, check_random_weights
@@ -84,7 +82,7 @@ def make_set(
         if questions is not None or model is not None:
             raise ConfigError("--protocol paper takes the questions of the revision: --questions and --model do "
                               "not apply")
-        info = _paper_set(cfg, out, dataset, revision or "iter1", read_location(store, endpoint, hub), n, force)
+        info = _paper_set(cfg, out, dataset, revision or "iter1", location.read(), n, force)
     else:
         if dataset is not None:
             raise ConfigError("--dataset is for --protocol paper (questions of a published revision)")
@@ -105,12 +103,9 @@ def _paper_set(cfg: Any, out: Path, dataset: str, revision: str, where: tuple[Pa
     """The paper protocol's set, from the revision's pairs read at its commit (record columns)."""
     from videosavi.formats.published_rows import record_columns
     from videosavi.hub.load import load_revision, resolve_revision
-    from videosavi.paths import default_store
     from videosavi.workflows.evaluation.make_set import make_paper_eval_set
 
     store, endpoint = where
-    if store is None and endpoint is None:
-        store = default_store()
     sha = resolve_revision(dataset, revision, store=store, endpoint=endpoint)
     rows = record_columns(load_revision(dataset, sha, store=store, endpoint=endpoint)).to_list()
     return make_paper_eval_set(cfg, out, rows, revision_label=f"{dataset}@{revision} ({sha[:12]})", n=n,

@@ -10,22 +10,21 @@ from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.options import (
     DataRoot,
     Dataset,
-    Endpoint,
     ExportOut,
     MaxMissingShare,
     Progress,
-    ReadHub,
     Revision,
     SourcesConfig,
-    Store,
     VideoRoots,
     command,
-    read_location,
+    location_options,
 )
+from videosavi.hub_location import HubLocation
 from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 
 
 @friendly_errors
+@location_options("read")
 def export(
     dataset: Dataset,
     revision: Revision,
@@ -36,9 +35,6 @@ def export(
     video_root: VideoRoots = None,
     config: SourcesConfig = None,
     data_root: DataRoot = None,
-    store: Store = None,
-    endpoint: Endpoint = None,
-    hub: ReadHub = False,
     clips: Annotated[str, typer.Option(
         "--clips", help="cut: each clip span (STAR) becomes its own video file; frames: every row's stored frames "
                         "as images.")] = "cut",
@@ -49,11 +45,13 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace what --out holds.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads hashing videos and cutting clips.")] = 2,
     progress: Progress = True,
+    *,
+    location: HubLocation,
 ) -> None:
     """Write OUT/train.jsonl (absolute video paths, clip spans cut), OUT/skipped.jsonl and OUT/export.json."""
     from videosavi.workflows.export import ExportOptions, export_revision
 
-    read_store, read_endpoint = read_location(store, endpoint, hub)
+    read_store, read_endpoint = location.read()
     progress_switch(progress)
     result = export_revision(ExportOptions(
         dataset=dataset, revision=revision, format=format, out=out, video_roots=video_root or [], config=config,

@@ -10,22 +10,22 @@ import typer
 from videosavi.commands._common import friendly_errors
 from videosavi.commands.options import (
     Dataset,
-    Endpoint,
-    ReadHub,
     Revision,
-    Store,
     VocabCommand,
-    read_location,
+    location_options,
 )
+from videosavi.hub_location import HubLocation
 
 hub_app = typer.Typer(name="hub", help="Serve the local dataset store; resolve revisions.", no_args_is_help=True)
 
 
 @hub_app.command("serve", cls=VocabCommand)
 @friendly_errors
+@location_options("serve")
 def serve(
-    store: Store = None,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 8090,
+    *,
+    location: HubLocation,
 ) -> None:
     """Serve the store read-only on 127.0.0.1 over the Hub's API until Ctrl-C."""
     import signal
@@ -41,7 +41,7 @@ def serve(
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     console = Console(stderr=True)
-    server = HubServer(store, port=port)
+    server = HubServer(location.store, port=port)
     with console.status(f"starting the hub server on 127.0.0.1:{port}"):
         server.start()
     try:
@@ -58,17 +58,17 @@ def serve(
 
 @hub_app.command("resolve", cls=VocabCommand)
 @friendly_errors
+@location_options("read")
 def resolve(
     dataset: Dataset,
     revision: Revision,
-    store: Store = None,
-    endpoint: Endpoint = None,
-    hub: ReadHub = False,
+    *,
+    location: HubLocation,
 ) -> None:
     """Print the commit sha a revision names; exit 2 if it does not exist (--store: read with git, no server)."""
     from videosavi.hub.load import resolve_revision
 
-    read_store, read_endpoint = read_location(store, endpoint, hub)
+    read_store, read_endpoint = location.read()
     typer.echo(resolve_revision(dataset, revision, store=read_store, endpoint=read_endpoint))
 
 

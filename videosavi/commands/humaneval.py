@@ -11,19 +11,17 @@ import typer
 from videosavi.commands._common import friendly_errors
 from videosavi.commands.options import (
     DataRoot,
-    Endpoint,
     JsonOutput,
     MaybeDataset,
     MaybeRevision,
     RatedSheetOut,
-    ReadHub,
     SheetOut,
     SourcesConfig,
-    Store,
     VideoRoots,
     VocabCommand,
-    read_location,
+    location_options,
 )
+from videosavi.hub_location import HubLocation
 
 humaneval_app = typer.Typer(
     name="humaneval", help="Blind rater sheets of pairs, and scoring of the filled sheets.", no_args_is_help=True
@@ -32,14 +30,12 @@ humaneval_app = typer.Typer(
 
 @humaneval_app.command("export", cls=VocabCommand)
 @friendly_errors
+@location_options("read")
 def export(
     out: SheetOut,
     key: Annotated[Path, typer.Option("--key", "-k", help="Key file to write (CSV); keep it away from raters.")],
     dataset: MaybeDataset = None,
     revision: MaybeRevision = None,
-    store: Store = None,
-    endpoint: Endpoint = None,
-    hub: ReadHub = False,
     run_dir: Annotated[Optional[Path], typer.Option(
         "--run-dir", help="Use a run directory instead of a revision.")] = None,
     n: Annotated[Optional[int], typer.Option(
@@ -60,6 +56,8 @@ def export(
         help="label-studio: each task's video is PREFIX + SOURCE/PATH (default /data/local-files/?d=, Label "
              "Studio's own local-files route).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out and --key if they exist.")] = False,
+    *,
+    location: HubLocation,
 ) -> None:
     """Write a blind sheet (answers as A/B in random order, no question type) and its key."""
     from videosavi.curation.stats import pairs_frame
@@ -76,7 +74,7 @@ def export(
     if dataset and not revision:
         raise ConfigError("--dataset needs --revision (e.g. --revision iter3)")
     quotas = parse_per_type(per_type)
-    read_store, read_endpoint = read_location(store, endpoint, hub)
+    read_store, read_endpoint = location.read()
     if run_dir:
         frame = pairs_frame(run_dir)
     else:

@@ -23,11 +23,12 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from videosavi.build_options import option_help
+from videosavi.commands.dataclass_options import with_dataclass_options
+from videosavi.hub_location import HubLocation, Role
 from videosavi.training_options import field_help
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-HUB_ENDPOINT = "https://huggingface.co"
 
 # long flag -> (short flag or None, what it names). One meaning per word and per short flag.
 VOCABULARY: dict[str, tuple[str | None, str]] = {
@@ -119,17 +120,14 @@ def announce_config(config: str | None) -> str:
 
 
 
-# --- where a revision is read from ---------------------------------------------------------------------
+# --- where a revision is read from or published to ---------------------------------------------------
 
 
-def read_location(store: Path | None, endpoint: str | None, hub: bool) -> tuple[Path | None, str | None]:
-    """(store, endpoint) to read a revision from: `--hub` is the Hugging Face Hub's own endpoint."""
-    from videosavi.errors import ConfigError
-
-    given = [flag for flag, v in (("--store", store), ("--endpoint", endpoint), ("--hub", hub)) if v]
-    if len(given) > 1:
-        raise ConfigError(f"{' and '.join(given)} exclude each other: read from one place")
-    return store, HUB_ENDPOINT if hub else endpoint
+def location_options(role: Role) -> Callable[[F], F]:
+    """The `--store`, `--endpoint` and `--hub` flags a command of `role` has (videosavi/hub_location.py),
+    handed to it checked, as `location: HubLocation`."""
+    return with_dataclass_options(HubLocation, command=role, param="location",
+                                  make=lambda given: given.over(HubLocation(role=role)))
 
 
 # --- the shared options -----------------------------------------------------------------------------------
@@ -165,20 +163,6 @@ EvalConfig = Annotated[Optional[str], typer.Option(
 
 DataRoot = Annotated[Optional[Path], typer.Option(
     "--data-root", help="Root that config paths are relative to (default $VIDEOSAVI_DATA_ROOT or cwd).")]
-Store = Annotated[Optional[Path], typer.Option(
-    "--store", help="Local git store of datasets (default $VIDEOSAVI_STORE or the user cache).")]
-Endpoint = Annotated[Optional[str], typer.Option(
-    "--endpoint", metavar="URL", help="Hub API endpoint to read from, e.g. a `savi hub serve` URL (default "
-                                      "HF_ENDPOINT or the Hub).")]
-ReadHub = Annotated[bool, typer.Option(
-    "--hub", help=f"Read from the Hugging Face Hub itself ({HUB_ENDPOINT}), whatever HF_ENDPOINT says.")]
-PublishHub = Annotated[bool, typer.Option(
-    "--hub", help="Publish to (and read from) the Hugging Face Hub instead of the local store "
-                  "(token: HF_TOKEN or hf login).")]
-
-BuildModel = Annotated[Optional[str], typer.Option(
-    *_M, help="Model instead of the config's: tiny-qwen2-vl, a hub id, or a local folder (for iteration N > 1: "
-              "the previous iteration's merged model).")]
 TrainModel = Annotated[str, typer.Option(*_M, help="Model to train: tiny-qwen2-vl, a hub id or a local folder.")]
 FirstModel = Annotated[str, typer.Option(*_M, help="Model of iteration 1: tiny-qwen2-vl, a hub id or a folder.")]
 CheckModel = Annotated[Optional[str], typer.Option(
@@ -194,7 +178,6 @@ ServeModel = Annotated[str, typer.Option(
 ModelRevision = Annotated[Optional[str], typer.Option(
     "--model-revision", metavar="REV", help="Revision of a hub id --model.")]
 
-BuildOut = Annotated[Optional[Path], typer.Option(*_O, help="Run directory (default runs/iterN).")]
 SampleOut = Annotated[Path, typer.Option(*_O, help="Run directory to write videos.parquet into.")]
 MergeOut = Annotated[Path, typer.Option(*_O, help="Run directory to write the merged result into.")]
 DemoDataOut = Annotated[Path, typer.Option(
@@ -221,16 +204,8 @@ VideoRoots = Annotated[Optional[list[str]], typer.Option(
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress.")]
 AllowGap = Annotated[bool, typer.Option(
     "--allow-gap", help="Publish iterN although iter(N-1) is not published.")]
-AllowRandomWeights = Annotated[bool, typer.Option(
-    "--allow-random-weights",
-    help="Build with a random-weight tiny model although nothing else asks for it (the config names no "
-         "model). Its text is meaningless: for tests and demos only.")]
-AllowShortfall = Annotated[bool, typer.Option(
-    "--allow-shortfall",
-    help="Keep a build whose sources ran out of videos before their quota of pairs was met (recorded in "
-         "build.json; the card states the shortfall). Without it such a build ends with exit 2.")]
+AllowShortfall = Annotated[bool, typer.Option("--allow-shortfall", help=option_help("allow_shortfall"))]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 MaxMissingShare = Annotated[float, typer.Option("--max-missing-share", help=field_help("max_missing_share"))]
 LoraTargets = Annotated[str, typer.Option("--lora-targets", help=field_help("lora_targets"))]
-LimitVideos = Annotated[Optional[int], typer.Option("--limit-videos", min=1, help="Use only the first K videos.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Requests given to the model at once (one batch).")]

@@ -14,15 +14,13 @@ import typer
 
 from videosavi.commands._common import friendly_errors
 from videosavi.commands.options import (
-    Endpoint,
     JsonOutput,
     MaybeDataset,
     MaybeRevision,
-    ReadHub,
-    Store,
     command,
-    read_location,
+    location_options,
 )
+from videosavi.hub_location import HubLocation
 
 
 def _fmt(value: Any) -> str:
@@ -102,6 +100,7 @@ def _compare_tables(stats: dict[str, Any]) -> list[Any]:
 
 
 @friendly_errors
+@location_options("read")
 def stats(
     run_dirs: Annotated[Optional[list[Path]], typer.Argument(
         help="Run directories; several are compared side by side.", show_default=False)] = None,
@@ -110,10 +109,9 @@ def stats(
     compare_with: Annotated[Optional[list[str]], typer.Option(
         "--compare", metavar="REV...",
         help="More revisions of --dataset to compare with: --compare iter2 iter3.")] = None,
-    store: Store = None,
-    endpoint: Endpoint = None,
-    hub: ReadHub = False,
     as_json: JsonOutput = False,
+    *,
+    location: HubLocation,
 ) -> None:
     """Counts by source, question type and severity; the self-critique's issues in the kept pairs by
     error type; answer lengths; issues per pair.
@@ -137,7 +135,7 @@ def stats(
     for run_dir, name in zip(run_dirs or [], names, strict=True):
         label = name if names.count(name) == 1 else str(run_dir)
         results[label] = summarize(pairs_frame(run_dir))
-    read_store, read_endpoint = read_location(store, endpoint, hub)
+    read_store, read_endpoint = location.read()
     for rev in [revision, *(compare_with or [])] if dataset else []:
         assert dataset is not None and rev is not None  # --dataset needs --revision (checked above)
         label = rev if rev not in results else f"{dataset}@{rev}"

@@ -11,33 +11,28 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from videosavi.build_options import BuildOptions
 from videosavi.commands._common import friendly_errors, progress_switch
 from videosavi.commands.dataclass_options import GivenOptions, with_dataclass_options
 from videosavi.commands.options import (
-    AllowRandomWeights,
-    AllowShortfall,
     Config,
     DataRoot,
     Dataset,
-    Endpoint,
     FirstModel,
-    LimitVideos,
     LoopDataset,
     LoopOut,
     ModelRevision,
     Progress,
-    PublishHub,
-    ReadHub,
     Revision,
     SourcesConfig,
-    Store,
     TrainModel,
     TrainOut,
     VideoRoots,
     announce_config,
     command,
-    read_location,
+    location_options,
 )
+from videosavi.hub_location import HubLocation
 from videosavi.training_options import RRPO_DEFAULT_ALPHA, TrainingOptions
 
 PANEL = "Training (also the config's training: section)"
@@ -60,6 +55,7 @@ def training_options(given: GivenOptions[TrainingOptions], config: str | None) -
 
 @friendly_errors
 @with_dataclass_options(TrainingOptions, command="train", param="training", panel=PANEL)
+@location_options("read")
 def train(
     dataset: Dataset,
     revision: Revision,
@@ -68,13 +64,11 @@ def train(
     video_root: VideoRoots = None,
     config: SourcesConfig = None,
     data_root: DataRoot = None,
-    store: Store = None,
-    endpoint: Endpoint = None,
-    hub: ReadHub = False,
     model_revision: ModelRevision = None,
     progress: Progress = True,
     *,
     training: GivenOptions[TrainingOptions],
+    location: HubLocation,
 ) -> None:
     """DPO + LoRA on a published revision: writes OUT/adapter, OUT/merged (+ model card), train.json."""
     from videosavi.training.args import TrainArgs
@@ -85,7 +79,7 @@ def train(
     progress_switch(progress)
     opts = training_options(training, config)
     roots = resolve_roots(video_root or [], config, data_root)
-    read_store, read_endpoint = read_location(store, endpoint, hub)
+    read_store, read_endpoint = location.read()
     args = TrainArgs(
         **given_options(opts), follow_symlinks=symlink_sources(config), dataset=dataset, revision=revision,
         model=model, output=out, video_roots=roots, store=read_store, endpoint=read_endpoint,
@@ -116,6 +110,8 @@ def _print_result(result: Any) -> None:
 
 @friendly_errors
 @with_dataclass_options(TrainingOptions, command="loop", param="training", panel=PANEL)
+@with_dataclass_options(BuildOptions, command="loop", param="building", panel="Building")
+@location_options("build")
 def loop(
     model: FirstModel,
     dataset: LoopDataset,
@@ -125,13 +121,7 @@ def loop(
     out: LoopOut = Path("runs/loop"),
     start: Annotated[int, typer.Option(
         "--start", min=1, help="First iteration to run (earlier ones must be done).")] = 1,
-    store: Store = None,
-    endpoint: Endpoint = None,
-    hub: PublishHub = False,
     video_root: VideoRoots = None,
-    limit_videos: LimitVideos = None,
-    allow_random_weights: AllowRandomWeights = False,
-    allow_shortfall: AllowShortfall = False,
     bench: Annotated[Optional[list[str]], typer.Option(
         "--bench", metavar="TASK", help="Evaluate the base model and each trained model with LMMs-Eval as soon as it "
                                         "exists (savi bench --tasks: paper, short names or task names); results, "
@@ -139,25 +129,23 @@ def loop(
     progress: Progress = True,
     *,
     training: GivenOptions[TrainingOptions],
+    building: GivenOptions[BuildOptions],
+    location: HubLocation,
 ) -> None:
     """Iterate: build with the current model -> publish iterN -> train -> build N+1 with the trained model."""
-    from videosavi.errors import ConfigError
-    from videosavi.paths import default_store
     from videosavi.training.args import TrainArgs
     from videosavi.training.video_roots import parse_video_roots, roots_from_config, symlink_sources
     from videosavi.training_options import given_options
     from videosavi.workflows.loop import default_build, default_publish, default_train, run_loop
 
     progress_switch(progress)
-    if hub and (store is not None or endpoint is not None):
-        raise ConfigError("--hub excludes --store and --endpoint: it publishes to and trains from the Hub")
     config = announce_config(config)
     opts = training_options(training, config)
-    read_store = None if hub or endpoint else (store or default_store())
+    read_store, read_endpoint = location.read()
     roots = parse_video_roots(video_root) if video_root else roots_from_config(config, data_root)
     template = TrainArgs(
         **given_options(opts), follow_symlinks=symlink_sources(config), dataset=dataset, revision="", model=model,
-        output=out, video_roots=roots, store=read_store, endpoint=endpoint,
+        output=out, video_roots=roots, store=read_store, endpoint=read_endpoint,
     )
 
     def report(step: Any) -> None:
@@ -165,9 +153,8 @@ def loop(
         typer.echo(f"iteration {step.iteration}: {state}; trained model -> {step.trained_model}")
 
     run_loop(iterations, model, out, start=start, on_step=report,
-             build=default_build(config, data_root, limit_videos=limit_videos,
-                                 allow_random_weights=allow_random_weights, allow_shortfall=allow_shortfall),
-             publish=default_publish(dataset, hub=hub, store=store),
+             build=default_build(building.over(BuildOptions(config=config, data_root=data_root))),
+             publish=default_publish(dataset, hub=location.backend == "hub", store=location.store),
              train=default_train(template), evaluate=_bench_step(bench, model, out) if bench else None)
 
 

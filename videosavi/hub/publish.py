@@ -24,6 +24,7 @@ from videosavi.hub.plan import PublishBackend
 from videosavi.hub.revision_files import assemble_revision
 from videosavi.hub.run_trust import incomplete_reasons
 from videosavi.hub.validate import ValidatedRun, validate_run_dir
+from videosavi.hub_location import HubLocation
 from videosavi.locking import exclusive
 from videosavi.progress import status_console
 from videosavi.tmp_dirs import owned_tmpdir
@@ -49,8 +50,7 @@ def make_backend(backend: Literal["store", "hub"] | PublishBackend, *, store: st
 
         return GitStore(store)
     if backend == "hub":
-        if store is not None:
-            raise PublishError("--store and --hub exclude each other: pick the local store or the Hub")
+        HubLocation(store=Path(store) if store is not None else None, hub=True, role="publish")  # refuses a store
         from videosavi.hub.hf_backend import HubBackend
 
         return HubBackend(token=token)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from videosavi._faults import failpoint
-from videosavi.config import load_config
+from videosavi.build_options import BuildOptions
+from videosavi.config import BuildConfig, load_config
 from videosavi.errors import ConfigError
 
 # (iteration, model, run_dir) -> run_dir holding the finished build
@@ -106,20 +107,23 @@ def run_loop(iterations: int, model: str, workdir: Path, *, build: BuildFn, publ
 # --- the default steps: the project's own Python APIs ------------------------------------------------------
 
 
-def default_build(config: str | Path | None, data_root: str | Path | None, *, limit_videos: int | None = None,
-                  allow_random_weights: bool = False, allow_shortfall: bool = False) -> BuildFn:
-    """A retrospective config (ISR-DPO) builds iteration N > 1 with iteration N-1's run directory as
-    `previous`: its rows hold the descriptions iteration N revises."""
-    retrospective = load_config(config).retrospective
+def default_build(template: BuildOptions | str | Path | None = None, data_root: str | Path | None = None,
+                  **options: Any) -> BuildFn:
+    """Each iteration built from `template` (the loop's build options: `savi loop`'s flags), or from a
+    config and data root with other `BuildOptions` fields as keywords; the loop sets the iteration, the
+    model and the run directory. A retrospective config (ISR-DPO) builds iteration N > 1 with iteration
+    N-1's run directory as `previous`: its rows hold the descriptions iteration N revises."""
+    if not isinstance(template, BuildOptions):
+        template = BuildOptions(config=template, data_root=data_root, **options)
+    base = template
+    config = base.config
+    retrospective = (config if isinstance(config, BuildConfig) else load_config(config)).retrospective
 
     def build(iteration: int, model: str, out: Path) -> Path:
-        from videosavi.builders.run.runner import BuildOptions, run_build
+        from videosavi.builders.run.runner import run_build
 
         previous = str(run_dir_of(Path(out).parent, iteration - 1)) if retrospective and iteration > 1 else None
-        result = run_build(BuildOptions(iteration=iteration, config=config, data_root=data_root, out=out,
-                                        model=model, limit_videos=limit_videos, previous=previous,
-                                        allow_random_weights=allow_random_weights,
-                                        allow_shortfall=allow_shortfall))
+        result = run_build(base.replace(iteration=iteration, out=out, model=model, previous=previous))
         return Path(result.run_dir)
 
     return build

@@ -1,6 +1,6 @@
 """Encode each video once and prefill its prompt prefix once, for all of that video's calls.
 
-The chat template puts the video first in the user turn (`builders/generate/stages/messages.py`), so every call
+The chat template puts the video first in the user turn (`stages/base.video_user_message`), so every call
 about a video starts with the same tokens: system turn, user-turn start, the video's placeholder tokens.
 The prefix ends at the last multimodal token; the rest (the stage's text, the assistant header) is the
 call's own. Per video we run the processor and the vision tower once, prefill the prefix once, and keep

@@ -114,13 +114,13 @@ def vllm_plan(cfg: BuildConfig, model: str, *, port: int | None = None, extra: t
 def longest_calls(cfg: BuildConfig, processor: Any, frames: np.ndarray, transport: str) -> dict[str, int]:
     """Stage -> tokens of its longest possible call: the prompt with the frames, whatever the stage inserts
     (bounded by the token budgets of the stages that wrote it), and its own reply budget."""
-    from videosavi.builders.generate.prompts import PromptSet
+    from videosavi.builders.generate.stages import load_prompts, stage_params
     from videosavi.schemas.limits import MAX_ISSUES
 
-    prompts = PromptSet.load(retrospective=cfg.retrospective)
+    prompts = load_prompts(cfg)
     st, n = cfg.stages, cfg.frames.num_frames
     q, a, c = st.question.max_new_tokens, st.answer.max_new_tokens, st.critique.max_new_tokens
-    d = st.describe_params.max_new_tokens if cfg.retrospective else 0
+    d = stage_params(cfg, "describe").max_new_tokens if cfg.retrospective else 0
     empty = {"question": "", "answer": "", "issues": "", "summary": "", "description": "",
              "num_frames": n, "n_spatial": cfg.questions.spatial, "n_temporal": cfg.questions.temporal}
     inserts = {"question": 0, "answer": q, "critique": q + a + d, "refine": q + a + c + MAX_ISSUES * ISSUE_LABEL_TOKENS}

@@ -1,23 +1,24 @@
-"""Prompt templates of the four stages, loaded from the text files beside this module.
+"""Prompt templates of the stages, loaded from the text files beside this module.
 
 Templates use `string.Template` placeholders (`${question}`), so braces in the JSON examples need no
 escaping and model text inserted into them is never re-interpreted. Each template is versioned by the
-hash of its content; `prompt_version` (recorded in every row) hashes all four together.
-
-A build with `retrospective: true` (ISR-DPO's self-retrospective context) also loads
-`RETROSPECTIVE_TEMPLATES`: the describe stage's prompt, the block that shows it the previous
-iteration's description, and the block that shows the critic the current one. They enter
-`prompt_version` only when loaded, so builds without the stage keep the version they always had.
+hash of its content; `prompt_version` (recorded in every row) hashes the loaded ones together, in the
+order they were loaded. A stage names its templates (`Stage.templates`); a build loads those of its
+stages (`stages.load_prompts(cfg)`): the paper's four (`STAGES`), then those of an optional stage such
+as the retrospective describe stage (`RETROSPECTIVE_TEMPLATES`), which therefore enter `prompt_version`
+only when loaded, so builds without it keep the version they always had.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
 
+# The templates `load()` reads by default: the paper's four stages', and the describe stage's.
 STAGES: tuple[str, ...] = ("question", "answer", "critique", "refine")
 RETROSPECTIVE_TEMPLATES: tuple[str, ...] = ("describe", "describe_previous", "critique_context")
 
@@ -31,11 +32,14 @@ class PromptSet:
     templates: dict[str, str]
 
     @classmethod
-    def load(cls, directory: str | Path | None = None, *, retrospective: bool = False) -> PromptSet:
-        """The bundled templates, or those in `directory` (one `<stage>.txt` per stage); with
-        `retrospective`, the describe stage's templates too."""
+    def load(cls, directory: str | Path | None = None, *, retrospective: bool = False,
+             templates: Sequence[str] | None = None) -> PromptSet:
+        """The bundled templates, or those in `directory` (one `<name>.txt` each): `templates`, in that
+        order; by default the paper's four stages' (with `retrospective`, the describe stage's too)."""
         texts: dict[str, str] = {}
-        for stage in (*STAGES, *(RETROSPECTIVE_TEMPLATES if retrospective else ())):
+        if templates is None:
+            templates = (*STAGES, *(RETROSPECTIVE_TEMPLATES if retrospective else ()))
+        for stage in templates:
             if directory is None:
                 texts[stage] = (resources.files(__package__) / f"{stage}.txt").read_text(encoding="utf-8")
             else:
@@ -57,10 +61,8 @@ class PromptSet:
 
     @property
     def version(self) -> str:
-        """One id for the whole set: changes when any template changes (the retrospective ones only
-        count when loaded)."""
-        names = [*STAGES, *(n for n in RETROSPECTIVE_TEMPLATES if n in self.templates)]
-        joined = "\x1e".join(f"{s}={self.hashes[s]}" for s in names)
+        """One id for the whole set, in the order it was loaded: changes when any template changes."""
+        joined = "\x1e".join(f"{s}={h}" for s, h in self.hashes.items())
         return "p" + _hash(joined)
 
     def render(self, stage: str, **values: object) -> str:

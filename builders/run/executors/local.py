@@ -1,15 +1,16 @@
-"""The local executor: the whole build in this process (the runner itself)."""
+"""The local executor: the whole build in this process (`runner.InProcessWork`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from videosavi.builders.run.runner import BuildOptions, BuildResult, run_build
+from videosavi.builders.run.executors.base import BaseExecutor
+from videosavi.builders.run.runner import InProcessWork, Plan, Work
 
 
 @dataclass
-class LocalExecutor:
-    name: str = "local"
+class LocalExecutor(BaseExecutor):
+    name = "local"
 
-    def run(self, opts: BuildOptions) -> BuildResult:
-        return run_build(opts)
+    def start(self, plan: Plan) -> Work:
+        return InProcessWork(plan)

@@ -6,6 +6,9 @@ Each task builds one shard (`--num-shards S --shard-index I`) into `OUT/shards/s
 SQLite cache, so a lost worker's shard is simply retried (Ray `max_retries`) and resumes from its
 cache; parts carry global sequence numbers, so the merge equals an unsharded build row for row.
 
+Planning, the reserve top-up between rounds and completion are the driver's (`runner.drive`), as for
+every executor; this module launches the rounds.
+
 One model replica per task: a whole GPU each when the cluster has GPUs and the backend runs the model
 in-process, else one CPU. The shard count is fixed on the first run (`OUT/shards/plan.json`) so a
 resume on a cluster of another size reuses the shards' caches instead of refusing them. Paths are
@@ -19,22 +22,22 @@ import dataclasses
 import json
 import logging
 import os
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videosavi.builders.run.runner import BuildOptions, BuildResult
+from videosavi.builders.run.executors.base import BaseExecutor
+from videosavi.builders.run.runner import SHARDS_DIR, BuildOptions, BuildResult, Plan, Work, select_videos
 from videosavi.config import BuildConfig
 from videosavi.errors import ConfigError, ExecutorError, RunDirMismatchError, VideosaviError
-from videosavi.locking import exclusive
-from videosavi.logs import event, run_log
+from videosavi.logs import event
 from videosavi.progress import disable_progress_bars, progress_bar
+from videosavi.run_dir import RunDir
+from videosavi.schemas import BuildInfo, VideoRef
 
 log = logging.getLogger(__name__)
 
-SHARDS_DIR = "shards"
 PLAN_FILE = "plan.json"
 FORWARDED_ENV = (
     "VIDEOSAVI_CACHE", "VIDEOSAVI_DATA_ROOT", "VIDEOSAVI_STORE", "HF_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT",
@@ -77,17 +80,26 @@ def _build_shard(opts_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class RayExecutor:
+class RayExecutor(BaseExecutor):
     """The `ray` executor (builders/run/executors/base.py): `address` of the cluster (None: start a local
     Ray), `num_shards` (None: as planned), `max_retries` per shard task."""
 
     address: str | None = None
     num_shards: int | None = None
     max_retries: int = 3
-    name: str = "ray"
+    name = "ray"
+    holder = "savi-build --executor ray"
+    _requested: int | None = field(default=None, init=False, repr=False)  # the shard count this run asks for
 
-    def run(self, opts: BuildOptions) -> BuildResult:
-        return run_build_ray(opts, address=self.address, num_shards=self.num_shards, max_retries=self.max_retries)
+    def prepare(self, opts: BuildOptions) -> BuildOptions:
+        """One whole build into OUT (absolute: shard tasks may start elsewhere); the shard count asked for
+        (`opts.num_shards > 1`, or `num_shards`) is kept for `start`, and `opts.shard_index` is ignored."""
+        self._requested = self.num_shards or (opts.num_shards if opts.num_shards > 1 else None)
+        whole = dataclasses.replace(opts, num_shards=1, shard_index=0)
+        return dataclasses.replace(whole, out=str(Path(whole.run_dir()).absolute()))
+
+    def start(self, plan: Plan) -> Work:
+        return RayWork(plan, self.address, self._requested, self.max_retries)
 
 
 def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: int | None = None,
@@ -96,111 +108,86 @@ def run_build_ray(opts: BuildOptions, address: str | None = None, num_shards: in
 
     `opts.num_shards > 1` (or `num_shards`) fixes the shard count; `opts.shard_index` is ignored.
     """
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError("the ray executor needs Ray: pip install 'videosavi[ray]'") from exc
+    return RayExecutor(address=address, num_shards=num_shards, max_retries=max_retries).run(opts)
 
-    from videosavi.builders.run.merge import merge_shards
-    from videosavi.builders.run.reserve import reserve_request
-    from videosavi.builders.run.runner import (
-        BUILD_COMMAND,
-        RUN_DIR_ENTRIES,
-        guard_run_dir,
-        load_or_sample,
-        resolve_config,
-        select_videos,
-    )
-    from videosavi.builders.run.top_up import extend_runs, outcomes, quota_targets
-    from videosavi.builders.sources.sampler import sample_key
-    from videosavi.config import resolve_data_root
-    from videosavi.out_guard import claim_folder
-    from videosavi.run_dir import RunDir, atomic_write_text
 
-    t_start = time.perf_counter()
-    whole = dataclasses.replace(opts, num_shards=1, shard_index=0)
-    out = Path(whole.run_dir()).absolute()
-    cfg = resolve_config(opts)
-    data_root = Path(resolve_data_root(opts.data_root)).absolute()
-    # The driver holds OUT for the whole build (each shard task locks its own OUT/shards/shard-I), and
-    # takes it before `--overwrite` removes anything.
-    guard_run_dir(out, cfg, data_root, opts.force)
-    with exclusive(out, "savi-build --executor ray"), run_log(out):
-        claim_folder(out, BUILD_COMMAND, RUN_DIR_ENTRIES)
-        main_run = RunDir(out)
-        if opts.force:
-            import shutil
+class RayWork:
+    """The build's shards as Ray tasks: each round runs every shard's share of the sample (an in-process
+    build of OUT/shards/shard-I that resumes from its own cache); `finish` merges them into OUT."""
 
-            shutil.rmtree(out / SHARDS_DIR, ignore_errors=True)
-            main_run.videos.unlink(missing_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
-        videos = load_or_sample(main_run, cfg, data_root)
-        n_videos = len(select_videos(videos, opts.limit_videos, 1, 0))
-        requested = num_shards or (opts.num_shards if opts.num_shards > 1 else None)
+    def __init__(self, plan: Plan, address: str | None, requested: int | None, max_retries: int) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise ConfigError("the ray executor needs Ray: pip install 'videosavi[ray]'") from exc
+        from videosavi.builders.sources.sampler import sample_key
+
+        self.ray, self.plan = ray, plan
+        self.model_stats: dict[str, Any] = {}
+        cfg, out = plan.cfg, plan.run.path
+        self.data_root = Path(plan.data_root).absolute()
+        n_videos = len(select_videos(plan.videos, plan.opts.limit_videos, 1, 0))
         device = getattr(cfg.model, "device", "cpu")
         uses_gpu_backend = cfg.model.in_process and (device == "auto" or device.startswith("cuda"))
-
-        started_here = not ray.is_initialized()
-        if started_here:
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         try:
             resources = ray.cluster_resources()
             uses_gpu = uses_gpu_backend and int(resources.get("GPU", 0)) > 0
-            n = plan_shards(requested, _read_plan(out), resources, n_videos, uses_gpu)
-            _write_plan(out, n)
-            log.info(event("ray_build_start", run=str(out), shards=n, videos=n_videos, gpu=uses_gpu,
+            self.n = plan_shards(requested, _read_plan(out), resources, n_videos, uses_gpu)
+            _write_plan(out, self.n)
+            log.info(event("ray_build_start", run=str(out), shards=self.n, videos=n_videos, gpu=uses_gpu,
                            address=address or "local", pid=os.getpid()))
-            task = ray.remote(_build_shard)
-            task_options = {
+            self.task = ray.remote(_build_shard)
+            self.task_options = {
                 "num_cpus": 1, "num_gpus": 1 if uses_gpu else 0, "max_retries": max_retries,
                 "retry_exceptions": False,
                 "runtime_env": {"env_vars": forwarded_env(getattr(cfg.model, "api_key_env", None))},
             }
-            shard_runs = [RunDir(shard_dir(out, i)) for i in range(n)]
+            shard_runs = [RunDir(shard_dir(out, i)) for i in range(self.n)]
             for shard in shard_runs:
                 if not shard.videos.exists():
-                    shard.write_videos(videos, sample_key(cfg))
-            while True:  # one round per reserve top-up, decided here for all shards at once
-                refs: dict[Any, int] = {}
-                for i, shard in enumerate(shard_runs):
-                    shard_opts = dataclasses.replace(
-                        opts, out=str(shard.path), num_shards=n, shard_index=i, force=False,
-                        data_root=str(data_root), config=_portable_config(opts.config),
-                        model=_portable_model(opts.model), previous=_portable_previous(opts.previous),
-                    )
-                    ref = task.options(name=f"videosavi-shard-{i}", **task_options).remote(
-                        dataclasses.asdict(shard_opts))
-                    refs[ref] = i
-                results, failures = _collect(ray, refs)
-                if failures or any(r["pending"] for r in results.values()) or opts.limit_videos is not None:
-                    break
-                request = reserve_request(outcomes([r.path for r in shard_runs], videos), quota_targets(cfg))
-                more = extend_runs(cfg, data_root, videos, request, [main_run, *shard_runs], sample_key(cfg)) \
-                    if request else []
-                if not any(v.available for v in more):
-                    break
-                videos = [*videos, *more]
-        finally:
-            if started_here:
-                ray.shutdown()
+                    shard.write_videos(plan.videos, sample_key(cfg))
+            self.part_dirs = [r.path for r in shard_runs]
+            self.runs = [plan.run, *shard_runs]
+        except BaseException:
+            self.close()
+            raise
+
+    def round(self, videos: list[VideoRef]) -> int:
+        opts = self.plan.opts
+        refs: dict[Any, int] = {}
+        for i, shard in enumerate(self.part_dirs):
+            shard_opts = dataclasses.replace(
+                opts, out=str(shard), num_shards=self.n, shard_index=i, force=False, data_root=str(self.data_root),
+                config=_portable_config(opts.config), model=_portable_model(opts.model),
+                previous=_portable_previous(opts.previous),
+            )
+            ref = self.task.options(name=f"videosavi-shard-{i}", **self.task_options).remote(
+                dataclasses.asdict(shard_opts))
+            refs[ref] = i
+        results, failures = _collect(self.ray, refs)
         for i, msg in sorted(failures.items()):
             log.warning(event("shard_failed", shard=i, error=msg))
         if failures:
             lines = "; ".join(f"shard {i}: {msg}" for i, msg in sorted(failures.items()))
             raise ExecutorError(
-                f"{len(failures)} of {n} shard(s) did not finish ({lines}). Finished shards and videos are kept "
-                f"under {out / SHARDS_DIR}; run the same command again to resume."
+                f"{len(failures)} of {self.n} shard(s) did not finish ({lines}). Finished shards and videos are "
+                f"kept under {self.plan.run.path / SHARDS_DIR}; run the same command again to resume."
             )
-        prior = main_run.build_json.read_text(encoding="utf-8") if main_run.build_json.is_file() else None
-        info = merge_shards(out, [shard_dir(out, i) for i in range(n)], top_up=False,
-                            allow_shortfall=opts.allow_shortfall)
-        info.timings = {**info.timings, "total_s": round(time.perf_counter() - t_start, 3)}
-        if prior is not None:  # a finished run built again keeps its build.json byte for byte
-            atomic_write_text(main_run.build_json, prior)
-        info = main_run.write_final_build_info(info)
-        log.info(event("build_done", pairs=info.counts.pairs, videos_done=info.counts.videos_done,
-                       videos_skipped=info.counts.videos_skipped, shards=n, seconds=info.timings["total_s"]))
-        return BuildResult(out, info, sum(r["pending"] for r in results.values()))
+        return sum(r["pending"] for r in results.values())
+
+    def finish(self) -> BuildInfo:
+        from videosavi.builders.run.merge import merge_shards
+
+        return merge_shards(self.plan.run.path, self.part_dirs, top_up=False,
+                            allow_shortfall=self.plan.opts.allow_shortfall)
+
+    def close(self) -> None:
+        if self.started_here:
+            self.started_here = False
+            self.ray.shutdown()
 
 
 def _collect(ray: Any, refs: dict[Any, int]) -> tuple[dict[int, dict], dict[int, str]]:

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from videosavi.builders.generate.stages import check_stage_sections
 from videosavi.builders.run.runner import apply_model_override
 from videosavi.config import load_config, resolve_data_root
-from videosavi.errors import ConfigError, VideosaviError
+from videosavi.errors import VideosaviError
+from videosavi.hub_location import HubLocation
 from videosavi.training.lora_targets import ALL_LINEAR
 from videosavi.workflows.doctor.check import Check, fail, ok
 from videosavi.workflows.doctor.data_checks import check_data
@@ -32,20 +34,14 @@ class DoctorOptions:
     lora_targets: str = ALL_LINEAR
 
 
-def _check_options(opts: DoctorOptions) -> None:
-    given = [flag for flag, on in (("--store", opts.store is not None), ("--endpoint", bool(opts.endpoint)),
-                                   ("--hub", opts.hub)) if on]
-    if len(given) > 1:
-        raise ConfigError(f"{' and '.join(given)} exclude each other: check one place to publish to")
-
-
 def run_doctor(opts: DoctorOptions, progress: Callable[[str], None] | None = None) -> list[Check]:
-    _check_options(opts)
+    HubLocation(store=opts.store, endpoint=opts.endpoint, hub=opts.hub, role="check")  # one place to check
     say = progress or (lambda _msg: None)
     label = str(opts.config or "demo")
     publishing = lambda: check_publishing(store=opts.store, endpoint=opts.endpoint, hub=opts.hub)  # noqa: E731
     try:
         cfg = apply_model_override(load_config(opts.config), opts.model)
+        check_stage_sections(cfg)
     except VideosaviError as exc:
         first = str(exc).strip().splitlines()[0]
         return [fail("config", first, "check --config: a YAML file, or a bundled name (demo, videosavi)"), publishing()]

@@ -18,7 +18,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from videosavi.builders.generate.stages.messages import video_user_message
+from videosavi.builders.generate.stages.base import video_user_message
 from videosavi.builders.generate.stages.parsing import ParseError, parse_model
 from videosavi.hashing import stable_hash, text_hash
 from videosavi.schemas.evaluation import Judgement

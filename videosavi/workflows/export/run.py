@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from videosavi.errors import ExportError
+from videosavi.hub_location import HubLocation
 from videosavi.out_guard import check_apart
 from videosavi.training_options import DEFAULT_MAX_MISSING_SHARE
 from videosavi.version import __version__
@@ -91,12 +92,12 @@ def check_options(opts: ExportOptions) -> None:
         (opts.image_format in IMAGE_FORMATS,
          f"--image-format must be one of {', '.join(IMAGE_FORMATS)}, got {opts.image_format!r}"),
         (0.0 <= opts.max_missing_share <= 1.0, f"--max-missing-share must lie in [0, 1], got {opts.max_missing_share}"),
-        (opts.store is None or opts.endpoint is None, "give --store or --endpoint, not both"),
         (opts.threads > 0, "--threads must be > 0"),
     ]
     for ok, message in checks:
         if not ok:
             raise ExportError(message)
+    HubLocation(store=opts.store, endpoint=opts.endpoint)  # one place to read the revision from
 
 
 def dataset_name(repo: str, revision: str) -> str:

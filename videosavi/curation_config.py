@@ -1,4 +1,9 @@
-"""`CurationConfig`: the `curation:` section of a build config, validated.
+"""`CurationConfig`: the `curation:` section of a build config, validated when the config is read
+(`load_config`, `savi doctor`); the filters that read it live in `videosavi.curation`.
+
+A core module, beside the config that holds it. It keeps the section as it was written: that is what
+build.json records and what the config hash covers (a config saying `profile: paper` keeps the hash it
+had while the section was a plain mapping), while the fields hold every switch with the profile applied.
 
 Defaults are tuned for real models. The demo's tiny random-weight model writes gibberish, so the
 demo config turns the content filters (refusal, restatement, length ratio) off rather than the
@@ -7,9 +12,18 @@ defaults being loosened for everyone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_serializer,
+    model_validator,
+)
 
 BalancePolicy = Literal["keep", "trim", "drop_video"]
 
@@ -136,6 +150,27 @@ class CurationConfig(BaseModel):
     balance_per_type: int | None = Field(
         default=None, ge=1, description="expected pairs per type and video (e.g. 3); null = only equalise"
     )
+    _given: dict[str, Any] = PrivateAttr(default_factory=dict)  # the section as written
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_given(cls, data: Any, handler: ModelWrapValidatorHandler[CurationConfig]) -> CurationConfig:
+        cfg = handler(data)
+        if isinstance(data, Mapping):
+            cfg.__pydantic_private__["_given"] = dict(data)  # type: ignore[index]  # set by PrivateAttr above
+        return cfg
+
+    @model_serializer(mode="wrap")
+    def _as_given(self, handler: Any) -> dict[str, Any]:
+        """The section as written (see the module docstring)."""
+        return dict(self._given)
+
+    def __eq__(self, other: object) -> bool:
+        """The same switches, however they were written."""
+        return isinstance(other, CurationConfig) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self.__dict__.items())))
 
     @model_validator(mode="before")
     @classmethod
@@ -155,12 +190,15 @@ class CurationConfig(BaseModel):
         return self
 
 
-def load_curation_config(raw: dict[str, Any] | None) -> CurationConfig:
-    """Parse `BuildConfig.curation`, turning pydantic's report into a `ConfigError` a user can act on."""
+def load_curation_config(raw: Mapping[str, Any] | CurationConfig | None) -> CurationConfig:
+    """A `curation:` section (as build.json records it) as a `CurationConfig`; `ConfigError` when invalid.
+    A config's `curation` is one already."""
     from pydantic import ValidationError
 
     from videosavi.errors import ConfigError
 
+    if isinstance(raw, CurationConfig):
+        return raw
     try:
         return CurationConfig.model_validate(raw or {})
     except ValidationError as exc:
