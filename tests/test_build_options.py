@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import videosavi
-from tests.cli_tree import commands, flags, is_option
+from tests.helpers.cli_tree import commands, flags, is_option
 from videosavi.build_options import BuildOptions, api_fields
 from videosavi.cli import app, build_app
 from videosavi.commands.dataclass_options import option_flag

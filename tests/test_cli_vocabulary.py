@@ -16,7 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.cli_tree import commands, flags, is_option, options_table, visible
+from tests.helpers.cli_tree import commands, flags, is_option, options_table, visible
 from videosavi.cli import app
 from videosavi.commands.dataclass_options import dataclass_flags, with_dataclass_options
 from videosavi.commands.options import SHORT_FLAGS, VOCABULARY, VocabCommand, VocabGroup
@@ -93,7 +93,7 @@ def test_loop_and_train_list_every_training_option() -> None:
 def test_docs_cli_table_is_the_command_tree() -> None:
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     table = text.split("<!-- options-table:start -->\n")[1].split("<!-- options-table:end -->")[0]
-    assert table == options_table(), "docs/cli.md is stale: regenerate its table with python -m tests.cli_tree"
+    assert table == options_table(), "docs/cli.md is stale: regenerate its table with python -m tests.helpers.cli_tree"
 
 
 # --- list options, earlier spellings ----------------------------------------------------------------------

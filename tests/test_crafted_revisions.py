@@ -1,4 +1,4 @@
-"""Issue 23: revisions a hostile publisher committed straight into a store (tests/hostile.py).
+"""Issue 23: revisions a hostile publisher committed straight into a store (tests/helpers/hostile.py).
 
 Every reader of a revision (`savi export`, `savi train` and its collator, `savi-build --previous`) parses
 what it reads at the boundary: a bad row is skipped with a reason and counted, a bad revision-level file
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from tests.hostile import REPO, SHARD, Store, craft, honest_store
+from tests.helpers.hostile import REPO, SHARD, Store, craft, honest_store
 from videosavi.cli import app
 from videosavi.errors import VideosaviError
 
@@ -169,7 +169,7 @@ def _file_changes(store: Store, changes: dict[str, Any], tmp: Path) -> dict[str,
     files: dict[str, bytes | str | None] = {}
     for rel, value in changes.items():
         if rel == "build.json" and not isinstance(value, bytes):
-            from tests.hostile import revision_files
+            from tests.helpers.hostile import revision_files
 
             info = json.loads((revision_files(store.store, tmp / "orig") / "build.json").read_text(encoding="utf-8"))
             info["config"].setdefault("frames", {})["resize"] = value
@@ -207,7 +207,7 @@ def test_a_template_linked_to_a_file_outside_is_never_used(hostile: Store, tmp_p
 
 
 def test_a_card_declaring_files_outside_the_revision_is_refused(hostile: Store, tmp_path: Path) -> None:
-    from tests.hostile import revision_files
+    from tests.helpers.hostile import revision_files
 
     card = (revision_files(hostile.store, tmp_path / "orig") / "README.md").read_text(encoding="utf-8")
     craft(hostile.store, tmp_path, "card-escape",
@@ -295,7 +295,7 @@ def test_the_shard_is_what_the_crafting_changed(hostile: Store, tmp_path: Path) 
     """The helper commits what it is given (a check on the test itself: the corruptions reach the store)."""
     import pyarrow.parquet as pq
 
-    from tests.hostile import revision_files
+    from tests.helpers.hostile import revision_files
 
     craft(hostile.store, tmp_path, "check", rows=_set(2, frame_indices=[-1, 10**12]))
     shard = pq.read_table(revision_files(hostile.store, tmp_path / "got", "check") / SHARD)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.build_helpers import write_small_config
+from tests.helpers.build_helpers import write_small_config
 from videosavi.config import (
     BuildConfig,
     OpenAIModelConfig,

@@ -19,7 +19,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from tests.build_helpers import small_options
+from tests.helpers.build_helpers import small_options
 from videosavi import disable_progress_bars, enable_progress_bars
 from videosavi.builders.run.runner import BuildOptions, run_build
 from videosavi.builders.sources.sampler import sample_videos

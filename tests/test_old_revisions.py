@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.factories import make_pair, make_pairs, write_run_dir
+from tests.helpers.factories import make_pair, make_pairs, write_run_dir
 from videosavi.builders.generate.prompts import PromptSet
 from videosavi.builders.generate.stages.answer import answer_messages
 from videosavi.builders.sources.synthetic_video import write_video

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.build_helpers import (
+from tests.helpers.build_helpers import (
     SMALL_LIMIT,
     cached_calls,
     rows,
@@ -32,8 +32,8 @@ from tests.build_helpers import (
     subprocess_env,
     write_small_config,
 )
-from tests.factories import make_pairs, write_run_dir
-from tests.videos import make_video
+from tests.helpers.factories import make_pairs, write_run_dir
+from tests.helpers.videos import make_video
 from videosavi.builders.decode.errors import ChangedSinceSamplingError, OutsideRootError
 from videosavi.builders.decode.source_decode import decode_sampled_video
 from videosavi.builders.generate.call_cache import CallCache

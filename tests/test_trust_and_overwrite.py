@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.build_helpers import small_options, write_small_config
-from tests.factories import make_pairs, write_run_dir
+from tests.helpers.build_helpers import small_options, write_small_config
+from tests.helpers.factories import make_pairs, write_run_dir
 from videosavi.cli import app
 from videosavi.errors import ConfigError, ModelError, OutRefusedError, PublishError
 from videosavi.hub.publish import publish_run
@@ -284,7 +284,7 @@ def test_publish_refuses_an_incomplete_run_naming_the_reason_and_the_command(tmp
     store = tmp_path / "store"
 
     def counts_with(**sources: SourceFill) -> Any:
-        from tests.factories import make_build_info
+        from tests.helpers.factories import make_build_info
 
         counts = make_build_info(pairs).counts
         counts.sources = dict(sources)
@@ -315,7 +315,7 @@ def test_publish_refuses_an_incomplete_run_naming_the_reason_and_the_command(tmp
 
 def test_loop_does_not_publish_a_build_that_did_not_complete(tmp_path: Path) -> None:
     """Was: `savi loop` published right after the build without checking it."""
-    from tests.factories import make_build_info
+    from tests.helpers.factories import make_build_info
     from videosavi.workflows.loop import default_publish, run_loop
 
     pairs = make_pairs(n_videos=2)
@@ -361,7 +361,7 @@ def test_a_full_disk_in_training_is_the_builds_one_line(tmp_path: Path, videosav
     """Was: a SafetensorError traceback from the checkpoint write."""
     from safetensors import SafetensorError
 
-    from tests.hostile import REPO, honest_store
+    from tests.helpers.hostile import REPO, honest_store
     from videosavi.builders.run.disk_full import disk_full_error
 
     build_line = disk_full_error(OSError(errno.ENOSPC, "No space left on device"), tmp_path)

@@ -5,7 +5,8 @@ found an issue) a refinement: 19 calls for 3 + 3 questions. Each stage runs once
 window so the backend sees large batches; the decoded frames of a video are shared by all its calls.
 The stages are `Stage` objects (builders/generate/stages/: one module each, listed in `STAGES`); this
 module runs any list of them and knows none by name. `VideoPipeline(runner, ctx, stages=[...])` runs
-stages of the caller's own (tests/test_user_stage.py runs a user-defined stage through a whole window).
+stages of the caller's own (tests/builders/generate/test_user_stage.py runs a user-defined stage
+through a whole window).
 """
 
 from __future__ import annotations

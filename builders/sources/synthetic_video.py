@@ -2,7 +2,7 @@
 files without any download.
 
 Every frame carries a barcode of its own index in the top-left corner, so a test can tell *which*
-frame a decoder returned without trusting any reference decoder (`tests/videos.py` reads it back).
+frame a decoder returned without trusting any reference decoder (`tests/helpers/videos.py` reads it back).
 Content is a pure function of the seed (numpy's PCG64), and x264 runs single-threaded so the same
 call writes the same bytes again.
 """
