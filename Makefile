@@ -11,14 +11,17 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints-cpu.txt | sha1sum | cut -c1-12)
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
-# pytest-xdist workers: most tests are one busy CPU thread (tiny models pin one), so workers on two cores cut the
-# wall time by 40% (850 tests: 693 s in one process, 409 s with two workers on a 2-core machine). PYTEST_WORKERS=0 runs in-process.
+# pytest-xdist workers: most tests are one busy CPU thread (tiny models pin one), so one worker per core
+# (more only made the suite slower on 2 cores: it is CPU-bound). PYTEST_WORKERS=0 runs in-process.
+# --dist loadscope hands each test module to one worker, so a module's fixtures (a Ray cluster, a
+# published store, a reference build) are made once, not once per worker; the slow tests start first.
 PYTEST_WORKERS ?= auto
+PYTEST_DIST ?= loadscope
 # import-linter and mypy find modules by walking folders; this tree shows them the package as installed
 PKG_TREE := build/package-tree
 VENV_BIN := $(abspath $(VENV))/bin
 
-.PHONY: install test demo lint importlint typecheck bench clean bench-env test-bench label-studio-venv label-studio-test vllm-env test-vllm
+.PHONY: install test test-fast demo lint importlint typecheck bench clean bench-env test-bench label-studio-venv label-studio-test vllm-env test-vllm
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +32,12 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 install: $(STAMP)
 
 test: $(STAMP) lint importlint typecheck
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
+
+# The inner loop: the suite without the `slow` end-to-end runs (the demo, Ray, kill/resume, the loop).
+# `make test` runs everything; CI runs `make test`.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) -m "not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/savi demo --out $(DEMO_DIR)

@@ -235,6 +235,7 @@ def test_demo_never_removes_a_folder_it_did_not_make(tmp_path: Path) -> None:
     assert (mine / "thesis.tex").read_text() == "months of work"
 
 
+@pytest.mark.slow(seconds=22)
 def test_ctrl_c_is_one_line_and_exit_130_and_the_same_command_resumes(small_config: Path, demo_root: Path,
                                                                      small_reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"

@@ -339,6 +339,7 @@ print(publish_run(sys.argv[1], sys.argv[2], store=sys.argv[3], allow_gap=True).c
 """
 
 
+@pytest.mark.slow(seconds=18)
 def test_racing_publishes_queue_and_main_ends_on_the_highest_iteration(runs: dict[str, Path],
                                                                        tmp_path: Path) -> None:
     r3 = write_run_dir(tmp_path / "iter3", make_pairs(n_videos=2, iteration=3, seed=3), iteration=3).path

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from videosavi.workflows.demo import run_demo
 
 
+@pytest.mark.slow(seconds=42)
 def test_demo_runs_every_step_and_each_gives_what_the_readme_shows(tmp_path: Path, videosavi_cache: str) -> None:
     work = tmp_path / "demo"
     summary = run_demo(work)

@@ -70,7 +70,7 @@ def _revision(store: Path, tag: str) -> dict[str, object]:
     return files
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=95)
 def test_a_loop_killed_at_every_step_boundary_resumes_to_the_same_tags(demo_root: Path, tmp_path: Path,
                                                                        videosavi_cache: str) -> None:
     config = _loop_config(tmp_path / "loop.yaml")

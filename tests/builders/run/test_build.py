@@ -119,6 +119,7 @@ def test_malformed_output_is_quarantined_with_raw_text(demo_root: Path, tmp_path
     assert result.info.counts.stages["question"].retries == 4 and result.info.counts.stages["question"].quarantined == 2
 
 
+@pytest.mark.slow
 def test_two_shards_merged_equal_one_run(reference_build: RunDir, demo_root: Path, tmp_path: Path) -> None:
     cli = CliRunner()
     dirs = []

@@ -82,6 +82,7 @@ def assert_resumed_like_reference(out: Path, reference: Path, before: dict[str, 
 # -- SIGKILL at three points -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["model_batch:3", "part_written:2", "shard_written:1"])
 def test_sigkill_then_resume_equals_an_undisturbed_build(point: str, small_config: Path, demo_root: Path,
                                                          small_reference: Path,

@@ -148,6 +148,7 @@ def test_a_server_without_structured_outputs_is_named(served: Switchable, demo_r
     assert "not supported" in str(err.value) and "(not retried)" in str(err.value)
 
 
+@pytest.mark.slow(seconds=23)
 def test_429_and_503_storms_are_ridden_out(served: Switchable, demo_root: Path, reference: Path,
                                           tmp_path: Path) -> None:
     served.fault = "storm"

@@ -81,6 +81,7 @@ def test_reserve_requests_cover_each_type_and_the_shown_yield() -> None:
 # -- builds ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow(seconds=20)
 def test_demo_config_gives_exactly_48_pairs_with_corrupt_videos(lossy_root: Path, tmp_path: Path,
                                                                 videosavi_cache: str) -> None:
     result = run_build(BuildOptions(config="demo", data_root=lossy_root, out=tmp_path / "run"))
@@ -95,6 +96,7 @@ def test_demo_config_gives_exactly_48_pairs_with_corrupt_videos(lossy_root: Path
     assert sum(v.available for v in videos) == c.videos_sampled > 8
 
 
+@pytest.mark.slow
 def test_sharded_build_with_reserve_round_equals_one_process(lossy_config: Path, lossy_root: Path,
                                                              lossy_reference: Path, tmp_path: Path) -> None:
     shard_dirs = [tmp_path / f"shard{i}" for i in range(2)]
@@ -131,6 +133,7 @@ def test_merge_shards_cli_says_to_build_the_shards_again(lossy_config: Path, los
     assert re.search(r"(\d+) reserve video\(s\) were added .*\((\w+: \d+ of \d+ asked(, )?)+\)", res.output)
 
 
+@pytest.mark.slow
 def test_killed_build_with_reserve_resumes_to_the_same_rows(lossy_config: Path, lossy_root: Path,
                                                             lossy_reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"

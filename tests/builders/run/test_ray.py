@@ -24,7 +24,8 @@ from videosavi.errors import ExecutorError
 from videosavi.run_dir import RunDir
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.ray
+# one Ray cluster: `make test` hands a module to one xdist worker (--dist loadscope)
+pytestmark = [pytest.mark.ray, pytest.mark.slow(seconds=30)]
 
 RAY_ENV = {
     "RAY_AUTH_MODE": "disabled",  # a throw-away cluster on 127.0.0.1; no token file in the home dir
