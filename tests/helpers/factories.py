@@ -13,8 +13,9 @@ from typing import Any
 from videosavi.builders.generate.prompts import PromptSet
 from videosavi.builders.generate.stages.answer import answer_messages
 from videosavi.builders.run import shards
+from videosavi.builders.sources.synthetic_video import write_video
 from videosavi.builders.version import BUILDER_VERSION
-from videosavi.hashing import stable_hash
+from videosavi.hashing import sha256_file, stable_hash
 from videosavi.run_dir import RunDir
 from videosavi.schemas import (
     ERROR_TYPES,
@@ -106,6 +107,32 @@ def make_pairs(n_videos: int = 3, per_video: int = 6, iteration: int = 1, seed: 
                 )
             )
     return pairs
+
+
+# Real videos for pairs that must decode: 16 frames at 8 fps, 96x64 (wide enough for the frame-index barcode).
+VIDEO_FRAMES, VIDEO_FPS, VIDEO_W, VIDEO_H = 16, 8, 96, 64
+WHOLE_INDICES = [0, 5, 10, 15]
+STAR_CLIP, STAR_CLIP_INDICES = (0.5, 1.5), [4, 6, 8, 10, 12]  # STAR pairs are about frames 4..12 at 8 fps
+
+
+def pairs_on_real_videos(base: Path, sources: tuple[str, ...] = ("star", "vidal", "webvid")
+                         ) -> tuple[dict[str, Path], list[PreferencePair]]:
+    """Two pairs on each of three real videos written under `base/videos/<source>/` (the roots it returns),
+    each pair carrying its video's sha256 and frame indices; the STAR video's pairs are about a clip of it."""
+    roots = {s: base / "videos" / s for s in sources}
+    pairs = []
+    for n, p in enumerate(make_pairs(n_videos=3, per_video=2, sources=sources)):
+        path = roots[p.source] / p.video_path
+        if not path.exists():
+            write_video(path, num_frames=VIDEO_FRAMES, fps=VIDEO_FPS, width=VIDEO_W, height=VIDEO_H, seed=n + 1)
+        clip = STAR_CLIP if p.source == "star" else (None, None)
+        indices = STAR_CLIP_INDICES if p.source == "star" else WHOLE_INDICES
+        fields = p.model_dump(exclude={"pair_id", "video_uid", "severity", "chosen_words", "rejected_words",
+                                       "diff_spans", "created_at", "prompt"})
+        fields.update(video_sha256=sha256_file(path), video_num_frames=VIDEO_FRAMES, frame_indices=indices,
+                      frame_timestamps=[i / VIDEO_FPS for i in indices], clip_start=clip[0], clip_end=clip[1])
+        pairs.append(make_pair(**fields))
+    return roots, pairs
 
 
 def make_build_info(pairs: list[PreferencePair], iteration: int = 1, **overrides: Any) -> BuildInfo:

@@ -17,9 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.helpers.factories import make_pair, make_pairs, write_run_dir
-from videosavi.builders.sources.synthetic_video import write_video
-from videosavi.hashing import sha256_file
+from tests.helpers.factories import pairs_on_real_videos, write_run_dir
 from videosavi.hub.publish import publish_run
 from videosavi.hub.store import GitStore
 from videosavi.schemas.messages import assistant_message
@@ -27,8 +25,6 @@ from videosavi.schemas.published import TEXT_COLUMNS
 
 REPO = "org/hostile"
 SOURCES = ("star", "vidal", "webvid")
-NUM_FRAMES, FPS, W, H = 16, 8, 96, 64
-INDICES = [0, 5, 10, 15]
 SHARD = "data/train-00000-of-00001.parquet"
 
 
@@ -44,19 +40,7 @@ class Store:
 
 def honest_store(base: Path) -> Store:
     """Two pairs on each of three real videos (the STAR ones about a clip), published by `savi publish`."""
-    roots = {s: base / "videos" / s for s in SOURCES}
-    pairs = []
-    for n, p in enumerate(make_pairs(n_videos=3, per_video=2, sources=SOURCES)):
-        path = roots[p.source] / p.video_path
-        if not path.exists():
-            write_video(path, num_frames=NUM_FRAMES, fps=FPS, width=W, height=H, seed=n + 1)
-        clip = (0.5, 1.5) if p.source == "star" else (None, None)
-        indices = [4, 6, 8, 10, 12] if p.source == "star" else INDICES
-        fields = p.model_dump(exclude={"pair_id", "video_uid", "severity", "chosen_words", "rejected_words",
-                                       "diff_spans", "created_at", "prompt"})
-        fields.update(video_sha256=sha256_file(path), video_num_frames=NUM_FRAMES, frame_indices=indices,
-                      frame_timestamps=[i / FPS for i in indices], clip_start=clip[0], clip_end=clip[1])
-        pairs.append(make_pair(**fields))
+    roots, pairs = pairs_on_real_videos(base, SOURCES)
     run = write_run_dir(base / "run", pairs)
     res = publish_run(run.path, REPO, store=base / "store")
     return Store(base=base, store=base / "store", roots=roots, sha=res.commit_sha)

@@ -20,13 +20,20 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.helpers.factories import make_pair, make_pairs, write_run_dir
+from tests.helpers.factories import (
+    STAR_CLIP,
+    VIDEO_FPS,
+    VIDEO_FRAMES,
+    VIDEO_H,
+    VIDEO_W,
+    pairs_on_real_videos,
+    write_run_dir,
+)
 from tests.helpers.videos import read_barcode
 from videosavi.builders.decode.pyav_reader import PyAVReader
 from videosavi.builders.sources.synthetic_video import write_video
 from videosavi.cli import app
 from videosavi.errors import ExportError, TrainingDataError
-from videosavi.hashing import sha256_file
 from videosavi.hub.publish import publish_run
 from videosavi.workflows.export import ExportOptions, export_revision
 from videosavi.workflows.export.media import clip_rel, safe_name
@@ -34,10 +41,7 @@ from videosavi.workflows.export.rows import IMAGE_TAG, VIDEO_TAG, tag_count
 
 REPO = "org/videosavi-export"
 SOURCES = ("star", "vidal", "webvid")
-NUM_FRAMES, FPS, W, H = 16, 8, 96, 64
-INDICES = [0, 5, 10, 15]
-CLIP = (0.5, 1.5)  # STAR rows: frames 4..12 at 8 fps
-CLIP_INDICES = [4, 6, 8, 10, 12]
+CLIP = STAR_CLIP  # STAR rows: frames 4..12 at 8 fps
 GOLDEN = Path(__file__).parent / "golden" / "export"
 
 
@@ -51,19 +55,7 @@ class Published:
 
 def _publish(base: Path) -> Published:
     """Two pairs on each of three videos; the STAR video's pairs are about a clip of it."""
-    roots = {s: base / "videos" / s for s in SOURCES}
-    pairs = []
-    for n, p in enumerate(make_pairs(n_videos=3, per_video=2, sources=SOURCES)):
-        path = roots[p.source] / p.video_path
-        if not path.exists():
-            write_video(path, num_frames=NUM_FRAMES, fps=FPS, width=W, height=H, seed=n + 1)
-        clip = CLIP if p.source == "star" else (None, None)
-        indices = CLIP_INDICES if p.source == "star" else INDICES
-        fields = p.model_dump(exclude={"pair_id", "video_uid", "severity", "chosen_words", "rejected_words",
-                                       "diff_spans", "created_at", "prompt"})
-        fields.update(video_sha256=sha256_file(path), video_num_frames=NUM_FRAMES, frame_indices=indices,
-                      frame_timestamps=[i / FPS for i in indices], clip_start=clip[0], clip_end=clip[1])
-        pairs.append(make_pair(**fields))
+    roots, pairs = pairs_on_real_videos(base, SOURCES)
     run = write_run_dir(base / "run", pairs)
     store = base / "store"
     publish_run(run.path, REPO, store=store)
@@ -205,7 +197,8 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(published: Published, t
     out = tmp_path / "out"
     wrong = _copy_roots(published, tmp_path / "wrong")
     for p in published.pairs:  # every file replaced by another video: all hashes differ
-        write_video(wrong[p.source] / p.video_path, num_frames=NUM_FRAMES, fps=FPS, width=W, height=H, seed=99)
+        write_video(wrong[p.source] / p.video_path, num_frames=VIDEO_FRAMES, fps=VIDEO_FPS, width=VIDEO_W,
+                    height=VIDEO_H, seed=99)
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     cases = [
