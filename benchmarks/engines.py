@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -123,18 +122,6 @@ def reset_prefix_cache(base_url: str) -> None:
         raise RuntimeError(f"vLLM did not reset its prefix cache: HTTP {resp.status_code} {resp.text[:200]}")
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=30)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def table(figures: list[EngineFigures], title: str) -> object:
     from rich.table import Table
 
@@ -164,7 +151,7 @@ def main() -> int:
 
     from rich.console import Console
 
-    from videosavi.builders.generate.models.vllm_serve import find_vllm, wait_for_server
+    from videosavi.builders.generate.models.vllm_serve import find_vllm, stop_server, wait_for_server
     from videosavi.builders.sources.demo_data import write_demo_data
     from videosavi.errors import ModelError
     from videosavi.hub.serve import free_port

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -315,7 +314,7 @@ def run_vllm(args: argparse.Namespace, stages: dict[str, list[Any]], cuda: bool,
     import yaml
 
     from videosavi.builders.generate.models.openai_backend import OpenAIBackend
-    from videosavi.builders.generate.models.vllm_serve import find_vllm, wait_for_server
+    from videosavi.builders.generate.models.vllm_serve import find_vllm, stop_server, wait_for_server
     from videosavi.config import load_config, model_config
     from videosavi.hub.serve import free_port
 
@@ -361,15 +360,7 @@ def run_vllm(args: argparse.Namespace, stages: dict[str, list[Any]], cuda: bool,
         st = backend.stats
         backend.close()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=60)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_server(proc)
     return EngineFigures(engine="vllm", videos=len(stages["question"]), calls=calls, wall_s=round(wall, 2),
                          prompt_tokens=st.server_prompt_tokens,
                          computed_tokens=st.server_prompt_tokens - st.server_cached_tokens)

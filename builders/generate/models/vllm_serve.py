@@ -10,9 +10,13 @@ the server's and not a guess.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import shutil
+import signal
+import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -202,3 +206,22 @@ def wait_for_server(base_url: str, proc: Any, timeout_s: float, log_path: Any = 
             why = f"exited with {proc.returncode}" if proc.poll() is not None else f"not serving after {timeout_s:g} s"
             raise ModelError(f"the vLLM server for {base_url} {why}:\n{tail}")
         time.sleep(1.0)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started in a session of its own (`start_new_session=True`): SIGTERM to the group, SIGKILL
+    if it has not ended in 30 s, and SIGKILL to the group at the end, since vLLM's engine processes share the
+    session and none may outlive it."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -11,9 +11,7 @@ every call of a video after its first served from vLLM's prefix cache.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -67,7 +65,7 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def server(configs: dict[str, Path], videosavi_cache: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`savi model serve` (which execs `vllm serve`) in a session of its own, stopped as a group at the end."""
-    from videosavi.builders.generate.models.vllm_serve import wait_for_server
+    from videosavi.builders.generate.models.vllm_serve import stop_server, wait_for_server
 
     log_path = tmp_path_factory.mktemp("vllm-log") / "serve.log"
     env = subprocess_env(VIDEOSAVI_CACHE=videosavi_cache, HF_HUB_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE="1")
@@ -82,23 +80,8 @@ def server(configs: dict[str, Path], videosavi_cache: str, tmp_path_factory: pyt
         print(f"vLLM serving after {time.monotonic() - start:.0f} s", file=sys.stderr)
         yield base_url
     finally:
-        _stop(proc)
+        stop_server(proc)
 
-
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        if proc.poll() is not None:
-            break
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):  # the engine's processes share the session: none outlives it
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_serve_command_names_the_flags(server: str, configs: dict[str, Path]) -> None:
