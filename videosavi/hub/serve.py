@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import socket
 import tempfile
-import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TextIO
 
 from videosavi.errors import HubError
+from videosavi.local_server import LOOPBACK, BackgroundServer, bind_listener
 from videosavi.paths import default_store
 from videosavi.tmp_dirs import owned_tmpdir
-
-LOOPBACK = "127.0.0.1"
 
 __all__ = ["HubServer", "bind_listener", "endpoint_answers", "free_port"]
 
@@ -47,19 +44,6 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(s.getsockname()[1])
 
 
-def bind_listener(port: int, host: str = LOOPBACK) -> socket.socket:
-    """The public socket, bound before anything starts (SO_REUSEADDR as uvicorn sets it), so a busy
-    port is a clear error and `port=0` has no race between choosing and binding."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise HubError(f"port {port} on {host} is already in use; pass another --port") from exc
-    return sock
-
-
 class HubServer:
     """The hub server over a store, as a context manager: started on enter (ready when it answers),
     stopped on exit. `port=0` picks a free port; `endpoint` is the value for `HF_ENDPOINT`.
@@ -80,8 +64,7 @@ class HubServer:
         self.log_path = Path(log_path) if log_path else None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._log: TextIO | None = None
-        self._uvicorn: Any = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
         self._sock: socket.socket | None = None
 
     @property
@@ -102,14 +85,12 @@ class HubServer:
                            "folder `savi publish --store` wrote); publish into it first, or pass another --store")
 
     def start(self) -> HubServer:
-        if self._thread is not None:
+        if self._server is not None:
             return self
-        import uvicorn
-
         from videosavi.hub.front import HubFront
 
         self._check_store()
-        self._sock = bind_listener(self.requested_port, self.host)
+        self._sock = bind_listener(self.requested_port, self.host, HubError)
         self.port = int(self._sock.getsockname()[1])
         self._tmp = owned_tmpdir("hub")
         try:
@@ -117,29 +98,19 @@ class HubServer:
                 self.log_path.parent.mkdir(parents=True, exist_ok=True)
                 self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
             app = HubFront(self.store, Path(self._tmp.name) / "blobs", access_log=self._log)
-            config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, log_config=None)
-            self._uvicorn = uvicorn.Server(config)
-            self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [self._sock]},
-                                            name="videosavi-hub-front", daemon=True)
-            self._thread.start()
-            deadline = time.monotonic() + self.startup_timeout_s
-            while not self._uvicorn.started:
-                if not self._thread.is_alive() or time.monotonic() > deadline:
-                    raise HubError(f"the hub server did not start on {self.endpoint} within "
-                                   f"{self.startup_timeout_s:.0f} s")
-                time.sleep(0.02)
+            self._server = BackgroundServer(app, self._sock, "videosavi-hub-front", lifespan="on")
+            if not self._server.start(self.startup_timeout_s):
+                raise HubError(f"the hub server did not start on {self.endpoint} within "
+                               f"{self.startup_timeout_s:.0f} s")
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        if self._uvicorn is not None:
-            self._uvicorn.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-            self._thread = None
-        self._uvicorn = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -156,8 +127,8 @@ class HubServer:
         Polls rather than joining forever, so Ctrl-C / SIGTERM (raised as KeyboardInterrupt in the
         main thread by the CLI) is handled at once.
         """
-        while self._thread is not None and self._thread.is_alive():
-            self._thread.join(timeout=0.5)
+        if self._server is not None:
+            self._server.wait()
         return 0
 
     def __enter__(self) -> HubServer:

@@ -7,21 +7,17 @@ first one's answers. The lock dies with the process, so a crashed server never b
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from videosavi.errors import HumanEvalError
+from videosavi.local_server import LOOPBACK, BackgroundServer, bind_listener
 from videosavi.locking import exclusive
 from videosavi.workflows.humaneval.rated_sheet import RatedSheet, default_out
 from videosavi.workflows.humaneval.rater_page.app import RaterPage, rater_app
 from videosavi.workflows.humaneval.rater_page.media import SheetMedia
 
-LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 8765
 
 
@@ -45,8 +41,7 @@ class RaterServer:
         self.page: RaterPage | None = None
         self.missing: list[tuple[int, str]] = []
         self._stack = ExitStack()
-        self._uvicorn: Any = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
 
     @property
     def url(self) -> str:
@@ -64,8 +59,6 @@ class RaterServer:
         self.stop()
 
     def _start(self) -> None:
-        import uvicorn
-
         out = self.out.resolve()
         self._stack.enter_context(exclusive(out.parent, f"savi humaneval serve ({self.options.rater})",
                                             name=f".{out.name}.lock"))
@@ -75,38 +68,20 @@ class RaterServer:
         self._stack.callback(media.close)
         self.missing = media.missing()
         self.page = RaterPage(rated, media)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((LOOPBACK, self.options.port))
-        except OSError as exc:
-            sock.close()
-            raise HumanEvalError(f"port {self.options.port} on {LOOPBACK} is already in use; pass another "
-                                 "--port") from exc
+        sock = bind_listener(self.options.port, LOOPBACK, HumanEvalError)
         self._stack.callback(sock.close)
         self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(rater_app(self.page), lifespan="off", log_level="warning", access_log=False,
-                                log_config=None)
-        self._uvicorn = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]},
-                                        name="videosavi-rater-page", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._uvicorn.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise HumanEvalError(f"the rater page did not start on {self.url}")
-            time.sleep(0.02)
+        self._server = BackgroundServer(rater_app(self.page), sock, "videosavi-rater-page")
+        if not self._server.start(timeout_s=30):
+            raise HumanEvalError(f"the rater page did not start on {self.url}")
 
     def wait(self) -> None:
         """Block while the server runs (the CLI's foreground; Ctrl-C interrupts)."""
-        while self._thread is not None and self._thread.is_alive():
-            self._thread.join(timeout=0.5)
+        if self._server is not None:
+            self._server.wait()
 
     def stop(self) -> None:
-        if self._uvicorn is not None:
-            self._uvicorn.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-            self._thread = None
-        self._uvicorn = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         self._stack.close()
