@@ -33,19 +33,9 @@ def model_revision_of(source: str, revision: str | None) -> str:
 
 def load_policy(source: str, *, revision: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
     """(model, processor) through the Auto classes; a clear `ModelError` when it cannot load."""
-    from videosavi.compat import ensure_torchvision_importable
+    from videosavi.builders.generate.models.weights import load_pretrained
 
-    ensure_torchvision_importable()
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    is_local = Path(source).is_dir()
-    rev = None if is_local else revision
-    try:
-        processor = AutoProcessor.from_pretrained(source, revision=rev)
-        model = AutoModelForImageTextToText.from_pretrained(source, revision=rev, dtype=dtype)
-    except (OSError, ValueError) as exc:
-        hint = "" if is_local else " (not a local folder; is it a hub id cached on this machine?)"
-        raise ModelError(f"cannot load model {source!r}{hint}: {exc}") from exc
+    model, processor = load_pretrained(source, revision, dtype)
     if getattr(processor, "tokenizer", None) is None:
         raise ModelError(f"{source} has no tokenizer in its processor; is it a vision-language model?")
     return model, processor

@@ -141,10 +141,7 @@ class TransformersBackend:
         display_name: str | None = None,
         cpu_threads: int | None = None,
     ) -> None:
-        from videosavi.compat import ensure_torchvision_importable
-
-        ensure_torchvision_importable()
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from videosavi.builders.generate.models.weights import load_pretrained, local_revision
 
         device = pick_device(cfg.device)
         dtype = pick_dtype(cfg.dtype, device)
@@ -152,16 +149,8 @@ class TransformersBackend:
         is_local = Path(source).is_dir()
         if not is_local and Path(source).expanduser().exists():
             raise ModelError(f"model path {source} exists but is not a directory")
-        revision = None if is_local else cfg.revision
-        try:
-            processor = AutoProcessor.from_pretrained(source, revision=revision)
-            model = AutoModelForImageTextToText.from_pretrained(source, revision=revision, dtype=dtype)
-        except (OSError, ValueError) as exc:
-            hint = "" if is_local else " (not a local directory; is it a hub id cached on this machine?)"
-            raise ModelError(f"cannot load model {source!r}{hint}: {exc}") from exc
+        model, processor = load_pretrained(source, cfg.revision, dtype)
         if is_local:
-            from videosavi.builders.generate.models.weights import local_revision
-
             rev = local_revision(source)
         else:
             rev = getattr(model.config, "_commit_hash", None) or cfg.revision or "unresolved"

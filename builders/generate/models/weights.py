@@ -1,4 +1,5 @@
-"""Identify a model's weights for provenance and resume keys.
+"""Identify a model's weights for provenance and resume keys, and load them (`load_pretrained`: the
+builder's transformers backend and training load a checkpoint the same way).
 
 A hub model is identified by its commit; a local directory (a tiny model, a merged DPO model of the
 previous iteration) has none, so we hash its weight files: the same weights give the same revision on
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from videosavi.errors import ModelError
 from videosavi.hashing import sha256_file
@@ -43,3 +45,23 @@ def combine_file_hashes(hashes: dict[str, str]) -> str:
 
 def local_revision(path: str | Path) -> str:
     return f"local:{weights_hash(path)}"
+
+
+def load_pretrained(source: str, revision: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
+    """(model, processor) of a local folder or a hub id through transformers' Auto classes, as a real
+    checkpoint loads; a one-line `ModelError` when it cannot load (a hub id's `revision` is used, a folder's
+    ignored)."""
+    from videosavi.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    is_local = Path(source).is_dir()
+    rev = None if is_local else revision
+    try:
+        processor = AutoProcessor.from_pretrained(source, revision=rev)
+        model = AutoModelForImageTextToText.from_pretrained(source, revision=rev, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        hint = "" if is_local else " (not a local folder; is it a hub id cached on this machine?)"
+        raise ModelError(f"cannot load model {source!r}{hint}: {exc}") from exc
+    return model, processor
