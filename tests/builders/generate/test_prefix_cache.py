@@ -141,9 +141,24 @@ def test_logits_match_the_full_prompt(name: str, pairs) -> None:
         full = cached.model.generate(**cached._encode(prompts), generation_config=cfg)
         reused = cached.model.generate(**cached._reuse.prepare(requests, [p.text for p in prompts]),
                                        generation_config=cfg)
-    assert torch.equal(full.sequences[:, -16:], reused.sequences[:, -16:])
-    diff = (torch.stack(full.logits) - torch.stack(reused.logits)).abs().max().item()
-    assert diff < 1e-5, diff
+    # The two runs compute the same logits in differently shaped matmuls, so they agree only up to float
+    # reassociation, which depends on the CPU's BLAS blocking: a greedy step whose two best tokens tie within
+    # that may pick either on another CPU. So each row is compared up to its first differing token, which
+    # must be such a tie; the logits before it must agree.
+    full_logits, reused_logits = torch.stack(full.logits), torch.stack(reused.logits)  # (steps, rows, vocab)
+    full_tokens, reused_tokens = full.sequences[:, -16:], reused.sequences[:, -16:]
+    compared = 0
+    for row in range(full_tokens.shape[0]):
+        differ = (full_tokens[row] != reused_tokens[row]).nonzero()
+        steps = int(differ[0]) if len(differ) else full_tokens.shape[1]
+        if steps < full_tokens.shape[1]:
+            top = full_logits[steps, row]
+            margin = (top.max() - top[reused_tokens[row, steps]]).item()
+            assert margin < 1e-4, f"row {row} step {steps}: another token by a margin of {margin}, not a tie"
+        diff = (full_logits[:steps, row] - reused_logits[:steps, row]).abs().max().item() if steps else 0.0
+        assert diff < 1e-5, diff
+        compared += steps
+    assert compared >= 32, compared  # not vacuous: most steps are compared
 
 
 # -- the memory bound ----------------------------------------------------------------------------
